@@ -1,0 +1,549 @@
+# cython: language_level=3
+"""Forward and backward passes over mini-batches, and the epoch loop.
+
+Design
+------
+The network is described by its layer widths; its parameters are one flat
+vector laid out as scikit-learn's ``_pack`` does: every weight matrix
+W_l (fan_in, fan_out), row-major, then every bias b_l. The gradient and the
+optimizer state have the same layout, so an optimizer step is one loop.
+
+Work is done on blocks of rows ("chunks"). ``rows_pass`` runs the forward
+pass of one chunk (GEMM into the layer's buffer, then bias and activation
+fused while the block is in cache) and, when asked, the backward pass,
+writing the gradient *sums* (A^T delta and column sums of delta, no L2 term,
+no scaling) into a gradient buffer of its own. A mini-batch is split into at
+most ``n_threads`` contiguous chunks, one per OpenMP thread, each with its
+own workspace and gradient buffer; BLAS must run single-threaded meanwhile
+(the Python layer limits it with threadpoolctl). The chunk buffers are then
+summed in a fixed order inside the optimizer's fused loop, so the result
+depends on the thread count but never on scheduling: the same seed and
+thread count give bitwise the same weights.
+
+Workspace of one thread, for ``rows`` rows (offsets from ``Net``):
+    x   rows * n_in           gathered input rows (shuffled or sparse input)
+    a_l rows * sizes[l + 1]   output of layer l (pre-activation for the last)
+    z_l rows * sizes[l + 1]   pre-activations, GELU only (its derivative)
+    d0, d1 rows * max width   deltas, ping-pong
+"""
+
+import numpy as np
+
+from cython cimport floating
+from cython.parallel cimport prange, threadid
+from libc.math cimport pow, sqrt
+from libc.stdint cimport uint64_t
+from libc.stdlib cimport malloc, free
+from libc.string cimport memcpy, memset
+
+from fastbp._core._blas cimport gemm
+from fastbp._core._activations cimport (
+    bias_activate, mul_derivative, ACT_IDENTITY, ACT_GELU,
+)
+from fastbp._core._losses cimport loss_delta_row, output_activate
+from fastbp._core._optim cimport OptParams, update, OPT_ADAM, OPT_ADAMW
+from fastbp._core._openmp cimport fastbp_max_threads, FASTBP_OPENMP
+
+
+OPENMP_ENABLED = bool(FASTBP_OPENMP)
+
+
+def max_threads():
+    """Number of threads OpenMP would use by default (1 in a serial build)."""
+    return fastbp_max_threads()
+
+
+cdef struct Net:
+    int L                   # number of weight layers
+    int hidden              # hidden activation code
+    int out                 # output activation / loss code
+    bint store_z            # keep pre-activations (GELU)
+    Py_ssize_t n_coef       # number of weights (they come first)
+    Py_ssize_t n_params
+    Py_ssize_t rows         # rows the workspace is laid out for
+    Py_ssize_t x_off, d0_off, d1_off, ws_size
+    Py_ssize_t* sizes       # L + 1 widths
+    Py_ssize_t* w_off       # L offsets of W_l in the parameter vector
+    Py_ssize_t* b_off       # L offsets of b_l
+    Py_ssize_t* a_off       # L offsets of layer outputs in the workspace
+    Py_ssize_t* z_off       # L offsets of pre-activations (store_z only)
+
+
+cdef int net_init(Net* net, const Py_ssize_t[::1] sizes, int hidden, int out,
+                  Py_ssize_t rows) except -1:
+    cdef int L = sizes.shape[0] - 1
+    cdef int l
+    cdef Py_ssize_t off, widest = 0
+    if L < 1:
+        raise ValueError("a network needs at least an input and an output layer")
+    net.L = L
+    net.hidden = hidden
+    net.out = out
+    net.store_z = hidden == ACT_GELU
+    net.rows = rows
+    net.sizes = <Py_ssize_t*>malloc((5 * L + 1) * sizeof(Py_ssize_t))
+    if net.sizes == NULL:
+        raise MemoryError()
+    net.w_off = net.sizes + L + 1
+    net.b_off = net.w_off + L
+    net.a_off = net.b_off + L
+    net.z_off = net.a_off + L
+    for l in range(L + 1):
+        net.sizes[l] = sizes[l]
+    off = 0
+    for l in range(L):
+        net.w_off[l] = off
+        off += sizes[l] * sizes[l + 1]
+    net.n_coef = off
+    for l in range(L):
+        net.b_off[l] = off
+        off += sizes[l + 1]
+    net.n_params = off
+    off = 0
+    net.x_off = off
+    off += rows * sizes[0]
+    for l in range(L):
+        net.a_off[l] = off
+        off += rows * sizes[l + 1]
+        if sizes[l + 1] > widest:
+            widest = sizes[l + 1]
+    for l in range(L):
+        net.z_off[l] = off
+        if net.store_z and l < L - 1:
+            off += rows * sizes[l + 1]
+    net.d0_off = off
+    off += rows * widest
+    net.d1_off = off
+    off += rows * widest
+    net.ws_size = off
+    return 0
+
+
+cdef inline void net_free(Net* net) noexcept:
+    free(net.sizes)
+    net.sizes = NULL
+
+
+def workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t rows, int hidden):
+    """Number of elements one thread's workspace needs for `rows` rows."""
+    cdef Net net
+    net_init(&net, sizes, hidden, 0, rows)
+    try:
+        return net.ws_size
+    finally:
+        net_free(&net)
+
+
+cdef double rows_pass(const Net* net, const floating* params, floating* grad,
+                      floating beta, floating* ws,
+                      const floating* X, const floating* Xdata,
+                      const Py_ssize_t* Xind, const Py_ssize_t* Xptr,
+                      const Py_ssize_t* idx, Py_ssize_t start, Py_ssize_t m,
+                      const floating* Y, const floating* sw,
+                      floating* out) noexcept nogil:
+    """Forward, loss and (optionally) backward pass over one chunk of rows.
+
+    IN:  the rows are idx[start:start + m], or start:start + m when idx is
+         NULL, of X (dense, row stride sizes[0]) or, when Xptr is not NULL,
+         of the CSR matrix (Xdata, Xind, Xptr).
+         Y (n, n_out) targets and sw (n,) weights, either may be NULL.
+    OUT: grad (n_params,) receives the gradient sums when not NULL
+         (beta = 0 overwrites, beta = 1 accumulates); out receives the
+         network's output rows start:start + m when not NULL.
+    Returns sum over rows of sw * loss (0 when Y is NULL).
+    """
+    cdef int L = net.L, l
+    cdef Py_ssize_t i, j, p, r, k, n
+    cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[L]
+    cdef const floating* xin
+    cdef const floating* prev
+    cdef floating* A
+    cdef floating* D
+    cdef floating* Dn
+    cdef floating* tmp
+    cdef floating* gb
+    cdef floating* z
+    cdef floating w
+    cdef double loss = 0
+
+    if m <= 0:
+        if grad != NULL and beta == 0:
+            memset(grad, 0, net.n_params * sizeof(floating))
+        return 0
+
+    # Input block: gather shuffled rows, densify sparse rows, or read in place.
+    if Xptr != NULL:
+        xin = ws + net.x_off
+        memset(<floating*>xin, 0, m * n_in * sizeof(floating))
+        for i in range(m):
+            r = idx[start + i] if idx != NULL else start + i
+            for p in range(Xptr[r], Xptr[r + 1]):
+                (<floating*>xin)[i * n_in + Xind[p]] = Xdata[p]
+    elif idx != NULL:
+        xin = ws + net.x_off
+        for i in range(m):
+            memcpy(<floating*>xin + i * n_in, X + idx[start + i] * n_in,
+                   n_in * sizeof(floating))
+    else:
+        xin = X + start * n_in
+
+    # Forward: A_l = f(A_{l-1} @ W_l + b_l).
+    prev = xin
+    for l in range(L):
+        k = net.sizes[l]
+        n = net.sizes[l + 1]
+        A = ws + net.a_off[l]
+        gemm(False, False, <int>m, <int>n, <int>k, <floating>1, prev, <int>k,
+             params + net.w_off[l], <int>n, <floating>0, A, <int>n)
+        if l < L - 1:
+            bias_activate(net.hidden, A, params + net.b_off[l], m, n,
+                          ws + net.z_off[l] if net.store_z else NULL)
+        else:
+            bias_activate(ACT_IDENTITY, A, params + net.b_off[l], m, n, NULL)
+        prev = A
+
+    # Output activation, loss and output delta.
+    A = ws + net.a_off[L - 1]
+    D = ws + net.d0_off if (grad != NULL and Y != NULL) else NULL
+    if Y == NULL:
+        for i in range(m):
+            output_activate(net.out, A + i * n_out, n_out)
+    else:
+        for i in range(m):
+            r = idx[start + i] if idx != NULL else start + i
+            w = sw[r] if sw != NULL else 1
+            loss += w * loss_delta_row(net.out, A + i * n_out, Y + r * n_out,
+                                       w, n_out,
+                                       D + i * n_out if D != NULL else NULL)
+    if out != NULL:
+        memcpy(out + start * n_out, A, m * n_out * sizeof(floating))
+    if D == NULL:
+        return loss
+
+    # Backward: dW_l = A_{l-1}^T D_l, db_l = sum_rows D_l,
+    #           D_{l-1} = (D_l @ W_l^T) * f'(A_{l-1}).
+    Dn = ws + net.d1_off
+    for l in range(L - 1, -1, -1):
+        k = net.sizes[l]
+        n = net.sizes[l + 1]
+        prev = xin if l == 0 else ws + net.a_off[l - 1]
+        gemm(True, False, <int>k, <int>n, <int>m, <floating>1, prev, <int>k,
+             D, <int>n, beta, grad + net.w_off[l], <int>n)
+        gb = grad + net.b_off[l]
+        if beta == 0:
+            memset(gb, 0, n * sizeof(floating))
+        for i in range(m):
+            for j in range(n):
+                gb[j] = gb[j] + D[i * n + j]
+        if l > 0:
+            gemm(False, True, <int>m, <int>k, <int>n, <floating>1, D, <int>n,
+                 params + net.w_off[l], <int>n, <floating>0, Dn, <int>k)
+            z = ws + net.z_off[l - 1] if net.store_z else NULL
+            mul_derivative(net.hidden, Dn, ws + net.a_off[l - 1], z, m * k)
+            tmp = D
+            D = Dn
+            Dn = tmp
+    return loss
+
+
+cdef inline double sum_squares(const floating* p, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef double s = 0
+    for j in range(n):
+        s += p[j] * p[j]
+    return s
+
+
+cdef inline uint64_t splitmix64(uint64_t* state) noexcept nogil:
+    cdef uint64_t z
+    state[0] += <uint64_t>0x9E3779B97F4A7C15
+    z = state[0]
+    z = (z ^ (z >> 30)) * <uint64_t>0xBF58476D1CE4E5B9
+    z = (z ^ (z >> 27)) * <uint64_t>0x94D049BB133111EB
+    return z ^ (z >> 31)
+
+
+cdef void shuffle_inplace(Py_ssize_t* perm, Py_ssize_t n, uint64_t seed) noexcept nogil:
+    """Fisher-Yates shuffle driven by splitmix64(seed)."""
+    cdef Py_ssize_t i, j, t
+    cdef uint64_t state = seed
+    for i in range(n - 1, 0, -1):
+        j = <Py_ssize_t>(splitmix64(&state) % <uint64_t>(i + 1))
+        t = perm[i]
+        perm[i] = perm[j]
+        perm[j] = t
+
+
+cdef inline int n_chunks_for(Py_ssize_t m, Py_ssize_t work_per_row,
+                             int n_threads, Py_ssize_t min_work) noexcept nogil:
+    """How many threads a block of m rows is split over: at most n_threads,
+    at most m, and no more than keeps `min_work` flops per thread."""
+    cdef Py_ssize_t c = n_threads
+    if c > m:
+        c = m
+    if min_work > 0 and work_per_row > 0:
+        if c > (m * work_per_row) // min_work:
+            c = (m * work_per_row) // min_work
+    if c < 1:
+        c = 1
+    return <int>c
+
+
+def loss_grad(const floating[:, ::1] X,
+              const floating[::1] Xdata, const Py_ssize_t[::1] Xind,
+              const Py_ssize_t[::1] Xptr,
+              const floating[:, ::1] Y, const floating[::1] sw,
+              const floating[::1] params, const Py_ssize_t[::1] sizes,
+              int hidden, int out, double alpha,
+              floating[:, ::1] G, floating[:, ::1] ws, Py_ssize_t rows,
+              floating[::1] grad_out, floating[:, ::1] out_rows,
+              int n_threads):
+    """Full-data loss and gradient, and/or forward pass.
+
+    The n samples are cut into chunks of `rows` rows (fixed boundaries);
+    thread slot c handles chunks c, c + T, ... accumulating into G[c], and
+    the slots are summed in order: deterministic for a given T.
+
+    IN:  X (n, n_in) dense, or CSR (Xdata, Xind, Xptr) when Xptr is not
+         empty (X is then (0, n_in)); Y (n, n_out) or (0, 0) for no loss;
+         sw (n,) or empty; params; sizes; hidden and out codes; alpha, the
+         L2 coefficient (loss += alpha / 2 * ||W||^2 / sum(sw)).
+    OUT: grad_out (n_params,) = gradient of the loss, unless empty;
+         out_rows (n, n_out) = network output, unless (0, 0).
+    Work: G (T, n_params) and ws (T, workspace_size(sizes, rows)).
+    Returns the loss (0.0 when Y is empty).
+    """
+    cdef Net net
+    cdef bint sparse = Xptr.shape[0] > 0
+    cdef Py_ssize_t n = Xptr.shape[0] - 1 if sparse else X.shape[0]
+    cdef Py_ssize_t n_chunks, ci, j, start, m, P
+    cdef int T = n_threads, c, used
+    cdef bint want_grad = grad_out.shape[0] > 0
+    cdef bint want_loss = Y.shape[0] > 0
+    cdef bint want_out = out_rows.shape[0] > 0
+    cdef double sw_sum, loss = 0, wsq
+    cdef double* part
+    cdef const floating* Xp = &X[0, 0] if X.shape[0] > 0 else NULL
+    cdef const floating* Xd = &Xdata[0] if Xdata.shape[0] > 0 else NULL
+    cdef const Py_ssize_t* Xi = &Xind[0] if Xind.shape[0] > 0 else NULL
+    cdef const Py_ssize_t* Xq = &Xptr[0] if sparse else NULL
+    cdef const floating* Yp = &Y[0, 0] if want_loss else NULL
+    cdef const floating* swp = &sw[0] if sw.shape[0] > 0 else NULL
+    cdef floating* Gp = &G[0, 0]
+    cdef floating* wsp = &ws[0, 0]
+    cdef floating* outp = &out_rows[0, 0] if want_out else NULL
+    cdef const floating* pp = &params[0]
+    cdef floating* gslot
+    cdef floating scale
+
+    if n == 0:
+        raise ValueError("no samples")
+    if T < 1:
+        T = 1
+    net_init(&net, sizes, hidden, out, rows)
+    try:
+        P = net.n_params
+        if params.shape[0] != P or G.shape[1] != P or G.shape[0] < T:
+            raise ValueError("parameter or gradient buffer of the wrong size")
+        if ws.shape[1] < net.ws_size or ws.shape[0] < T:
+            raise ValueError("workspace too small")
+        n_chunks = (n + rows - 1) // rows
+        if T > n_chunks:
+            T = <int>n_chunks
+        part = <double*>malloc(T * sizeof(double))
+        if part == NULL:
+            raise MemoryError()
+        with nogil:
+            if T == 1:
+                part[0] = 0
+                for ci in range(n_chunks):
+                    start = ci * rows
+                    m = rows if start + rows <= n else n - start
+                    part[0] += rows_pass(&net, pp, Gp if want_grad else NULL,
+                                         0 if ci == 0 else 1, wsp, Xp, Xd, Xi, Xq,
+                                         NULL, start, m, Yp, swp, outp)
+            else:
+                for c in prange(T, num_threads=T, schedule='static', chunksize=1):
+                    part[c] = 0
+                    gslot = Gp + c * G.shape[1]
+                    ci = c
+                    while ci < n_chunks:
+                        start = ci * rows
+                        m = rows if start + rows <= n else n - start
+                        part[c] += rows_pass(&net, pp,
+                                             gslot if want_grad else NULL,
+                                             0 if ci == c else 1,
+                                             wsp + c * ws.shape[1],
+                                             Xp, Xd, Xi, Xq, NULL, start, m,
+                                             Yp, swp, outp)
+                        ci = ci + T
+            for c in range(T):
+                loss += part[c]
+            if swp != NULL:
+                sw_sum = 0
+                for j in range(n):
+                    sw_sum += swp[j]
+            else:
+                sw_sum = n
+            wsq = sum_squares(pp, net.n_coef) if alpha != 0 else 0
+            loss = (loss + 0.5 * alpha * wsq) / sw_sum
+            if want_grad:
+                scale = <floating>(1.0 / sw_sum)
+                for j in range(P):
+                    grad_out[j] = Gp[j]
+                for c in range(1, T):
+                    gslot = Gp + c * G.shape[1]
+                    for j in range(P):
+                        grad_out[j] = grad_out[j] + gslot[j]
+                for j in range(net.n_coef):
+                    grad_out[j] = (grad_out[j] + <floating>alpha * pp[j]) * scale
+                for j in range(net.n_coef, P):
+                    grad_out[j] = grad_out[j] * scale
+        free(part)
+    finally:
+        net_free(&net)
+    return loss if want_loss else 0.0
+
+
+def train_epoch(const floating[:, ::1] X,
+                const floating[::1] Xdata, const Py_ssize_t[::1] Xind,
+                const Py_ssize_t[::1] Xptr,
+                const floating[:, ::1] Y, const floating[::1] sw,
+                floating[::1] params, const Py_ssize_t[::1] sizes,
+                int hidden, int out, double alpha,
+                floating[:, ::1] G, floating[:, ::1] ws,
+                Py_ssize_t[::1] perm, Py_ssize_t batch_size,
+                bint shuffle, unsigned long long seed,
+                int opt_kind, double lr, double momentum, bint nesterov,
+                double beta1, double beta2, double eps, double weight_decay,
+                floating[::1] s1, floating[::1] s2, long long t,
+                int n_threads, Py_ssize_t min_work=0,
+                Py_ssize_t min_update_params=32768):
+    """One epoch of mini-batch training, in place, with the GIL released.
+
+    For each mini-batch of rows perm[b * batch_size:(b + 1) * batch_size]
+    (perm is first shuffled in place when `shuffle`): forward, backward and
+    one optimizer update of `params`. No Python runs and nothing is allocated
+    per mini-batch.
+
+    IN:  as for loss_grad; perm (n,) row order, kept across epochs;
+         the optimizer's code and hyperparameters; t, the number of updates
+         done so far (Adam's bias correction); n_threads; min_work, the
+         fewest flops per thread worth a split (0: always split).
+    IN/OUT: params, s1, s2 (optimizer state), perm.
+    Work: G (n_threads, n_params), ws (n_threads, workspace_size(sizes,
+         batch_size)).
+    Returns (sum over batches of batch_loss * batch_rows, t after the epoch)
+    where batch_loss is scikit-learn's: the weighted mean loss plus
+    alpha / 2 * ||W||^2 / sum(sw) (without it for adamw).
+    """
+    cdef Net net
+    cdef OptParams o
+    cdef bint sparse = Xptr.shape[0] > 0
+    cdef Py_ssize_t n = Xptr.shape[0] - 1 if sparse else X.shape[0]
+    cdef Py_ssize_t P, nb, b, start, m, j, cs, ce, lo, hi, work_per_row
+    cdef int T = n_threads, c, nch, nup
+    cdef double total = 0, wsq, loss, sw_sum
+    cdef double alpha_loss = 0 if opt_kind == OPT_ADAMW else alpha
+    cdef double* part
+    cdef const floating* Xp = &X[0, 0] if X.shape[0] > 0 else NULL
+    cdef const floating* Xd = &Xdata[0] if Xdata.shape[0] > 0 else NULL
+    cdef const Py_ssize_t* Xi = &Xind[0] if Xind.shape[0] > 0 else NULL
+    cdef const Py_ssize_t* Xq = &Xptr[0] if sparse else NULL
+    cdef const floating* Yp = &Y[0, 0]
+    cdef const floating* swp = &sw[0] if sw.shape[0] > 0 else NULL
+    cdef floating* Gp = &G[0, 0]
+    cdef floating* wsp = &ws[0, 0]
+    cdef floating* pp = &params[0]
+    cdef floating* s1p = &s1[0]
+    cdef floating* s2p = &s2[0] if s2.shape[0] > 0 else NULL
+    cdef Py_ssize_t* permp = &perm[0]
+    cdef Py_ssize_t ldg = G.shape[1], ldw = ws.shape[1]
+
+    if n == 0:
+        raise ValueError("no samples")
+    if batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
+    if batch_size > n:
+        batch_size = n
+    if T < 1:
+        T = 1
+    if perm.shape[0] != n or Y.shape[0] != n:
+        raise ValueError("perm and Y must have one row per sample")
+    net_init(&net, sizes, hidden, out, batch_size)
+    try:
+        P = net.n_params
+        if params.shape[0] != P or G.shape[1] != P or G.shape[0] < T:
+            raise ValueError("parameter or gradient buffer of the wrong size")
+        if s1.shape[0] != P or (s2p != NULL and s2.shape[0] != P):
+            raise ValueError("optimizer state of the wrong size")
+        if (opt_kind == OPT_ADAM or opt_kind == OPT_ADAMW) and s2p == NULL:
+            raise ValueError("adam needs two state buffers")
+        if ws.shape[1] < net.ws_size or ws.shape[0] < T:
+            raise ValueError("workspace too small")
+        o.kind = opt_kind
+        o.lr = lr
+        o.lr_t = lr
+        o.momentum = momentum
+        o.nesterov = nesterov
+        o.beta1 = beta1
+        o.beta2 = beta2
+        o.eps = eps
+        o.weight_decay = weight_decay
+        work_per_row = 6 * net.n_coef
+        nb = (n + batch_size - 1) // batch_size
+        part = <double*>malloc(T * sizeof(double))
+        if part == NULL:
+            raise MemoryError()
+        with nogil:
+            if shuffle:
+                shuffle_inplace(permp, n, seed)
+            wsq = sum_squares(<const floating*>pp, net.n_coef)
+            for b in range(nb):
+                start = b * batch_size
+                m = batch_size if start + batch_size <= n else n - start
+                nch = n_chunks_for(m, work_per_row, T, min_work)
+                if nch == 1:
+                    loss = rows_pass(&net, pp, Gp, 0, wsp, Xp, Xd, Xi, Xq,
+                                     permp, start, m, Yp, swp, NULL)
+                else:
+                    for c in prange(nch, num_threads=nch, schedule='static',
+                                    chunksize=1):
+                        cs = start + (c * m) // nch
+                        ce = start + ((c + 1) * m) // nch
+                        part[c] = rows_pass(&net, pp, Gp + c * ldg, 0,
+                                            wsp + c * ldw, Xp, Xd, Xi, Xq,
+                                            permp, cs, ce - cs, Yp, swp, NULL)
+                    loss = 0
+                    for c in range(nch):
+                        loss += part[c]
+                if swp != NULL:
+                    sw_sum = 0
+                    for j in range(start, start + m):
+                        sw_sum += swp[permp[j]]
+                else:
+                    sw_sum = m
+                total += (loss + 0.5 * alpha_loss * wsq) / sw_sum * m
+                t += 1
+                if opt_kind == OPT_ADAM or opt_kind == OPT_ADAMW:
+                    o.lr_t = lr * sqrt(1 - pow(beta2, t)) / (1 - pow(beta1, t))
+                nup = T if P >= min_update_params else 1
+                if nup == 1:
+                    wsq = update(&o, pp, Gp, nch, ldg, 0, P, net.n_coef,
+                                 <floating>alpha, <floating>(1.0 / sw_sum),
+                                 s1p, s2p)
+                else:
+                    for c in prange(nup, num_threads=nup, schedule='static',
+                                    chunksize=1):
+                        lo = (c * P) // nup
+                        hi = ((c + 1) * P) // nup
+                        part[c] = update(&o, pp, Gp, nch, ldg, lo, hi,
+                                         net.n_coef, <floating>alpha,
+                                         <floating>(1.0 / sw_sum), s1p, s2p)
+                    wsq = 0
+                    for c in range(nup):
+                        wsq += part[c]
+        free(part)
+    finally:
+        net_free(&net)
+    return total, t

@@ -1,0 +1,56 @@
+# cython: language_level=3
+"""Elementwise access to the compiled activation and loss kernels, for the
+Python layer and for tests (the training loop inlines them)."""
+
+import numpy as np
+
+from cython cimport floating
+
+from fastbp._core._activations cimport (
+    activate, mul_derivative,
+    ACT_IDENTITY, ACT_LOGISTIC, ACT_TANH, ACT_RELU, ACT_LEAKY_RELU, ACT_ELU,
+    ACT_SOFTPLUS, ACT_GELU, OUT_IDENTITY, OUT_SOFTMAX, OUT_LOGISTIC, OUT_EXP,
+)
+from fastbp._core._losses cimport loss_delta_row, output_activate
+
+ACTIVATIONS = {
+    "identity": ACT_IDENTITY, "logistic": ACT_LOGISTIC, "tanh": ACT_TANH,
+    "relu": ACT_RELU, "leaky_relu": ACT_LEAKY_RELU, "elu": ACT_ELU,
+    "softplus": ACT_SOFTPLUS, "gelu": ACT_GELU,
+}
+OUTPUTS = {"identity": OUT_IDENTITY, "softmax": OUT_SOFTMAX,
+           "logistic": OUT_LOGISTIC, "exp": OUT_EXP}
+
+
+def activation(int kind, floating[::1] x):
+    """Apply the hidden activation `kind` to x in place."""
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(x.shape[0]):
+            x[i] = activate(kind, x[i])
+
+
+def derivative(int kind, floating[::1] delta, const floating[::1] a,
+               const floating[::1] z):
+    """delta *= f'(z) in place, given a = f(z) (and z, for GELU)."""
+    if a.shape[0] != delta.shape[0] or z.shape[0] != delta.shape[0]:
+        raise ValueError("delta, a and z must have the same length")
+    if delta.shape[0] == 0:
+        return
+    with nogil:
+        mul_derivative(kind, &delta[0], &a[0], &z[0], delta.shape[0])
+
+
+def output_loss(int kind, floating[:, ::1] z, const floating[:, ::1] y,
+                const floating[::1] w, floating[:, ::1] delta):
+    """Per-sample losses; z becomes the output activation, delta = w (f(z) - y)."""
+    cdef Py_ssize_t i, n = z.shape[0], k = z.shape[1]
+    cdef double[::1] out = np.empty(n)
+    if y.shape[0] != n or y.shape[1] != k or delta.shape[0] != n or delta.shape[1] != k or w.shape[0] != n:
+        raise ValueError("z, y, w and delta must agree in shape")
+    if k == 0:
+        raise ValueError("need at least one output")
+    with nogil:
+        for i in range(n):
+            out[i] = loss_delta_row(kind, &z[i, 0], &y[i, 0], w[i], k, &delta[i, 0])
+    return np.asarray(out)

@@ -1,0 +1,118 @@
+# Output layer: activation, loss value and output delta, one row at a time.
+#
+# Each output activation is paired with its canonical loss, so that the
+# derivative of the loss with respect to the pre-activation z is f(z) - y.
+# Loss values follow scikit-learn's definitions (sklearn/neural_network/
+# _base.py): squared error is 1/2 the mean over outputs, log losses clip the
+# probability to [eps, 1 - eps] with eps the dtype's machine epsilon (here
+# applied to the log-probability computed stably from z by log-sum-exp and
+# log1p(exp(.))), Poisson is y log(y / p) - y + p summed over outputs.
+
+from cython cimport floating
+from libc.math cimport log, logf, exp, expf
+from libc.float cimport FLT_EPSILON, DBL_EPSILON
+
+from fastbp._core._activations cimport (
+    fexp, flog1p, sigmoid, softplus,
+    OUT_IDENTITY, OUT_SOFTMAX, OUT_LOGISTIC, OUT_EXP,
+)
+
+
+cdef inline floating flog(floating x) noexcept nogil:
+    if floating is float:
+        return logf(x)
+    else:
+        return log(x)
+
+
+cdef inline floating clip_logp(floating logp) noexcept nogil:
+    """log(clip(p, eps, 1 - eps)) given log(p)."""
+    cdef floating eps, lo, hi
+    if floating is float:
+        eps = FLT_EPSILON
+    else:
+        eps = DBL_EPSILON
+    lo = flog(eps)
+    hi = flog1p(-eps)
+    if logp < lo:
+        return lo
+    if logp > hi:
+        return hi
+    return logp
+
+
+cdef inline void output_activate(int kind, floating* z, Py_ssize_t n) noexcept nogil:
+    """Apply the output activation to one row of n values, in place."""
+    cdef Py_ssize_t k
+    cdef floating mx, s
+    if kind == OUT_SOFTMAX:
+        mx = z[0]
+        for k in range(1, n):
+            if z[k] > mx:
+                mx = z[k]
+        s = 0
+        for k in range(n):
+            z[k] = fexp(z[k] - mx)
+            s = s + z[k]
+        s = 1 / s
+        for k in range(n):
+            z[k] = z[k] * s
+    elif kind == OUT_LOGISTIC:
+        for k in range(n):
+            z[k] = sigmoid(z[k])
+    elif kind == OUT_EXP:
+        for k in range(n):
+            z[k] = fexp(z[k])
+
+
+cdef inline double loss_delta_row(int kind, floating* z, const floating* y,
+                                  floating w, Py_ssize_t n,
+                                  floating* delta) noexcept nogil:
+    """Loss of one sample and its output delta.
+
+    IN:  z, the output pre-activations (n,); y, the target row (n,);
+         w, the sample weight.
+    OUT: z is overwritten with the output activation f(z);
+         delta (n,) = w * (f(z) - y) when delta is not NULL.
+    Returns the unweighted loss of the sample.
+    """
+    cdef Py_ssize_t k
+    cdef double loss = 0
+    cdef floating mx, s, lse, d
+    if kind == OUT_IDENTITY:
+        for k in range(n):
+            d = z[k] - y[k]
+            loss += d * d
+        loss = 0.5 * loss / n
+    elif kind == OUT_SOFTMAX:
+        mx = z[0]
+        for k in range(1, n):
+            if z[k] > mx:
+                mx = z[k]
+        s = 0
+        for k in range(n):
+            s = s + fexp(z[k] - mx)
+        lse = mx + flog(s)
+        for k in range(n):
+            if y[k] != 0:
+                loss -= y[k] * clip_logp(z[k] - lse)
+        output_activate(kind, z, n)
+    elif kind == OUT_LOGISTIC:
+        for k in range(n):
+            # log p = -softplus(-z), log(1 - p) = -softplus(z)
+            if y[k] != 0:
+                loss -= y[k] * clip_logp(-softplus(-z[k]))
+            if y[k] != 1:
+                loss -= (1 - y[k]) * clip_logp(-softplus(z[k]))
+        output_activate(kind, z, n)
+    elif kind == OUT_EXP:
+        for k in range(n):
+            d = fexp(z[k])
+            if y[k] > 0:
+                loss += y[k] * (flog(y[k]) - z[k])
+            loss += d - y[k]
+            z[k] = d
+    if delta != NULL:
+        for k in range(n):
+            delta[k] = w * (z[k] - y[k])
+    return loss

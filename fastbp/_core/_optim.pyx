@@ -1,0 +1,52 @@
+# cython: language_level=3
+"""Python entry point to the fused optimizer updates (the epoch loop calls
+the same inline kernel from _optim.pxd directly)."""
+
+from cython cimport floating
+from libc.math cimport pow, sqrt
+
+from fastbp._core._optim cimport (
+    OptParams, update, OPT_SGD, OPT_ADAM, OPT_RMSPROP, OPT_ADAMW,
+)
+
+OPTIMIZERS = {"sgd": OPT_SGD, "adam": OPT_ADAM, "rmsprop": OPT_RMSPROP,
+              "adamw": OPT_ADAMW}
+
+
+def step(int kind, floating[::1] params, const floating[::1] grad,
+         floating[::1] s1, floating[::1] s2, Py_ssize_t n_coef, long long t,
+         double lr, double momentum=0.9, bint nesterov=True,
+         double beta1=0.9, double beta2=0.999, double eps=1e-8,
+         double weight_decay=0.0):
+    """One in-place update of `params` with the gradient `grad`.
+
+    `grad` is used as given (no L2 term, no scaling). The first n_coef
+    entries are weights: adamw decays them, never the biases. t is the
+    number of updates done before this one. Returns t + 1.
+    """
+    cdef OptParams o
+    cdef Py_ssize_t P = params.shape[0]
+    if grad.shape[0] != P or s1.shape[0] != P:
+        raise ValueError("params, grad and state must have the same length")
+    if (kind == OPT_ADAM or kind == OPT_ADAMW) and s2.shape[0] != P:
+        raise ValueError("adam needs two state buffers of the parameters' length")
+    if not 0 <= n_coef <= P:
+        raise ValueError("n_coef out of range")
+    t += 1
+    o.kind = kind
+    o.lr = lr
+    o.lr_t = lr
+    if kind == OPT_ADAM or kind == OPT_ADAMW:
+        o.lr_t = lr * sqrt(1 - pow(beta2, t)) / (1 - pow(beta1, t))
+    o.momentum = momentum
+    o.nesterov = nesterov
+    o.beta1 = beta1
+    o.beta2 = beta2
+    o.eps = eps
+    o.weight_decay = weight_decay
+    if P == 0:
+        return t
+    with nogil:
+        update(&o, &params[0], &grad[0], 1, P, 0, P, n_coef, <floating>0,
+               <floating>1, &s1[0], &s2[0] if s2.shape[0] > 0 else NULL)
+    return t

@@ -1,0 +1,347 @@
+"""The low-level model: layer sizes, activations, one flat parameter buffer.
+
+A :class:`Network` is what the estimators train, and what a learner can use
+directly to look at a forward pass, a loss and its gradients layer by layer.
+"""
+import numbers
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils import check_random_state
+
+from fastbp._core import _backprop, _kernels
+from fastbp._threads import blas_limited, resolve_n_threads
+
+#: Hidden-layer activations, name -> compiled kernel code.
+ACTIVATIONS = dict(_kernels.ACTIVATIONS)
+
+#: Each loss with its canonical output activation (delta = f(z) - y).
+LOSS_OUTPUTS = {
+    "squared_error": "identity",
+    "log_loss": "softmax",
+    "binary_log_loss": "logistic",
+    "poisson": "exp",
+}
+
+_DTYPES = (np.float32, np.float64)
+
+
+def _as_dtype(dtype):
+    dtype = np.dtype(dtype)
+    if dtype.type not in _DTYPES:
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    return dtype
+
+
+def prepare_input(X, dtype, n_features=None):
+    """Split X into the arguments the compiled functions take.
+
+    Returns (X_dense, data, indices, indptr): a C-contiguous dense array, or
+    a (0, n_features) placeholder and the CSR arrays (indices as intp).
+    Assumes X was validated (finite, 2-D); converts layout and dtype only.
+    """
+    empty_idx = np.empty(0, dtype=np.intp)
+    if sp.issparse(X):
+        X = X.tocsr()
+        if not X.has_sorted_indices:
+            X = X.sorted_indices()
+        data = np.ascontiguousarray(X.data, dtype=dtype)
+        indices = np.ascontiguousarray(X.indices, dtype=np.intp)
+        indptr = np.ascontiguousarray(X.indptr, dtype=np.intp)
+        placeholder = np.empty((0, X.shape[1]), dtype=dtype)
+        return placeholder, data, indices, indptr
+    X = np.ascontiguousarray(X, dtype=dtype)
+    return X, np.empty(0, dtype=dtype), empty_idx, empty_idx
+
+
+def n_rows(X):
+    return X.shape[0]
+
+
+class Network:
+    """A fully connected network with one flat, contiguous parameter buffer.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        Widths of every layer, input first and output last, e.g.
+        ``(64, 100, 10)``.
+    activation : str, default='relu'
+        Hidden activation: 'identity', 'logistic', 'tanh', 'relu',
+        'leaky_relu' (slope 0.01), 'elu' (alpha 1), 'softplus' or 'gelu'
+        (exact, erf form).
+    loss : str, default='squared_error'
+        'squared_error' (identity output), 'log_loss' (softmax output,
+        multiclass), 'binary_log_loss' (logistic output, binary and
+        multilabel) or 'poisson' (exp output).
+    out_activation : str, optional
+        The output activation; must be the one that goes with ``loss``
+        (given only to state it explicitly).
+    dtype : {np.float32, np.float64}, default=np.float64
+        Precision of the parameters and of every computation.
+    random_state : int, RandomState instance or None
+        Seeds the initialization, drawn as scikit-learn's MLP draws it:
+        Glorot uniform with bound sqrt(factor / (fan_in + fan_out)), factor
+        2 for logistic and 6 otherwise, weights then bias, layer by layer.
+
+    Attributes
+    ----------
+    params : ndarray of shape (n_params,)
+        Every weight, then every bias (scikit-learn's packing order).
+    coefs : list of ndarray of shape (fan_in, fan_out)
+        Views into ``params``: writing into them changes the network.
+    intercepts : list of ndarray of shape (fan_out,)
+        Views into ``params``.
+    """
+
+    def __init__(self, layer_sizes, *, activation="relu", loss="squared_error",
+                 out_activation=None, dtype=np.float64, random_state=None):
+        sizes = list(layer_sizes)
+        if len(sizes) < 2:
+            raise ValueError(
+                f"layer_sizes needs an input and an output width, got {sizes}")
+        for s in sizes:
+            if not isinstance(s, numbers.Integral) or isinstance(s, bool) or s < 1:
+                raise ValueError(f"layer sizes must be positive integers, got {sizes}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, "
+                             f"got {activation!r}")
+        if loss not in LOSS_OUTPUTS:
+            raise ValueError(f"loss must be one of {sorted(LOSS_OUTPUTS)}, got {loss!r}")
+        if out_activation is not None and out_activation != LOSS_OUTPUTS[loss]:
+            raise ValueError(
+                f"loss {loss!r} goes with out_activation "
+                f"{LOSS_OUTPUTS[loss]!r}, got {out_activation!r}")
+        if loss == "log_loss" and sizes[-1] < 2:
+            raise ValueError("log_loss (softmax) needs at least 2 outputs")
+        self.layer_sizes = tuple(int(s) for s in sizes)
+        self.activation = activation
+        self.loss = loss
+        self.dtype = _as_dtype(dtype)
+        self._sizes = np.asarray(self.layer_sizes, dtype=np.intp)
+        self._make_buffer()
+        self.init_params(random_state)
+
+    # -- layout -----------------------------------------------------------
+    def _make_buffer(self):
+        sizes = self.layer_sizes
+        n_coef = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+        self.params = np.zeros(n_coef + sum(sizes[1:]), dtype=self.dtype)
+        self.coefs, self.intercepts = self._views(self.params)
+
+    def _views(self, flat):
+        """Per-layer (fan_in, fan_out) weight and bias views into `flat`."""
+        coefs, intercepts = [], []
+        sizes = self.layer_sizes
+        off = 0
+        for a, b in zip(sizes[:-1], sizes[1:]):
+            coefs.append(flat[off:off + a * b].reshape(a, b))
+            off += a * b
+        for b in sizes[1:]:
+            intercepts.append(flat[off:off + b])
+            off += b
+        return coefs, intercepts
+
+    @property
+    def out_activation(self):
+        """The output activation paired with ``loss``."""
+        return LOSS_OUTPUTS[self.loss]
+
+    @property
+    def n_layers(self):
+        """Number of layers, input and output included (scikit-learn's n_layers_)."""
+        return len(self.layer_sizes)
+
+    @property
+    def n_params(self):
+        return self.params.shape[0]
+
+    @property
+    def n_coef(self):
+        """Number of weights; they come first in ``params``, biases after."""
+        return self.n_params - sum(self.layer_sizes[1:])
+
+    @property
+    def _hidden_code(self):
+        return ACTIVATIONS[self.activation]
+
+    @property
+    def _out_code(self):
+        return _kernels.OUTPUTS[self.out_activation]
+
+    def init_params(self, random_state=None):
+        """Draw new parameters in place, exactly as scikit-learn's MLP does."""
+        rng = check_random_state(random_state)
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        for coef, intercept in zip(self.coefs, self.intercepts):
+            fan_in, fan_out = coef.shape
+            bound = np.sqrt(factor / (fan_in + fan_out))
+            coef[...] = rng.uniform(-bound, bound, (fan_in, fan_out))
+            intercept[...] = rng.uniform(-bound, bound, fan_out)
+        return self
+
+    def set_params(self, coefs, intercepts):
+        """Copy per-layer arrays into the flat buffer (shapes must match)."""
+        if len(coefs) != len(self.coefs) or len(intercepts) != len(self.intercepts):
+            raise ValueError(f"expected {len(self.coefs)} weight matrices and "
+                             f"{len(self.intercepts)} bias vectors")
+        for i, (dst, src) in enumerate(zip(self.coefs + self.intercepts,
+                                           list(coefs) + list(intercepts))):
+            src = np.asarray(src)
+            if src.shape != dst.shape:
+                kind = "coefs" if i < len(self.coefs) else "intercepts"
+                raise ValueError(f"{kind} array of shape {src.shape} does not fit "
+                                 f"the layer's shape {dst.shape}")
+        for dst, src in zip(self.coefs + self.intercepts,
+                            list(coefs) + list(intercepts)):
+            dst[...] = src
+        return self
+
+    def copy(self):
+        new = object.__new__(Network)
+        new.__dict__.update(self.__dict__)
+        new.params = self.params.copy()
+        new.coefs, new.intercepts = new._views(new.params)
+        return new
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        del state["coefs"], state["intercepts"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.coefs, self.intercepts = self._views(self.params)
+
+    def __repr__(self):
+        return (f"Network(layer_sizes={self.layer_sizes}, activation="
+                f"{self.activation!r}, loss={self.loss!r}, dtype={self.dtype.name})")
+
+    # -- computation -------------------------------------------------------
+    def _check_X(self, X):
+        if not sp.issparse(X):
+            X = np.asarray(X)
+            if X.dtype.kind not in "biuf":
+                raise ValueError(f"X must be numeric, got dtype {X.dtype}")
+        if X.ndim != 2:
+            raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
+        if X.shape[1] != self.layer_sizes[0]:
+            raise ValueError(f"X has {X.shape[1]} features, the network takes "
+                             f"{self.layer_sizes[0]}")
+        if X.shape[0] == 0:
+            raise ValueError("X has no samples")
+        data = X.data if sp.issparse(X) else X
+        if data.dtype.kind == "f" and not np.isfinite(data).all():
+            raise ValueError("X contains NaN or infinity")
+        return X
+
+    def _check_Y(self, Y, n):
+        Y = np.asarray(Y)
+        if Y.ndim == 1:
+            Y = Y.reshape(-1, 1)
+        if Y.ndim != 2 or Y.shape != (n, self.layer_sizes[-1]):
+            raise ValueError(f"Y must have shape ({n}, {self.layer_sizes[-1]}), "
+                             f"got {Y.shape}")
+        if Y.dtype.kind not in "biuf":
+            raise ValueError(f"Y must be numeric, got dtype {Y.dtype}")
+        if not np.isfinite(Y).all():
+            raise ValueError("Y contains NaN or infinity")
+        return np.ascontiguousarray(Y, dtype=self.dtype)
+
+    def _check_sw(self, sample_weight, n):
+        if sample_weight is None:
+            return np.empty(0, dtype=self.dtype)
+        sw = np.asarray(sample_weight, dtype=self.dtype)
+        if sw.ndim == 0:
+            sw = np.full(n, sw, dtype=self.dtype)
+        if sw.shape != (n,):
+            raise ValueError(f"sample_weight must have shape ({n},), got {sw.shape}")
+        if not np.isfinite(sw).all() or (sw < 0).any():
+            raise ValueError("sample_weight must be finite and non-negative")
+        if sw.sum() <= 0:
+            raise ValueError("sample_weight must not sum to zero")
+        return np.ascontiguousarray(sw)
+
+    def workspace(self, rows, n_threads):
+        """Buffers for `n_threads` threads working on blocks of `rows` rows."""
+        size = _backprop.workspace_size(self._sizes, rows, self._hidden_code)
+        G = np.empty((n_threads, self.n_params), dtype=self.dtype)
+        ws = np.empty((n_threads, size), dtype=self.dtype)
+        return G, ws
+
+    def _full_pass(self, X, Y=None, sw=None, alpha=0.0, grad=None, out=None,
+                   params=None, n_threads=None, rows=256, buffers=None):
+        """Compiled pass over all of X (validated) in chunks of `rows`."""
+        T = resolve_n_threads(n_threads)
+        n = X.shape[0]
+        rows = max(1, min(rows, n))
+        if buffers is None:
+            buffers = self.workspace(rows, min(T, -(-n // rows)))
+        G, ws = buffers
+        T = min(T, G.shape[0])
+        Xd, data, ind, ptr = prepare_input(X, self.dtype)
+        empty2 = np.empty((0, 0), dtype=self.dtype)
+        with blas_limited(T):
+            return _backprop.loss_grad(
+                Xd, data, ind, ptr,
+                empty2 if Y is None else Y,
+                np.empty(0, dtype=self.dtype) if sw is None else sw,
+                self.params if params is None else params,
+                self._sizes, self._hidden_code, self._out_code, float(alpha),
+                G, ws, rows,
+                np.empty(0, dtype=self.dtype) if grad is None else grad,
+                empty2 if out is None else out, T)
+
+    def forward(self, X, *, return_activations=False, n_threads=None):
+        """Output of the network for X.
+
+        With ``return_activations=True``, returns the list of every layer's
+        activations instead, input first (as scikit-learn's ``_forward_pass``
+        fills it): ``[X, f(X W0 + b0), ..., out_activation(...)]``.
+        """
+        X = self._check_X(X)
+        n = X.shape[0]
+        if not return_activations:
+            out = np.empty((n, self.layer_sizes[-1]), dtype=self.dtype)
+            self._full_pass(X, out=out, n_threads=n_threads)
+            return out
+        # One chunk holding every row: the workspace then holds each layer.
+        G, ws = self.workspace(n, 1)
+        out = np.empty((n, self.layer_sizes[-1]), dtype=self.dtype)
+        self._full_pass(X, out=out, n_threads=1, rows=n, buffers=(G, ws))
+        acts = [X]
+        off = n * self.layer_sizes[0]
+        for width in self.layer_sizes[1:-1]:
+            acts.append(ws[0, off:off + n * width].reshape(n, width).copy())
+            off += n * width
+        acts.append(out)
+        return acts
+
+    def loss_gradient(self, X, Y, sample_weight=None, alpha=0.0, *, n_threads=None):
+        """Loss and its gradient with respect to every parameter.
+
+        The loss is scikit-learn's: the sample-weighted mean of the per-sample
+        loss plus ``alpha / 2 * sum(W ** 2) / sum(sample_weight)``; the
+        gradient is scikit-learn's backpropagated gradient. For
+        'squared_error' with several outputs that gradient is the one of the
+        per-output losses summed (scikit-learn averages the reported value
+        over outputs but not the gradient), i.e. n_outputs times the
+        gradient of the reported loss; with one output they agree.
+
+        Returns
+        -------
+        loss : float
+        coef_grads : list of ndarray of shape (fan_in, fan_out)
+        intercept_grads : list of ndarray of shape (fan_out,)
+            Views into one flat gradient array laid out as ``params``.
+        """
+        X = self._check_X(X)
+        n = X.shape[0]
+        Y = self._check_Y(Y, n)
+        sw = self._check_sw(sample_weight, n)
+        if not (isinstance(alpha, numbers.Real) and np.isfinite(alpha) and alpha >= 0):
+            raise ValueError(f"alpha must be a finite number >= 0, got {alpha!r}")
+        grad = np.empty_like(self.params)
+        loss = self._full_pass(X, Y, sw, alpha, grad=grad, n_threads=n_threads)
+        coef_grads, intercept_grads = self._views(grad)
+        return loss, coef_grads, intercept_grads
