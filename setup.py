@@ -29,6 +29,28 @@ def _openmp_flags():
     return ["-fopenmp"], ["-fopenmp"]
 
 
+def _mode_changed(mode):
+    """Whether the last build in this tree was of another mode (or unknown).
+
+    The generated .c files and compiled modules do not record the switches
+    (FASTBP_NO_OPENMP is a C flag only, so its .c is the same), and
+    setuptools rebuilds only what is older than its sources: without this,
+    a serial or checked build after a normal one in the same tree silently
+    reuses the normal build. The mode is kept in build/ (removed by a clean).
+    """
+    stamp = os.path.join("build", "fastbp-build-mode")
+    try:
+        with open(stamp) as f:
+            if f.read() == mode:
+                return False
+    except OSError:
+        pass
+    os.makedirs("build", exist_ok=True)
+    with open(stamp, "w") as f:
+        f.write(mode)
+    return True
+
+
 checked = _flag("FASTBP_CHECKED")
 omp_compile, omp_link = _openmp_flags()
 if sys.platform == "win32":
@@ -67,6 +89,7 @@ setup(
         extensions,
         compiler_directives=directives,
         # The build mode is part of the generated code: rebuild when it changes.
-        force=_flag("FASTBP_FORCE_CYTHON"),
+        force=_mode_changed(f"openmp={bool(omp_compile)} checked={checked}")
+        or _flag("FASTBP_FORCE_CYTHON"),
     ),
 )

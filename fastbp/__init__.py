@@ -3,8 +3,10 @@
 Compiled forward and backward passes over BLAS, OpenMP-parallel mini-batches,
 in-place optimizers, behind scikit-learn's estimator API.
 """
+from fastbp._estimators import MLPClassifier, MLPRegressor
 from fastbp._network import ACTIVATIONS, LOSS_OUTPUTS, Network
 
 __version__ = "0.1.0"
 
-__all__ = ["Network", "ACTIVATIONS", "LOSS_OUTPUTS", "__version__"]
+__all__ = ["MLPClassifier", "MLPRegressor", "Network", "ACTIVATIONS",
+           "LOSS_OUTPUTS", "__version__"]
