@@ -621,6 +621,9 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         "class_weight": [dict, StrOptions({"balanced"}), None],
     }
 
+    # The classifier's loss is fixed, as in scikit-learn (not a parameter).
+    loss = "log_loss"
+
     def __init__(
         self,
         hidden_layer_sizes=(100,),
@@ -662,7 +665,6 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         self.learning_rate_init = learning_rate_init
         self.power_t = power_t
         self.max_iter = max_iter
-        self.loss = "log_loss"
         self.shuffle = shuffle
         self.random_state = random_state
         self.tol = tol
