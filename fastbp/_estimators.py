@@ -21,7 +21,7 @@ from sklearn.base import (
     _fit_context,
     is_classifier,
 )
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.metrics import accuracy_score, check_scoring, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
@@ -37,7 +37,6 @@ from sklearn.utils.multiclass import (
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import (
     _check_sample_weight,
-    check_is_fitted,
     validate_data,
 )
 
@@ -82,6 +81,15 @@ class _Optimizer:
     def compatible(self, solver, n_params, dtype):
         return (self.solver == solver and self.s1.shape[0] == n_params
                 and self.s1.dtype == dtype)
+
+
+def _check_fitted(est):
+    """check_is_fitted, without scanning every attribute (a predict on one
+    row must cost microseconds)."""
+    if "coefs_" not in est.__dict__:
+        raise NotFittedError(
+            f"This {type(est).__name__} instance is not fitted yet. Call 'fit' "
+            "with appropriate arguments before using this estimator.")
 
 
 class BaseMultilayerPerceptron(BaseEstimator):
@@ -173,7 +181,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
         this estimator's coefs_/intercepts_): inspect activations with
         ``network_.forward(X, return_activations=True)`` and gradients with
         ``network_.loss_gradient(X, Y)``."""
-        check_is_fitted(self, "coefs_")
+        _check_fitted(self)
         return self._synced_network()
 
     def __getstate__(self):
@@ -508,11 +516,10 @@ class BaseMultilayerPerceptron(BaseEstimator):
         return True
 
     # -- prediction ------------------------------------------------------
-    def _check_predict_X(self, X):
-        net = self._synced_network()
+    def _check_predict_X(self, X, net):
         if (type(X) is np.ndarray and X.ndim == 2
                 and X.dtype == net.dtype and X.shape[1] == self.n_features_in_
-                and X.shape[0] > 0 and not hasattr(self, "feature_names_in_")):
+                and X.shape[0] > 0 and "feature_names_in_" not in self.__dict__):
             # Fast path for the common case, same checks as validate_data.
             if not np.isfinite(X).all():
                 raise ValueError("Input X contains NaN or infinity.")
@@ -521,13 +528,19 @@ class BaseMultilayerPerceptron(BaseEstimator):
                              dtype=(net.dtype.type, np.float64, np.float32))
 
     def _forward_pass_fast(self, X, check_input=True):
-        if check_input:
-            X = self._check_predict_X(X)
         net = self._synced_network()
-        if X.shape[0] == 0:
+        if check_input:
+            X = self._check_predict_X(X, net)
+        n = X.shape[0]
+        if n == 0:
             return np.empty((0, net.layer_sizes[-1]), dtype=net.dtype)
-        out = np.empty((X.shape[0], net.layer_sizes[-1]), dtype=net.dtype)
-        T = 1 if X.shape[0] <= 256 else resolve_n_threads(self.n_threads)
+        if X.dtype != net.dtype:
+            X = X.astype(net.dtype)
+        if (n <= net.SMALL_ROWS and type(X) is np.ndarray
+                and X.flags.c_contiguous):
+            return net._predict_small(X)
+        out = np.empty((n, net.layer_sizes[-1]), dtype=net.dtype)
+        T = 1 if n <= 256 else resolve_n_threads(self.n_threads)
         net._full_pass(X, out=out, n_threads=T)
         return out
 
@@ -751,7 +764,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         y : ndarray, shape (n_samples,) or (n_samples, n_classes)
             The predicted classes.
         """
-        check_is_fitted(self)
+        _check_fitted(self)
         return self._predict(X)
 
     def _predict(self, X, check_input=True):
@@ -811,7 +824,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         y_prob : ndarray of shape (n_samples, n_classes)
             The probability of each class, in the order of ``classes_``.
         """
-        check_is_fitted(self)
+        _check_fitted(self)
         y_pred = self._forward_pass_fast(X)
         if self.n_outputs_ == 1:
             y_pred = y_pred.ravel()
@@ -938,7 +951,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             The predicted values.
         """
-        check_is_fitted(self)
+        _check_fitted(self)
         return self._predict(X)
 
     def _predict(self, X, check_input=True):

@@ -202,11 +202,13 @@ class Network:
         new.__dict__.update(self.__dict__)
         new.params = self.params.copy()
         new.coefs, new.intercepts = new._views(new.params)
+        new.__dict__.pop("_predictor", None)
         return new
 
     def __getstate__(self):
         state = self.__dict__.copy()
         del state["coefs"], state["intercepts"]
+        state.pop("_predictor", None)
         return state
 
     def __setstate__(self, state):
@@ -292,6 +294,20 @@ class Network:
                 np.empty(0, dtype=self.dtype) if grad is None else grad,
                 empty2 if out is None else out, T)
 
+    #: Inputs up to this many rows go through the cached single-thread Predictor.
+    SMALL_ROWS = 64
+
+    def _predict_small(self, X):
+        """Output for a validated, C-contiguous X of the network's dtype with
+        at most SMALL_ROWS rows: no allocation but the output."""
+        pred = self.__dict__.get("_predictor")
+        if pred is None or pred.dtype != self.dtype:
+            pred = self._predictor = _backprop.Predictor(
+                self.params, self._sizes, self._hidden_code, self._out_code,
+                self.SMALL_ROWS)
+        out = np.empty((X.shape[0], self.layer_sizes[-1]), dtype=self.dtype)
+        return pred(X, out)
+
     def forward(self, X, *, return_activations=False, n_threads=None):
         """Output of the network for X.
 
@@ -301,6 +317,9 @@ class Network:
         """
         X = self._check_X(X)
         n = X.shape[0]
+        if (not return_activations and n <= self.SMALL_ROWS and type(X) is np.ndarray
+                and X.dtype == self.dtype and X.flags.c_contiguous):
+            return self._predict_small(X)
         if not return_activations:
             out = np.empty((n, self.layer_sizes[-1]), dtype=self.dtype)
             self._full_pass(X, out=out, n_threads=n_threads)

@@ -11,7 +11,7 @@ from fastbp import ACTIVATIONS, LOSS_OUTPUTS, Network
 
 from conftest import (
     ALL_ACTIVATIONS, ALL_LOSSES, SKLEARN_ACTIVATIONS, make_net, make_problem,
-    np_forward, np_preactivations,
+    np_activation, np_forward, np_output, np_preactivations,
 )
 
 FD_EPS = 1e-6
@@ -473,3 +473,73 @@ def test_bad_network_definitions_are_rejected():
         Network((3, 1), dtype=np.int32)
     # the matching out_activation is accepted
     Network((2, 3, 2), loss="log_loss", out_activation="softmax")
+
+
+@pytest.mark.parametrize("loss", ALL_LOSSES)
+@pytest.mark.parametrize("sizes", [(4, 3), (3, 6, 4, 5, 2)])
+def test_gradient_of_linear_and_deep_networks_matches_finite_differences(sizes, loss):
+    X, Y, sw = make_problem(loss, n=11, sizes=sizes, seed=21)
+    sw[3] = 0.0   # a zero weight removes a sample
+    net = make_net(sizes, "gelu", loss, random_state=22)
+    _, grad = flat_gradient(net, X, Y, sw, 0.2)
+    fd = fd_gradient(net, X, Y, sw, 0.2)
+    if loss == "squared_error":
+        l2 = np.zeros_like(grad)
+        l2[:net.n_coef] = 0.2 * net.params[:net.n_coef] / sw.sum()
+        fd = sizes[-1] * (fd - l2) + l2
+    assert_grad_close(grad, fd)
+    # the zero-weight sample has no influence at all
+    keep = np.arange(11) != 3
+    loss_all, g_all = flat_gradient(net, X, Y, sw, 0.2)
+    loss_keep, g_keep = flat_gradient(net, X[keep], Y[keep], sw[keep], 0.2)
+    np.testing.assert_allclose(loss_all, loss_keep, rtol=1e-13)
+    np.testing.assert_allclose(g_all, g_keep, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("activation", ALL_ACTIVATIONS)
+def test_forward_return_activations_lists_every_layer(activation, sparse):
+    sizes = (5, 7, 4, 6, 3)
+    X, _, _ = make_problem("log_loss", n=9, sizes=sizes, seed=23)
+    net = make_net(sizes, activation, "log_loss", random_state=24)
+    Xin = sp.csr_matrix(np.where(np.abs(X) > 0.5, X, 0)) if sparse else X
+    Xd = Xin.toarray() if sparse else X
+    acts = net.forward(Xin, return_activations=True)
+    assert len(acts) == net.n_layers
+    assert acts[0] is Xin
+    a = Xd
+    for l, (W, b) in enumerate(zip(net.coefs, net.intercepts)):
+        z = a @ W + b
+        last = l == len(net.coefs) - 1
+        a = np_output("softmax", z) if last else np_activation(activation, z)
+        assert acts[l + 1].shape == (9, sizes[l + 1])
+        np.testing.assert_allclose(acts[l + 1], a, rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(acts[-1], net.forward(Xin))
+
+
+def csr_with_duplicates(seed=0, n=8, n_features=4):
+    """A valid CSR matrix that stores some (row, column) entries twice; scipy
+    (and scikit-learn) read such an entry as the sum of its stored values."""
+    rng = np.random.RandomState(seed)
+    data, indices, indptr = [], [], [0]
+    for i in range(n):
+        cols = [i % n_features, i % n_features, (i + 1) % n_features]
+        data += list(rng.normal(size=3))
+        indices += cols
+        indptr.append(len(indices))
+    X = sp.csr_matrix((np.array(data), np.array(indices), np.array(indptr)),
+                      shape=(n, n_features))
+    assert not X.has_canonical_format
+    return X
+
+
+def test_csr_with_duplicate_entries_reads_as_scipy_does():
+    X = csr_with_duplicates()
+    Xd = X.toarray()   # duplicates summed
+    net = make_net((4, 5, 2), "tanh", "squared_error", random_state=0)
+    Y = np.random.RandomState(1).normal(size=(8, 2))
+    np.testing.assert_allclose(net.forward(X), net.forward(Xd), rtol=1e-12)
+    ls, gs, _ = net.loss_gradient(X, Y)
+    ld, gd, _ = net.loss_gradient(Xd, Y)
+    np.testing.assert_allclose(ls, ld, rtol=1e-12)
+    np.testing.assert_allclose(gs[0], gd[0], rtol=1e-12)

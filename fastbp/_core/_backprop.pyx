@@ -547,3 +547,71 @@ def train_epoch(const floating[:, ::1] X,
     finally:
         net_free(&net)
     return total, t
+
+
+cdef class Predictor:
+    """Forward pass over up to `rows` dense rows with a workspace of its own.
+
+    Made once per network and reused: a prediction on a few rows then costs
+    one call and no allocation beyond the output. Holds a reference to the
+    network's parameter buffer, whose values it reads at each call.
+    """
+    cdef Net net
+    cdef object params
+    cdef object ws
+    cdef bint single
+    cdef readonly Py_ssize_t rows
+    cdef readonly object dtype
+
+    def __cinit__(self, params, const Py_ssize_t[::1] sizes, int hidden,
+                  int out, Py_ssize_t rows):
+        self.net.sizes = NULL
+        if rows < 1:
+            raise ValueError("rows must be >= 1")
+        params = np.asarray(params)
+        if params.dtype != np.float32 and params.dtype != np.float64:
+            raise ValueError("params must be float32 or float64")
+        if not params.flags.c_contiguous or params.ndim != 1:
+            raise ValueError("params must be a contiguous 1-D array")
+        net_init(&self.net, sizes, hidden, out, rows)
+        if params.shape[0] != self.net.n_params:
+            raise ValueError("params has the wrong length for these layer sizes")
+        self.params = params
+        self.dtype = params.dtype
+        self.single = params.dtype == np.float32
+        self.ws = np.empty(self.net.ws_size, dtype=params.dtype)
+        self.rows = rows
+
+    def __dealloc__(self):
+        free(self.net.sizes)
+
+    def __call__(self, X, out):
+        """out[:] = network output for X; X and out C-contiguous, n <= rows."""
+        cdef const float[:, ::1] Xf
+        cdef float[:, ::1] Of
+        cdef const double[:, ::1] Xd
+        cdef double[:, ::1] Od
+        cdef float[::1] pf, wf
+        cdef double[::1] pd, wd
+        cdef Py_ssize_t n = X.shape[0]
+        if n > self.rows or n < 1:
+            raise ValueError(f"between 1 and {self.rows} rows, got {n}")
+        if X.shape[1] != self.net.sizes[0] or out.shape[0] != n or out.shape[1] != self.net.sizes[self.net.L]:
+            raise ValueError("X or out has the wrong shape")
+        if self.single:
+            Xf = X
+            Of = out
+            pf = self.params
+            wf = self.ws
+            rows_pass(&self.net, &pf[0], <float*>NULL, 0, &wf[0], &Xf[0, 0],
+                      <const float*>NULL, NULL, NULL, NULL, 0, n,
+                      <const float*>NULL, <const float*>NULL, &Of[0, 0])
+        else:
+            Xd = X
+            Od = out
+            pd = self.params
+            wd = self.ws
+            rows_pass(&self.net, &pd[0], <double*>NULL, 0, &wd[0], &Xd[0, 0],
+                      <const double*>NULL, NULL, NULL, NULL, 0, n,
+                      <const double*>NULL, <const double*>NULL, &Od[0, 0])
+        return out

@@ -1,0 +1,197 @@
+"""In-place optimizer updates (fastbp._core._optim.step) against
+scikit-learn's optimizers and plain numpy formulas."""
+import numpy as np
+import pytest
+from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
+
+from fastbp._core import _optim
+
+OPT = _optim.OPTIMIZERS
+DTYPES = [np.float32, np.float64]
+N_STEPS = 6
+N_COEF = 7
+P = 11
+
+
+def rtol(dtype):
+    return 1e-12 if dtype == np.float64 else 1e-5
+
+
+def problem(dtype, seed=0):
+    rng = np.random.RandomState(seed)
+    p0 = rng.normal(size=P).astype(dtype)
+    grads = [rng.normal(scale=s, size=P).astype(dtype)
+             for s in np.linspace(0.5, 2.0, N_STEPS)]
+    return p0, grads
+
+
+def run_fastbp(kind, dtype, p0, grads, **hp):
+    p = p0.copy()
+    s1 = np.zeros(P, dtype=dtype)
+    s2 = np.zeros(P, dtype=dtype) if kind in ("adam", "adamw") else np.empty(0, dtype)
+    t = 0
+    history = []
+    for g in grads:
+        t_new = _optim.step(OPT[kind], p, g, s1, s2, N_COEF, t, **hp)
+        assert t_new == t + 1
+        t = t_new
+        assert p.dtype == dtype
+        history.append(p.copy())
+    return history, s1, s2
+
+
+def test_optimizer_names():
+    assert set(OPT) == {"sgd", "adam", "rmsprop", "adamw"}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("momentum, nesterov", [(0.0, False), (0.0, True),
+                                                (0.9, False), (0.9, True)])
+def test_sgd_matches_sklearn_and_numpy(momentum, nesterov, dtype):
+    p0, grads = problem(dtype)
+    lr = 0.05
+    mine, vel, _ = run_fastbp("sgd", dtype, p0, grads, lr=lr, momentum=momentum,
+                              nesterov=nesterov)
+    # scikit-learn's optimizer, on the same flat parameter
+    sk_p = p0.copy()
+    opt = SGDOptimizer([sk_p], learning_rate_init=lr, momentum=momentum,
+                       nesterov=nesterov)
+    # plain numpy
+    np_p = p0.astype(np.float64)
+    v = np.zeros(P)
+    for k, g in enumerate(grads):
+        opt.update_params([sk_p], [g])
+        g64 = g.astype(np.float64)
+        v = momentum * v - lr * g64
+        np_p = np_p + (momentum * v - lr * g64 if nesterov else v)
+        np.testing.assert_allclose(mine[k], sk_p, rtol=rtol(dtype), atol=1e-7 if dtype == np.float32 else 0)
+        np.testing.assert_allclose(mine[k], np_p, rtol=rtol(dtype), atol=1e-6 if dtype == np.float32 else 0)
+    np.testing.assert_allclose(vel, v, rtol=rtol(dtype) * 10, atol=1e-6 if dtype == np.float32 else 0)
+    if momentum == 0:
+        np.testing.assert_allclose(mine[-1], p0 - lr * np.sum(grads, axis=0),
+                                   rtol=rtol(dtype), atol=1e-6 if dtype == np.float32 else 1e-15)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_adam_matches_sklearn_and_numpy(dtype):
+    p0, grads = problem(dtype, seed=1)
+    lr, b1, b2, eps = 0.01, 0.8, 0.95, 1e-7
+    mine, m_state, v_state = run_fastbp("adam", dtype, p0, grads, lr=lr, beta1=b1,
+                                        beta2=b2, eps=eps)
+    sk_p = p0.copy()
+    opt = AdamOptimizer([sk_p], learning_rate_init=lr, beta_1=b1, beta_2=b2, epsilon=eps)
+    np_p = p0.astype(np.float64)
+    m = np.zeros(P)
+    v = np.zeros(P)
+    for k, g in enumerate(grads):
+        opt.update_params([sk_p], [g])
+        t = k + 1
+        g64 = g.astype(np.float64)
+        m = b1 * m + (1 - b1) * g64
+        v = b2 * v + (1 - b2) * g64 ** 2
+        lr_t = lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+        np_p = np_p - lr_t * m / (np.sqrt(v) + eps)
+        np.testing.assert_allclose(mine[k], sk_p, rtol=rtol(dtype), atol=1e-6 if dtype == np.float32 else 0)
+        np.testing.assert_allclose(mine[k], np_p, rtol=rtol(dtype), atol=1e-6 if dtype == np.float32 else 0)
+    np.testing.assert_allclose(m_state, m, rtol=rtol(dtype) * 10, atol=1e-6 if dtype == np.float32 else 0)
+    np.testing.assert_allclose(v_state, v, rtol=rtol(dtype) * 10, atol=1e-6 if dtype == np.float32 else 0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_adam_bias_correction_uses_the_step_count(dtype):
+    # Resuming at t = 10 with the state of 10 earlier steps: lr_t uses t = 11.
+    p0, grads = problem(dtype, seed=2)
+    g = grads[0]
+    m0 = np.full(P, 0.1, dtype=dtype)
+    v0 = np.full(P, 0.2, dtype=dtype)
+    p = p0.copy()
+    s1, s2 = m0.copy(), v0.copy()
+    assert _optim.step(OPT["adam"], p, g, s1, s2, N_COEF, 10, lr=0.01) == 11
+    g64 = g.astype(np.float64)
+    m = 0.9 * m0.astype(float) + 0.1 * g64
+    v = 0.999 * v0.astype(float) + 0.001 * g64 ** 2
+    lr_t = 0.01 * np.sqrt(1 - 0.999 ** 11) / (1 - 0.9 ** 11)
+    np.testing.assert_allclose(p, p0 - lr_t * m / (np.sqrt(v) + 1e-8), rtol=rtol(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_rmsprop_matches_numpy(dtype):
+    p0, grads = problem(dtype, seed=3)
+    lr, rho, eps = 0.01, 0.9, 1e-6
+    mine, s_state, _ = run_fastbp("rmsprop", dtype, p0, grads, lr=lr, beta2=rho, eps=eps)
+    np_p = p0.astype(np.float64)
+    s = np.zeros(P)
+    for k, g in enumerate(grads):
+        g64 = g.astype(np.float64)
+        s = rho * s + (1 - rho) * g64 ** 2
+        np_p = np_p - lr * g64 / (np.sqrt(s) + eps)
+        np.testing.assert_allclose(mine[k], np_p, rtol=rtol(dtype), atol=1e-6 if dtype == np.float32 else 0)
+    np.testing.assert_allclose(s_state, s, rtol=rtol(dtype) * 10)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_adamw_is_adam_plus_decoupled_decay_on_weights_only(dtype):
+    p0, grads = problem(dtype, seed=4)
+    lr, wd, b1, b2, eps = 0.01, 0.3, 0.9, 0.99, 1e-8
+    mine, _, _ = run_fastbp("adamw", dtype, p0, grads, lr=lr, beta1=b1, beta2=b2,
+                            eps=eps, weight_decay=wd)
+    plain, _, _ = run_fastbp("adam", dtype, p0, grads, lr=lr, beta1=b1, beta2=b2,
+                             eps=eps, weight_decay=wd)
+    np_p = p0.astype(np.float64)
+    m = np.zeros(P)
+    v = np.zeros(P)
+    decay = np.zeros(P)
+    decay[:N_COEF] = wd
+    for k, g in enumerate(grads):
+        t = k + 1
+        g64 = g.astype(np.float64)
+        m = b1 * m + (1 - b1) * g64
+        v = b2 * v + (1 - b2) * g64 ** 2
+        lr_t = lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+        np_p = np_p - lr * decay * np_p - lr_t * m / (np.sqrt(v) + eps)
+        np.testing.assert_allclose(mine[k], np_p, rtol=rtol(dtype), atol=1e-6 if dtype == np.float32 else 0)
+    # biases follow plain adam exactly; weights differ (adam ignores weight_decay)
+    np.testing.assert_array_equal(mine[-1][N_COEF:], plain[-1][N_COEF:])
+    assert np.all(mine[-1][:N_COEF] != plain[-1][:N_COEF])
+
+
+def test_adamw_without_decay_is_adam():
+    p0, grads = problem(np.float64, seed=5)
+    a, _, _ = run_fastbp("adamw", np.float64, p0, grads, lr=0.01, weight_decay=0.0)
+    b, _, _ = run_fastbp("adam", np.float64, p0, grads, lr=0.01)
+    np.testing.assert_array_equal(a[-1], b[-1])
+
+
+@pytest.mark.parametrize("kind", sorted(OPT))
+def test_float32_state_stays_float32_and_tracks_float64(kind):
+    p0, grads = problem(np.float64, seed=6)
+    p0 = p0.astype(np.float32).astype(np.float64)
+    grads = [g.astype(np.float32).astype(np.float64) for g in grads]
+    hp = dict(lr=0.01, weight_decay=0.1)
+    h64, _, _ = run_fastbp(kind, np.float64, p0, grads, **hp)
+    h32, _, _ = run_fastbp(kind, np.float32, p0.astype(np.float32),
+                           [g.astype(np.float32) for g in grads], **hp)
+    np.testing.assert_allclose(h32[-1], h64[-1], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", sorted(OPT))
+def test_bad_sizes_raise(kind):
+    k = OPT[kind]
+    p = np.zeros(5)
+    s = np.zeros(5)
+    with pytest.raises(ValueError, match="same length"):
+        _optim.step(k, p, np.zeros(4), s, s.copy(), 3, 0, lr=0.1)
+    with pytest.raises(ValueError, match="same length"):
+        _optim.step(k, p, np.zeros(5), np.zeros(6), s.copy(), 3, 0, lr=0.1)
+    with pytest.raises(ValueError, match="n_coef out of range"):
+        _optim.step(k, p, np.zeros(5), s, s.copy(), 6, 0, lr=0.1)
+    with pytest.raises(ValueError, match="n_coef out of range"):
+        _optim.step(k, p, np.zeros(5), s, s.copy(), -1, 0, lr=0.1)
+    if kind in ("adam", "adamw"):
+        with pytest.raises(ValueError, match="adam needs two state buffers"):
+            _optim.step(k, p, np.zeros(5), s, np.empty(0), 3, 0, lr=0.1)
+        with pytest.raises(ValueError, match="adam needs two state buffers"):
+            _optim.step(k, p, np.zeros(5), s, np.zeros(4), 3, 0, lr=0.1)
+    # nothing was touched by the failed calls
+    np.testing.assert_array_equal(p, 0)
+    np.testing.assert_array_equal(s, 0)
