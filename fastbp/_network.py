@@ -43,8 +43,10 @@ def prepare_input(X, dtype, n_features=None):
     empty_idx = np.empty(0, dtype=np.intp)
     if sp.issparse(X):
         X = X.tocsr()
-        if not X.has_sorted_indices:
-            X = X.sorted_indices()
+        if not X.has_canonical_format:
+            # Duplicate entries mean their sum, as in scipy; sorted indices too.
+            X = X.copy()
+            X.sum_duplicates()
         data = np.ascontiguousarray(X.data, dtype=dtype)
         indices = np.ascontiguousarray(X.indices, dtype=np.intp)
         indptr = np.ascontiguousarray(X.indptr, dtype=np.intp)
@@ -344,8 +346,9 @@ class Network:
         gradient is scikit-learn's backpropagated gradient. For
         'squared_error' with several outputs that gradient is the one of the
         per-output losses summed (scikit-learn averages the reported value
-        over outputs but not the gradient), i.e. n_outputs times the
-        gradient of the reported loss; with one output they agree.
+        over outputs but not the gradient): its data term is n_outputs times
+        the gradient of the reported data term (the L2 term is not
+        multiplied); with one output they agree.
 
         Returns
         -------
