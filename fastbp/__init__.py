@@ -4,9 +4,13 @@ Compiled forward and backward passes over BLAS, OpenMP-parallel mini-batches,
 in-place optimizers, behind scikit-learn's estimator API.
 """
 from fastbp._estimators import MLPClassifier, MLPRegressor
+from fastbp._io import load, save
 from fastbp._network import ACTIVATIONS, LOSS_OUTPUTS, Network
+from fastbp._onnx import register_skl2onnx, to_onnx
+from fastbp._plot import plot_loss_curve
 
 __version__ = "0.1.0"
 
 __all__ = ["MLPClassifier", "MLPRegressor", "Network", "ACTIVATIONS",
-           "LOSS_OUTPUTS", "__version__"]
+           "LOSS_OUTPUTS", "save", "load", "plot_loss_curve", "to_onnx",
+           "register_skl2onnx", "__version__"]

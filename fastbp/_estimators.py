@@ -184,6 +184,13 @@ class BaseMultilayerPerceptron(BaseEstimator):
         _check_fitted(self)
         return self._synced_network()
 
+    def save(self, path, *, metadata=None):
+        """Save the fitted model to a safe file (arrays + JSON, no pickle);
+        same as ``fastbp.save(self, path)``; read back with ``fastbp.load``."""
+        from fastbp._io import save
+
+        save(self, path, metadata=metadata)
+
     def __getstate__(self):
         state = super().__getstate__()
         state.pop("_net", None)  # rebuilt from coefs_ / intercepts_ on use

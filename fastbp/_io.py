@@ -1,0 +1,478 @@
+"""Safe model files: save a fitted estimator as arrays and JSON, load it back.
+
+A fastbp model file is one ``.npz`` archive (a zip of ``.npy`` arrays, as
+written by :func:`numpy.savez`) and holds no pickled object: :func:`load`
+opens it with ``allow_pickle=False``, reads numbers, strings and JSON, checks
+them, and builds the estimator itself. Loading a file therefore never runs
+code from the file, unlike :mod:`pickle` or :mod:`joblib`.
+
+Format (``format: "fastbp-model"``, ``format_version: 1``)
+----------------------------------------------------------
+``__fastbp__``
+    uint8 array: the UTF-8 bytes of a JSON object with
+
+    - ``format``: ``"fastbp-model"``; ``format_version``: ``1``
+    - ``fastbp_version``: the version that wrote the file
+    - ``estimator``: ``"MLPClassifier"`` or ``"MLPRegressor"``
+    - ``params``: ``get_params()``; tuples as lists, non-finite floats as
+      ``{"float": "inf"}``, ``class_weight`` dicts as
+      ``{"items": [[label, weight], ...]}``. A RandomState instance as
+      ``random_state`` and a callable ``scoring`` cannot be stored and are
+      written as ``null`` (with a warning for ``scoring``).
+    - ``attributes``: fitted scalars (``n_iter_``, ``t_``, ``loss_``,
+      ``best_loss_``, ``best_validation_score_``, ``n_layers_``,
+      ``n_outputs_``, ``out_activation_``, ``n_features_in_``), and
+      ``feature_names_in_`` as a list of strings when present.
+    - ``n_layers``: the number of weight matrices in the file.
+    - ``dtype``: ``"float32"`` or ``"float64"``, the dtype of the weights.
+    - ``label_binarizer`` (classifier): ``y_type_`` (``"binary"``,
+      ``"multiclass"`` or ``"multilabel-indicator"``), ``neg_label``,
+      ``pos_label``, ``classes_dtype`` (``"object"`` when the labels were
+      Python strings in an object array).
+    - ``curves``: for each of ``loss_curve_``, ``validation_scores_``,
+      ``validation_loss_curve_``: ``"array"`` (stored as an array of that
+      name), ``null`` (the attribute is None) or absent (no attribute).
+    - ``user``: free JSON metadata given to :func:`save` (the command line
+      keeps the target and feature column names there).
+``coef_0`` ... ``coef_{L-1}``, ``intercept_0`` ... ``intercept_{L-1}``
+    The weights and biases, float32 or float64.
+``classes_`` (classifier)
+    Numeric, boolean or unicode array (never object dtype).
+``loss_curve_``, ``validation_scores_``, ``validation_loss_curve_``
+    float64 arrays, when the estimator has them.
+
+A file with another ``format``, a newer ``format_version``, missing or
+inconsistent arrays, or damaged bytes (zip CRC) is refused with a
+ValueError naming the problem.
+"""
+import io
+import json
+import math
+import os
+import tempfile
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+
+FORMAT_NAME = "fastbp-model"
+FORMAT_VERSION = 1
+_META_KEY = "__fastbp__"
+_CURVES = ("loss_curve_", "validation_scores_", "validation_loss_curve_")
+_INT_ATTRS = ("n_iter_", "t_", "n_layers_", "n_outputs_", "n_features_in_")
+_FLOAT_ATTRS = ("loss_", "best_loss_", "best_validation_score_")
+_STR_ATTRS = ("out_activation_",)
+_OUT_ACTIVATIONS = ("identity", "softmax", "logistic", "exp")
+_Y_TYPES = ("binary", "multiclass", "multilabel-indicator")
+
+
+def _estimator_classes():
+    from fastbp._estimators import MLPClassifier, MLPRegressor
+
+    return {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}
+
+
+# -- JSON encoding of parameters -------------------------------------------
+def _json_value(value, name):
+    """A JSON-safe form of one parameter value (see the module docstring)."""
+    if value is None or isinstance(value, (bool, np.bool_, str)):
+        return value.item() if isinstance(value, np.bool_) else value
+    if isinstance(value, Integral):
+        return int(value)
+    if isinstance(value, Real):
+        value = float(value)
+        return value if math.isfinite(value) else {"float": repr(value)}
+    if isinstance(value, (tuple, list, np.ndarray)):
+        return [_json_value(v, name) for v in np.asarray(value, dtype=object).tolist()]
+    if isinstance(value, dict):
+        return {"items": [[_json_value(k, name), _json_value(v, name)]
+                          for k, v in value.items()]}
+    raise TypeError(f"parameter {name}={value!r} cannot be stored")
+
+
+def _from_json(value):
+    if isinstance(value, dict):
+        if set(value) == {"float"}:
+            return float(value["float"])
+        if set(value) == {"items"}:
+            return {_from_json(k): _from_json(v) for k, v in value["items"]}
+        raise ValueError(f"unexpected value {value!r}")
+    if isinstance(value, list):
+        return [_from_json(v) for v in value]
+    return value
+
+
+def _encode_params(estimator):
+    params = {}
+    for name, value in estimator.get_params(deep=False).items():
+        if name == "random_state" and not (value is None or isinstance(value, Integral)):
+            value = None  # a RandomState instance: its state is not kept
+        elif name == "scoring" and callable(value):
+            warnings.warn("scoring is a callable and is not saved; the loaded "
+                          "model has scoring=None", UserWarning, stacklevel=3)
+            value = None
+        params[name] = _json_value(value, name)
+    return params
+
+
+def _decode_params(params):
+    out = {name: _from_json(value) for name, value in params.items()}
+    hls = out.get("hidden_layer_sizes")
+    if isinstance(hls, list):
+        out["hidden_layer_sizes"] = tuple(hls)
+    return out
+
+
+# -- saving ------------------------------------------------------------------
+def _scalar(value):
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"float": repr(value)}
+    return value
+
+
+def _classes_array(classes):
+    classes = np.asarray(classes)
+    if classes.dtype.kind in "biuf" or classes.dtype.kind == "U":
+        return classes, classes.dtype.name
+    if classes.dtype.kind == "O" and all(isinstance(c, str) for c in classes):
+        return classes.astype(str), "object"
+    raise ValueError(
+        f"classes_ of dtype {classes.dtype} cannot be stored safely: only "
+        "numbers, booleans and strings are supported")
+
+
+def save(estimator, path, *, metadata=None):
+    """Save a fitted fastbp estimator to a safe ``.npz`` model file.
+
+    Parameters
+    ----------
+    estimator : fastbp.MLPClassifier or fastbp.MLPRegressor
+        A fitted estimator.
+    path : str, os.PathLike or writable binary file object
+        Where to write. A path is written as given (no ``.npz`` suffix is
+        added) and atomically: a temporary file in the same directory is
+        renamed over it once complete.
+    metadata : dict, optional
+        Extra JSON-serializable information kept in the file (read it back
+        with :func:`read_metadata`).
+
+    See the module docstring for the format.
+    """
+    from sklearn.utils.validation import check_is_fitted
+
+    classes = _estimator_classes()
+    name = type(estimator).__name__
+    if name not in classes or not isinstance(estimator, classes[name]):
+        raise TypeError("save() takes a fastbp MLPClassifier or MLPRegressor, "
+                        f"got {type(estimator).__module__}.{name}")
+    check_is_fitted(estimator, "coefs_")
+    coefs = [np.asarray(c) for c in estimator.coefs_]
+    intercepts = [np.asarray(b) for b in estimator.intercepts_]
+    dtype = coefs[0].dtype
+    if dtype not in (np.float32, np.float64) or any(
+            a.dtype != dtype for a in coefs + intercepts):
+        raise ValueError("coefs_ and intercepts_ must all be float32 or all float64")
+
+    from fastbp import __version__
+
+    arrays = {}
+    for i, (W, b) in enumerate(zip(coefs, intercepts)):
+        arrays[f"coef_{i}"] = np.ascontiguousarray(W)
+        arrays[f"intercept_{i}"] = np.ascontiguousarray(b)
+    attributes = {}
+    for attr in _INT_ATTRS + _FLOAT_ATTRS + _STR_ATTRS:
+        if hasattr(estimator, attr):
+            attributes[attr] = _scalar(getattr(estimator, attr))
+    if hasattr(estimator, "feature_names_in_"):
+        attributes["feature_names_in_"] = [str(f) for f in estimator.feature_names_in_]
+    curves = {}
+    for attr in _CURVES:
+        if hasattr(estimator, attr):
+            value = getattr(estimator, attr)
+            if value is None:
+                curves[attr] = None
+            else:
+                arrays[attr] = np.asarray(value, dtype=np.float64).reshape(-1)
+                curves[attr] = "array"
+    meta = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "fastbp_version": __version__,
+        "estimator": name,
+        "n_layers": len(coefs),
+        "dtype": dtype.name,
+        "params": _encode_params(estimator),
+        "attributes": attributes,
+        "curves": curves,
+    }
+    if name == "MLPClassifier":
+        lb = estimator._label_binarizer
+        arrays["classes_"], classes_dtype = _classes_array(estimator.classes_)
+        meta["label_binarizer"] = {
+            "y_type_": str(lb.y_type_),
+            "neg_label": int(lb.neg_label),
+            "pos_label": int(lb.pos_label),
+            "classes_dtype": classes_dtype,
+        }
+    if metadata is not None:
+        meta["user"] = metadata
+    try:
+        text = json.dumps(meta, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"metadata is not JSON-serializable: {exc}") from None
+    arrays[_META_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+
+    if hasattr(path, "write"):
+        np.savez(path, **arrays)
+        return
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".fastbp-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+# -- loading -----------------------------------------------------------------
+class _Archive:
+    """The arrays of a model file, read without pickle, with clear errors."""
+
+    def __init__(self, path):
+        self.where = getattr(path, "name", None) if hasattr(path, "read") else path
+        self.where = os.fspath(self.where) if self.where is not None else "<file>"
+        if hasattr(path, "read"):
+            data = path.read()
+        else:
+            with open(path, "rb") as f:  # FileNotFoundError as is
+                data = f.read()
+        if not data.startswith(b"PK"):
+            raise ValueError(f"{self.where} is not a fastbp model file "
+                             "(not an .npz archive)")
+        try:
+            self._npz = np.load(io.BytesIO(data), allow_pickle=False)
+            self.keys = set(self._npz.files)
+        except Exception as exc:  # BadZipFile, NotImplementedError, ...
+            raise ValueError(f"{self.where} is not a readable fastbp model file "
+                             f"(truncated or damaged archive: {exc})") from None
+
+    def get(self, key):
+        if key not in self.keys:
+            raise ValueError(f"{self.where}: model file is incomplete: array "
+                             f"{key!r} is missing")
+        try:
+            return self._npz[key]
+        except ValueError as exc:
+            if "pickle" in str(exc).lower():
+                raise ValueError(f"{self.where}: array {key!r} holds Python "
+                                 "objects, which a model file may not") from None
+            raise ValueError(f"{self.where}: array {key!r} is damaged ({exc})") from None
+        except Exception as exc:  # BadZipFile (CRC), RuntimeError, MemoryError...
+            raise ValueError(f"{self.where}: array {key!r} is damaged ({exc})") from None
+
+    def metadata(self):
+        if _META_KEY not in self.keys:
+            raise ValueError(f"{self.where} is not a fastbp model file (an .npz "
+                             f"archive without the {_META_KEY!r} header)")
+        raw = self.get(_META_KEY)
+        if raw.dtype != np.uint8 or raw.ndim != 1:
+            raise ValueError(f"{self.where}: the model header is not a byte array")
+        try:
+            meta = json.loads(raw.tobytes().decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{self.where}: the model header is damaged ({exc})") from None
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+            raise ValueError(f"{self.where} is not a fastbp model file (format "
+                             f"{meta.get('format') if isinstance(meta, dict) else None!r})")
+        version = meta.get("format_version")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise ValueError(f"{self.where}: invalid format_version {version!r}")
+        if version > FORMAT_VERSION:
+            raise ValueError(
+                f"{self.where} has model format version {version}, newer than "
+                f"this fastbp reads (up to {FORMAT_VERSION}): upgrade fastbp")
+        return meta
+
+    def close(self):
+        self._npz.close()
+
+
+def read_metadata(path):
+    """The JSON header of a model file (format, estimator, params, ...).
+
+    Checks the format and its version but does not build the estimator.
+    """
+    archive = _Archive(path)
+    try:
+        return archive.metadata()
+    finally:
+        archive.close()
+
+
+def _float_attr(value, name, where):
+    value = _from_json(value)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{where}: attribute {name} must be a number, got {value!r}")
+    return float(value)
+
+
+def _int_attr(value, name, where):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{where}: attribute {name} must be an integer >= 0, "
+                         f"got {value!r}")
+    return value
+
+
+def load(path):
+    """Load an estimator saved by :func:`save`, ready to predict.
+
+    Parameters
+    ----------
+    path : str, os.PathLike or readable binary file object
+
+    Returns
+    -------
+    estimator : fastbp.MLPClassifier or fastbp.MLPRegressor
+        Fitted, with the saved parameters and attributes; it predicts
+        bitwise what the saved estimator predicted.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    ValueError
+        Not a fastbp model file, a newer format version, or a truncated,
+        damaged or inconsistent file.
+    """
+    archive = _Archive(path)
+    try:
+        return _build(archive, archive.metadata())
+    finally:
+        archive.close()
+
+
+def _build(archive, meta):
+    where = archive.where
+    classes = _estimator_classes()
+    name = meta.get("estimator")
+    if name not in classes:
+        raise ValueError(f"{where}: unknown estimator {name!r}")
+    try:
+        params = _decode_params(meta.get("params", {}))
+        est = classes[name]()
+        est.set_params(**params)
+        est._validate_params()  # scikit-learn's parameter constraints
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{where}: invalid parameters ({exc})") from None
+
+    n_layers = meta.get("n_layers")
+    if not isinstance(n_layers, int) or n_layers < 1:
+        raise ValueError(f"{where}: invalid n_layers {n_layers!r}")
+    dtype = meta.get("dtype")
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"{where}: invalid dtype {dtype!r}")
+    coefs = [archive.get(f"coef_{i}") for i in range(n_layers)]
+    intercepts = [archive.get(f"intercept_{i}") for i in range(n_layers)]
+    fan_in = None
+    for i, (W, b) in enumerate(zip(coefs, intercepts)):
+        if W.dtype != dtype or b.dtype != dtype:
+            raise ValueError(f"{where}: layer {i} weights are not {dtype}")
+        if W.ndim != 2 or b.shape != (W.shape[1],) or (
+                fan_in is not None and W.shape[0] != fan_in) or 0 in W.shape:
+            raise ValueError(f"{where}: layer {i} has inconsistent shapes "
+                             f"{W.shape} and {b.shape}")
+        if not (np.isfinite(W).all() and np.isfinite(b).all()):
+            raise ValueError(f"{where}: layer {i} holds non-finite weights")
+        fan_in = W.shape[1]
+
+    attrs = meta.get("attributes", {})
+    out_act = attrs.get("out_activation_")
+    if out_act not in _OUT_ACTIVATIONS:
+        raise ValueError(f"{where}: invalid out_activation_ {out_act!r}")
+    for attr in _INT_ATTRS:
+        if attr in attrs:
+            setattr(est, attr, _int_attr(attrs[attr], attr, where))
+    for attr in _FLOAT_ATTRS:
+        if attr in attrs:
+            setattr(est, attr, _float_attr(attrs[attr], attr, where))
+    est.out_activation_ = out_act
+    sizes = [coefs[0].shape[0]] + [W.shape[1] for W in coefs]
+    if (getattr(est, "n_features_in_", sizes[0]) != sizes[0]
+            or getattr(est, "n_outputs_", sizes[-1]) != sizes[-1]
+            or getattr(est, "n_layers_", len(sizes)) != len(sizes)):
+        raise ValueError(f"{where}: n_features_in_/n_outputs_/n_layers_ do not "
+                         f"match the layer sizes {sizes}")
+    if "feature_names_in_" in attrs:
+        names = attrs["feature_names_in_"]
+        if not (isinstance(names, list) and len(names) == sizes[0]
+                and all(isinstance(n, str) for n in names)):
+            raise ValueError(f"{where}: invalid feature_names_in_")
+        est.feature_names_in_ = np.asarray(names, dtype=object)
+    for attr, kind in meta.get("curves", {}).items():
+        if attr not in _CURVES:
+            continue
+        if kind is None:
+            setattr(est, attr, None)
+        else:
+            curve = archive.get(attr)
+            if curve.ndim != 1 or curve.dtype.kind != "f":
+                raise ValueError(f"{where}: invalid {attr}")
+            setattr(est, attr, curve.tolist())
+
+    if name == "MLPClassifier":
+        _set_labels(est, archive, meta, sizes[-1], out_act)
+    elif out_act not in ("identity", "exp"):
+        raise ValueError(f"{where}: a regressor cannot have output {out_act!r}")
+
+    est.coefs_ = coefs
+    est.intercepts_ = intercepts
+    try:
+        net = est._synced_network()  # builds the Network from coefs_/intercepts_
+    except ValueError as exc:
+        raise ValueError(f"{where}: inconsistent model ({exc})") from None
+    # Training state a warm-started fit expects (as after a fit).
+    est._optimizer = None
+    est._no_improvement_count = 0
+    est._best_params = net.params.copy()
+    return est
+
+
+def _set_labels(est, archive, meta, n_out, out_act):
+    from sklearn.preprocessing import LabelBinarizer
+
+    where = archive.where
+    lb_meta = meta.get("label_binarizer")
+    if not isinstance(lb_meta, dict) or lb_meta.get("y_type_") not in _Y_TYPES:
+        raise ValueError(f"{where}: missing or invalid label binarizer state")
+    classes = archive.get("classes_")
+    if classes.ndim != 1 or classes.dtype.kind not in "biufU":
+        raise ValueError(f"{where}: invalid classes_ array")
+    if lb_meta.get("classes_dtype") == "object":
+        classes = classes.astype(object)
+    y_type = lb_meta["y_type_"]
+    expected = {"binary": (1, "logistic"), "multiclass": (len(classes), "softmax"),
+                "multilabel-indicator": (len(classes), "logistic")}[y_type]
+    n_classes_ok = len(classes) in (1, 2) if y_type == "binary" else len(classes) >= 2
+    if (n_out, out_act) != expected or not n_classes_ok:
+        raise ValueError(f"{where}: {len(classes)} classes ({y_type}) do not match "
+                         f"{n_out} outputs with {out_act!r}")
+    lb = LabelBinarizer(neg_label=int(lb_meta.get("neg_label", 0)),
+                        pos_label=int(lb_meta.get("pos_label", 1)),
+                        sparse_output=False)
+    lb.classes_ = classes
+    lb.y_type_ = y_type
+    lb.sparse_input_ = False
+    est._label_binarizer = lb
+    est.classes_ = classes

@@ -1,0 +1,110 @@
+"""Plots of a fit: the loss per epoch, and the validation curves."""
+import numpy as np
+
+_INSTALL_HINT = ("plotting needs matplotlib: pip install fastbp[plot] "
+                 "(or pip install matplotlib)")
+
+
+def _pyplot():
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # optional extra
+        raise ImportError(_INSTALL_HINT) from exc
+    return plt
+
+
+def plot_loss_curve(estimator, ax=None, *, title=None, log_scale=False):
+    """Plot the training loss per epoch of a fitted MLP.
+
+    Draws ``loss_curve_`` (training loss) and, when the fit used early
+    stopping, ``validation_loss_curve_`` on the same axes, and
+    ``validation_scores_`` on a second y axis at the right, with the epoch
+    of the best validation score marked.
+
+    Parameters
+    ----------
+    estimator : fitted fastbp (or scikit-learn) MLPClassifier / MLPRegressor
+        Fitted with a stochastic solver (lbfgs keeps no loss curve).
+    ax : matplotlib Axes, optional
+        Where to draw; default a new figure's axes.
+    title : str, optional
+        Default: the estimator's class, solver and number of epochs.
+    log_scale : bool, default=False
+        Logarithmic loss axis.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+        The axes holding the loss curves (the score axis is ``ax.right_ax``
+        when drawn).
+    """
+    curve = getattr(estimator, "loss_curve_", None)
+    if curve is None:
+        if not hasattr(estimator, "coefs_"):
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError(
+                f"This {type(estimator).__name__} instance is not fitted yet: "
+                "fit it before plotting its loss curve.")
+        raise ValueError(
+            f"{type(estimator).__name__} has no loss curve: the solver "
+            f"{getattr(estimator, 'solver', '?')!r} does not record the loss per "
+            "epoch (use a stochastic solver such as 'adam' or 'sgd').")
+    if ax is None:
+        _, ax = _pyplot().subplots(figsize=(7, 4.2), layout="constrained")
+
+    epochs = np.arange(1, len(curve) + 1)
+    lines = ax.plot(epochs, curve, color="C0", lw=1.8, label="training loss")
+    val_loss = getattr(estimator, "validation_loss_curve_", None)
+    if val_loss:
+        lines += ax.plot(np.arange(1, len(val_loss) + 1), val_loss, color="C1",
+                         lw=1.8, label="validation loss")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    if log_scale:
+        ax.set_yscale("log")
+    ax.grid(True, alpha=0.3)
+    if len(epochs) <= 12:
+        ax.set_xticks(epochs)
+
+    scores = getattr(estimator, "validation_scores_", None)
+    if scores:
+        right = ax.twinx()
+        score_epochs = np.arange(1, len(scores) + 1)
+        lines += right.plot(score_epochs, scores, color="C2", lw=1.4, ls="--",
+                            label="validation score")
+        best = int(np.nanargmax(scores))
+        lines += right.plot(score_epochs[best], scores[best], "o", color="C2",
+                            ms=6, label=f"best score {scores[best]:.4g} "
+                                        f"(epoch {best + 1})")
+        right.set_ylabel("validation score")
+        ax.right_ax = right
+    if title is None:
+        title = (f"{type(estimator).__name__} ({getattr(estimator, 'solver', '')}): "
+                 f"{len(curve)} epoch{'s' if len(curve) != 1 else ''}, final loss "
+                 f"{curve[-1]:.4g}")
+    ax.set_title(title)
+    # A falling loss leaves the upper right free; a rising score takes it.
+    ax.legend(lines, [line.get_label() for line in lines],
+              loc="center right" if scores else "upper right", framealpha=0.9)
+    return ax
+
+
+def save_loss_curve(estimator, path, *, dpi=120, **kwargs):
+    """Write the loss curve of a fitted estimator to an image file (Agg).
+
+    Uses matplotlib's non-interactive Agg canvas, so it works without a
+    display and does not change pyplot's backend. kwargs go to
+    :func:`plot_loss_curve`.
+    """
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise ImportError(_INSTALL_HINT) from exc
+    fig = Figure(figsize=(7, 4.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    plot_loss_curve(estimator, ax=ax, **kwargs)
+    fig.savefig(path, dpi=dpi)
+    return path
