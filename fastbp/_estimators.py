@@ -5,7 +5,6 @@ same name (sklearn/neural_network/_multilayer_perceptron.py, whose epoch
 logic this module follows step by step), with each epoch of mini-batches run
 by one compiled call, and a few additions scikit-learn was asked for.
 """
-import copy
 import math
 import time
 import warnings
@@ -224,7 +223,17 @@ class BaseMultilayerPerceptron(BaseEstimator):
 
     # -- fitting ---------------------------------------------------------
     def _fit(self, X, y, sample_weight=None, incremental=False, classes=None):
-        backup = copy.deepcopy(self.__dict__)
+        # Snapshot what a call can change: the attributes (shallow), what is
+        # mutated in place (the parameter buffer, the optimizer state, the
+        # curves). Restoring writes the weights back into the same buffer,
+        # so coefs_/intercepts_ arrays the user holds stay the model.
+        state = dict(self.__dict__)
+        net = state.get("_net")
+        params = None if net is None else net.params.copy()
+        opt = state.get("_optimizer")
+        opt_state = None if opt is None else (
+            opt.s1.copy(), opt.s2.copy(), opt.t, opt.learning_rate)
+        lists = {k: list(v) for k, v in state.items() if isinstance(v, list)}
         try:
             return self._fit_unsafe(X, y, sample_weight, incremental, classes)
         except KeyboardInterrupt:
@@ -232,7 +241,15 @@ class BaseMultilayerPerceptron(BaseEstimator):
         except BaseException:
             # A failed call leaves the estimator exactly as it was.
             self.__dict__.clear()
-            self.__dict__.update(backup)
+            self.__dict__.update(state)
+            self.__dict__.update(lists)
+            if net is not None:
+                net.params[...] = params
+                self.coefs_ = state["coefs_"]
+                self.intercepts_ = state["intercepts_"]
+            if opt is not None:
+                opt.s1[...], opt.s2[...] = opt_state[0], opt_state[1]
+                opt.t, opt.learning_rate = opt_state[2], opt_state[3]
             raise
 
     def _fit_unsafe(self, X, y, sample_weight, incremental, classes):
@@ -381,7 +398,10 @@ class BaseMultilayerPerceptron(BaseEstimator):
         try:
             self.n_iter_ = 0
             for it in range(self.max_iter):
-                seed = int(self._random_state.randint(np.iinfo(np.int64).max))
+                # Draw only when shuffling: unshuffled fits take from the
+                # RandomState exactly what scikit-learn's take.
+                seed = (int(self._random_state.randint(np.iinfo(np.int64).max))
+                        if self.shuffle else 0)
                 loss_sum, opt.t = _backprop.train_epoch(
                     Xd, data, ind, ptr, Y, sw, net.params, net._sizes,
                     net._hidden_code, net._out_code, float(self.alpha), G, ws,
@@ -803,7 +823,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             Sample weights.
         classes : array of shape (n_classes,), default=None
             Classes across all calls to partial_fit; required on the first
-            call (except for multilabel targets).
+            call.
 
         Returns
         -------

@@ -4,16 +4,18 @@
 # derivative of the loss with respect to the pre-activation z is f(z) - y.
 # Loss values follow scikit-learn's definitions (sklearn/neural_network/
 # _base.py): squared error is 1/2 the mean over outputs, log losses clip the
-# probability to [eps, 1 - eps] with eps the dtype's machine epsilon (here
-# applied to the log-probability computed stably from z by log-sum-exp and
-# log1p(exp(.))), Poisson is y log(y / p) - y + p summed over outputs.
+# probability to [eps, 1 - eps] with eps the dtype's machine epsilon (for
+# softmax applied to the log-probability computed stably by log-sum-exp; for
+# the logistic output to the rounded probability itself, which is what
+# scikit-learn's value reads: L-BFGS line searches see the same numbers),
+# Poisson is y log(y / p) - y + p summed over outputs.
 
 from cython cimport floating
 from libc.math cimport log, logf, exp, expf
 from libc.float cimport FLT_EPSILON, DBL_EPSILON
 
 from fastbp._core._activations cimport (
-    fexp, flog1p, sigmoid, softplus,
+    fexp, flog1p, sigmoid,
     OUT_IDENTITY, OUT_SOFTMAX, OUT_LOGISTIC, OUT_EXP,
 )
 
@@ -78,7 +80,11 @@ cdef inline double loss_delta_row(int kind, floating* z, const floating* y,
     """
     cdef Py_ssize_t k
     cdef double loss = 0
-    cdef floating mx, s, lse, d
+    cdef floating mx, s, lse, d, p, eps
+    if floating is float:
+        eps = FLT_EPSILON
+    else:
+        eps = DBL_EPSILON
     if kind == OUT_IDENTITY:
         for k in range(n):
             d = z[k] - y[k]
@@ -98,13 +104,19 @@ cdef inline double loss_delta_row(int kind, floating* z, const floating* y,
                 loss -= y[k] * clip_logp(z[k] - lse)
         output_activate(kind, z, n)
     elif kind == OUT_LOGISTIC:
-        for k in range(n):
-            # log p = -softplus(-z), log(1 - p) = -softplus(z)
-            if y[k] != 0:
-                loss -= y[k] * clip_logp(-softplus(-z[k]))
-            if y[k] != 1:
-                loss -= (1 - y[k]) * clip_logp(-softplus(z[k]))
         output_activate(kind, z, n)
+        for k in range(n):
+            # scikit-learn's value: log of the clipped, rounded probability
+            # (1 - p rounded is what its loss reads when p is near 1).
+            p = z[k]
+            if p < eps:
+                p = eps
+            if p > 1 - eps:
+                p = 1 - eps
+            if y[k] != 0:
+                loss -= y[k] * flog(p)
+            if y[k] != 1:
+                loss -= (1 - y[k]) * flog(1 - p)
     elif kind == OUT_EXP:
         for k in range(n):
             d = fexp(z[k])
