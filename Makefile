@@ -16,8 +16,9 @@ VENV_CHECKED ?= .venv-checked
 DEMO_EXTRAS ?= progress,plot
 TEST_EXTRAS ?= test
 # The build tests (tests/test_build.py) rebuild the package from source without
-# build isolation, so the test environments also get the build requirements.
-BUILD_TOOLS ?= "setuptools>=64" "Cython>=3.0" build
+# build isolation, so the test environments also get the build requirements
+# (setuptools>=77 reads the SPDX license string; a 3.11 venv comes with 65).
+BUILD_TOOLS ?= "setuptools>=77" "Cython>=3.0" build
 PYTEST_OPTS ?= -q -rfEs
 PYTEST_ARGS ?= tests
 
@@ -46,22 +47,24 @@ test: $(VENV)/.installed-test
 checked-test: $(VENV_CHECKED)/.installed-test
 	$(RUN_PYTEST) $(VENV_CHECKED)/bin/pytest $(PYTEST_OPTS) $(PYTEST_ARGS)
 
+# The venv ignores itself in git (as Python 3.13's venv does).
 %/.venv-created:
 	rm -rf $*
 	$(PYTHON) -m venv $*
+	echo '*' > $*/.gitignore
 	$*/bin/python -m pip install --upgrade pip
 	touch $@
 
 # `pip install .` always rebuilds and reinstalls a local directory.
-$(VENV)/.installed-demo: $(VENV)/.venv-created $(SOURCES)
+$(VENV)/.installed-demo: $(VENV)/.venv-created $(SOURCES) Makefile
 	$(VENV)/bin/python -m pip install ".[$(DEMO_EXTRAS)]"
 	touch $@
 
-$(VENV)/.installed-test: $(VENV)/.venv-created $(SOURCES)
+$(VENV)/.installed-test: $(VENV)/.venv-created $(SOURCES) Makefile
 	$(VENV)/bin/python -m pip install ".[$(TEST_EXTRAS)]" $(BUILD_TOOLS)
 	touch $@
 
-$(VENV_CHECKED)/.installed-test: $(VENV_CHECKED)/.venv-created $(SOURCES)
+$(VENV_CHECKED)/.installed-test: $(VENV_CHECKED)/.venv-created $(SOURCES) Makefile
 	FASTBP_CHECKED=1 $(VENV_CHECKED)/bin/python -m pip install ".[$(TEST_EXTRAS)]" $(BUILD_TOOLS)
 	touch $@
 

@@ -329,10 +329,10 @@ def loss_grad(const floating[:, ::1] X,
     cdef const Py_ssize_t* Xq = &Xptr[0] if sparse else NULL
     cdef const floating* Yp = &Y[0, 0] if want_loss else NULL
     cdef const floating* swp = &sw[0] if sw.shape[0] > 0 else NULL
-    cdef floating* Gp = &G[0, 0]
-    cdef floating* wsp = &ws[0, 0]
+    cdef floating* Gp
+    cdef floating* wsp
     cdef floating* outp = &out_rows[0, 0] if want_out else NULL
-    cdef const floating* pp = &params[0]
+    cdef const floating* pp
     cdef floating* gslot
     cdef floating scale
 
@@ -345,8 +345,21 @@ def loss_grad(const floating[:, ::1] X,
         P = net.n_params
         if params.shape[0] != P or G.shape[1] != P or G.shape[0] < T:
             raise ValueError("parameter or gradient buffer of the wrong size")
-        if ws.shape[1] < net.ws_size or ws.shape[0] < T:
+        if ws.shape[1] < net.ws_size or ws.shape[0] < T or ws.shape[1] == 0:
             raise ValueError("workspace too small")
+        if P == 0 or (want_grad and grad_out.shape[0] != P):
+            raise ValueError("gradient output of the wrong size")
+        if want_out and (out_rows.shape[0] != n or out_rows.shape[1] != net.sizes[net.L]):
+            raise ValueError("output buffer of the wrong shape")
+        if want_loss and (Y.shape[0] != n or Y.shape[1] != net.sizes[net.L]):
+            raise ValueError("Y of the wrong shape")
+        if sw.shape[0] not in (0, n):
+            raise ValueError("sample_weight of the wrong length")
+        if (sparse and Xdata.shape[0] != Xind.shape[0]) or (not sparse and X.shape[1] != net.sizes[0]):
+            raise ValueError("X of the wrong shape")
+        Gp = &G[0, 0]
+        wsp = &ws[0, 0]
+        pp = &params[0]
         n_chunks = (n + rows - 1) // rows
         if T > n_chunks:
             T = <int>n_chunks
@@ -450,14 +463,14 @@ def train_epoch(const floating[:, ::1] X,
     cdef const floating* Xd = &Xdata[0] if Xdata.shape[0] > 0 else NULL
     cdef const Py_ssize_t* Xi = &Xind[0] if Xind.shape[0] > 0 else NULL
     cdef const Py_ssize_t* Xq = &Xptr[0] if sparse else NULL
-    cdef const floating* Yp = &Y[0, 0]
+    cdef const floating* Yp
     cdef const floating* swp = &sw[0] if sw.shape[0] > 0 else NULL
-    cdef floating* Gp = &G[0, 0]
-    cdef floating* wsp = &ws[0, 0]
-    cdef floating* pp = &params[0]
-    cdef floating* s1p = &s1[0]
+    cdef floating* Gp
+    cdef floating* wsp
+    cdef floating* pp
+    cdef floating* s1p
     cdef floating* s2p = &s2[0] if s2.shape[0] > 0 else NULL
-    cdef Py_ssize_t* permp = &perm[0]
+    cdef Py_ssize_t* permp
     cdef Py_ssize_t ldg = G.shape[1], ldw = ws.shape[1]
 
     if n == 0:
@@ -479,8 +492,20 @@ def train_epoch(const floating[:, ::1] X,
             raise ValueError("optimizer state of the wrong size")
         if (opt_kind == OPT_ADAM or opt_kind == OPT_ADAMW) and s2p == NULL:
             raise ValueError("adam needs two state buffers")
-        if ws.shape[1] < net.ws_size or ws.shape[0] < T:
+        if ws.shape[1] < net.ws_size or ws.shape[0] < T or ws.shape[1] == 0:
             raise ValueError("workspace too small")
+        if Y.shape[1] != net.sizes[net.L]:
+            raise ValueError("Y of the wrong shape")
+        if sw.shape[0] not in (0, n):
+            raise ValueError("sample_weight of the wrong length")
+        if (sparse and Xdata.shape[0] != Xind.shape[0]) or (not sparse and X.shape[1] != net.sizes[0]):
+            raise ValueError("X of the wrong shape")
+        Yp = &Y[0, 0]
+        Gp = &G[0, 0]
+        wsp = &ws[0, 0]
+        pp = &params[0]
+        s1p = &s1[0]
+        permp = &perm[0]
         o.kind = opt_kind
         o.lr = lr
         o.lr_t = lr
