@@ -31,7 +31,6 @@ import numpy as np
 
 from cython cimport floating
 from cython.parallel cimport prange, threadid
-from libc.math cimport pow, sqrt
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
@@ -41,7 +40,9 @@ from fastbp._core._activations cimport (
     bias_activate, mul_derivative, ACT_IDENTITY, ACT_GELU,
 )
 from fastbp._core._losses cimport loss_delta_row, output_activate
-from fastbp._core._optim cimport OptParams, update, OPT_ADAM, OPT_ADAMW
+from fastbp._core._optim cimport (
+    OptParams, opt_init, opt_set_step, update, OPT_ADAM, OPT_ADAMW,
+)
 from fastbp._core._openmp cimport fastbp_max_threads, FASTBP_OPENMP
 
 
@@ -274,6 +275,22 @@ cdef void shuffle_inplace(Py_ssize_t* perm, Py_ssize_t n, uint64_t seed) noexcep
         perm[j] = t
 
 
+cdef int check_data(const Net* net, const floating[:, ::1] X,
+                    const floating[::1] Xdata, const Py_ssize_t[::1] Xind,
+                    bint sparse, const floating[:, ::1] Y, bint check_y,
+                    const floating[::1] sw, Py_ssize_t n) except -1:
+    """Shapes of one call's data against the network."""
+    if sparse and Xdata.shape[0] != Xind.shape[0]:
+        raise ValueError("CSR data and indices differ in length")
+    if not sparse and X.shape[1] != net.sizes[0]:
+        raise ValueError(f"X has {X.shape[1]} columns, the network takes {net.sizes[0]}")
+    if check_y and (Y.shape[0] != n or Y.shape[1] != net.sizes[net.L]):
+        raise ValueError(f"Y must have shape ({n}, {net.sizes[net.L]})")
+    if sw.shape[0] != 0 and sw.shape[0] != n:
+        raise ValueError("sample_weight must have one entry per sample")
+    return 0
+
+
 cdef inline int n_chunks_for(Py_ssize_t m, Py_ssize_t work_per_row,
                              int n_threads, Py_ssize_t min_work) noexcept nogil:
     """How many threads a block of m rows is split over: at most n_threads,
@@ -351,12 +368,7 @@ def loss_grad(const floating[:, ::1] X,
             raise ValueError("gradient output of the wrong size")
         if want_out and (out_rows.shape[0] != n or out_rows.shape[1] != net.sizes[net.L]):
             raise ValueError("output buffer of the wrong shape")
-        if want_loss and (Y.shape[0] != n or Y.shape[1] != net.sizes[net.L]):
-            raise ValueError("Y of the wrong shape")
-        if sw.shape[0] not in (0, n):
-            raise ValueError("sample_weight of the wrong length")
-        if (sparse and Xdata.shape[0] != Xind.shape[0]) or (not sparse and X.shape[1] != net.sizes[0]):
-            raise ValueError("X of the wrong shape")
+        check_data(&net, X, Xdata, Xind, sparse, Y, want_loss, sw, n)
         Gp = &G[0, 0]
         wsp = &ws[0, 0]
         pp = &params[0]
@@ -494,27 +506,15 @@ def train_epoch(const floating[:, ::1] X,
             raise ValueError("adam needs two state buffers")
         if ws.shape[1] < net.ws_size or ws.shape[0] < T or ws.shape[1] == 0:
             raise ValueError("workspace too small")
-        if Y.shape[1] != net.sizes[net.L]:
-            raise ValueError("Y of the wrong shape")
-        if sw.shape[0] not in (0, n):
-            raise ValueError("sample_weight of the wrong length")
-        if (sparse and Xdata.shape[0] != Xind.shape[0]) or (not sparse and X.shape[1] != net.sizes[0]):
-            raise ValueError("X of the wrong shape")
+        check_data(&net, X, Xdata, Xind, sparse, Y, True, sw, n)
         Yp = &Y[0, 0]
         Gp = &G[0, 0]
         wsp = &ws[0, 0]
         pp = &params[0]
         s1p = &s1[0]
         permp = &perm[0]
-        o.kind = opt_kind
-        o.lr = lr
-        o.lr_t = lr
-        o.momentum = momentum
-        o.nesterov = nesterov
-        o.beta1 = beta1
-        o.beta2 = beta2
-        o.eps = eps
-        o.weight_decay = weight_decay
+        opt_init(&o, opt_kind, lr, momentum, nesterov, beta1, beta2, eps,
+                 weight_decay)
         work_per_row = 6 * net.n_coef
         nb = (n + batch_size - 1) // batch_size
         part = <double*>malloc(T * sizeof(double))
@@ -550,8 +550,7 @@ def train_epoch(const floating[:, ::1] X,
                     sw_sum = m
                 total += (loss + 0.5 * alpha_loss * wsq) / sw_sum * m
                 t += 1
-                if opt_kind == OPT_ADAM or opt_kind == OPT_ADAMW:
-                    o.lr_t = lr * sqrt(1 - pow(beta2, t)) / (1 - pow(beta1, t))
+                opt_set_step(&o, t)
                 nup = T if P >= min_update_params else 1
                 if nup == 1:
                     wsq = update(&o, pp, Gp, nch, ldg, 0, P, net.n_coef,

@@ -43,22 +43,26 @@ cdef inline floating clip_logp(floating logp) noexcept nogil:
     return logp
 
 
+cdef inline floating log_sum_exp(const floating* z, Py_ssize_t n) noexcept nogil:
+    """log(sum(exp(z))) of one row, without overflow."""
+    cdef Py_ssize_t k
+    cdef floating mx = z[0], s = 0
+    for k in range(1, n):
+        if z[k] > mx:
+            mx = z[k]
+    for k in range(n):
+        s = s + fexp(z[k] - mx)
+    return mx + flog(s)
+
+
 cdef inline void output_activate(int kind, floating* z, Py_ssize_t n) noexcept nogil:
     """Apply the output activation to one row of n values, in place."""
     cdef Py_ssize_t k
-    cdef floating mx, s
+    cdef floating lse
     if kind == OUT_SOFTMAX:
-        mx = z[0]
-        for k in range(1, n):
-            if z[k] > mx:
-                mx = z[k]
-        s = 0
+        lse = log_sum_exp(z, n)
         for k in range(n):
-            z[k] = fexp(z[k] - mx)
-            s = s + z[k]
-        s = 1 / s
-        for k in range(n):
-            z[k] = z[k] * s
+            z[k] = fexp(z[k] - lse)
     elif kind == OUT_LOGISTIC:
         for k in range(n):
             z[k] = sigmoid(z[k])
@@ -80,7 +84,7 @@ cdef inline double loss_delta_row(int kind, floating* z, const floating* y,
     """
     cdef Py_ssize_t k
     cdef double loss = 0
-    cdef floating mx, s, lse, d, p, eps
+    cdef floating lse, d, p, eps
     if floating is float:
         eps = FLT_EPSILON
     else:
@@ -91,18 +95,11 @@ cdef inline double loss_delta_row(int kind, floating* z, const floating* y,
             loss += d * d
         loss = 0.5 * loss / n
     elif kind == OUT_SOFTMAX:
-        mx = z[0]
-        for k in range(1, n):
-            if z[k] > mx:
-                mx = z[k]
-        s = 0
-        for k in range(n):
-            s = s + fexp(z[k] - mx)
-        lse = mx + flog(s)
+        lse = log_sum_exp(z, n)
         for k in range(n):
             if y[k] != 0:
                 loss -= y[k] * clip_logp(z[k] - lse)
-        output_activate(kind, z, n)
+            z[k] = fexp(z[k] - lse)
     elif kind == OUT_LOGISTIC:
         output_activate(kind, z, n)
         for k in range(n):

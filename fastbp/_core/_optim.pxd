@@ -7,7 +7,7 @@
 # (sklearn/neural_network/_stochastic_optimizers.py) for sgd and adam.
 
 from cython cimport floating
-from libc.math cimport sqrt, sqrtf
+from libc.math cimport pow, sqrt, sqrtf
 
 cdef enum:
     OPT_SGD = 0
@@ -26,6 +26,26 @@ cdef struct OptParams:
     double beta2        # adam / adamw; rmsprop's decay rate rho
     double eps          # adam / adamw / rmsprop
     double weight_decay # adamw: decoupled decay on the weights (not biases)
+
+
+cdef inline void opt_init(OptParams* o, int kind, double lr, double momentum,
+                          bint nesterov, double beta1, double beta2,
+                          double eps, double weight_decay) noexcept nogil:
+    o.kind = kind
+    o.lr = lr
+    o.lr_t = lr
+    o.momentum = momentum
+    o.nesterov = nesterov
+    o.beta1 = beta1
+    o.beta2 = beta2
+    o.eps = eps
+    o.weight_decay = weight_decay
+
+
+cdef inline void opt_set_step(OptParams* o, long long t) noexcept nogil:
+    """Adam's bias-corrected step size for update number t (from 1)."""
+    if o.kind == OPT_ADAM or o.kind == OPT_ADAMW:
+        o.lr_t = o.lr * sqrt(1 - pow(o.beta2, <double>t)) / (1 - pow(o.beta1, <double>t))
 
 
 cdef inline floating fsqrt(floating x) noexcept nogil:

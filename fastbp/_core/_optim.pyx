@@ -3,10 +3,9 @@
 the same inline kernel from _optim.pxd directly)."""
 
 from cython cimport floating
-from libc.math cimport pow, sqrt
 
 from fastbp._core._optim cimport (
-    OptParams, update, OPT_SGD, OPT_ADAM, OPT_RMSPROP, OPT_ADAMW,
+    OptParams, opt_init, opt_set_step, update, OPT_SGD, OPT_ADAM, OPT_RMSPROP, OPT_ADAMW,
 )
 
 OPTIMIZERS = {"sgd": OPT_SGD, "adam": OPT_ADAM, "rmsprop": OPT_RMSPROP,
@@ -33,17 +32,8 @@ def step(int kind, floating[::1] params, const floating[::1] grad,
     if not 0 <= n_coef <= P:
         raise ValueError("n_coef out of range")
     t += 1
-    o.kind = kind
-    o.lr = lr
-    o.lr_t = lr
-    if kind == OPT_ADAM or kind == OPT_ADAMW:
-        o.lr_t = lr * sqrt(1 - pow(beta2, t)) / (1 - pow(beta1, t))
-    o.momentum = momentum
-    o.nesterov = nesterov
-    o.beta1 = beta1
-    o.beta2 = beta2
-    o.eps = eps
-    o.weight_decay = weight_decay
+    opt_init(&o, kind, lr, momentum, nesterov, beta1, beta2, eps, weight_decay)
+    opt_set_step(&o, t)
     if P == 0:
         return t
     with nogil:
