@@ -66,7 +66,7 @@ extensions = [
     Extension(
         f"fastbp._core.{name}",
         [f"fastbp/_core/{name}.pyx"],
-        include_dirs=[np.get_include()],
+        include_dirs=[np.get_include(), "fastbp/_core"],
         define_macros=macros,
         extra_compile_args=base + omp_compile,
         extra_link_args=omp_link,

@@ -45,7 +45,6 @@ would show as twice X's size.
 import argparse
 import gc
 import json
-import math
 import os
 import platform
 import statistics

@@ -46,9 +46,11 @@ def resolve_n_threads(n_threads):
 
 
 @contextlib.contextmanager
-def blas_limited(n_threads):
-    """Limit BLAS to one thread while n_threads > 1 OpenMP threads call it."""
-    if n_threads <= 1 or os.environ.get("FASTBP_KEEP_BLAS_THREADS"):
+def blas_limited(n_threads, *, always=False):
+    """Limit BLAS to one thread while n_threads > 1 OpenMP threads call it
+    (or, with always=True, whatever n_threads is: a fit's thread count is
+    then the number of threads it uses, and no idle BLAS pool spins)."""
+    if (n_threads <= 1 and not always) or os.environ.get("FASTBP_KEEP_BLAS_THREADS"):
         yield
         return
     with _blas_controller().limit(limits=1, user_api="blas"):

@@ -41,9 +41,11 @@ from fastbp._core._activations cimport (
 )
 from fastbp._core._losses cimport loss_delta_row, output_activate
 from fastbp._core._optim cimport (
-    OptParams, opt_init, opt_set_step, update, OPT_ADAM, OPT_ADAMW,
+    OptParams, opt_init, opt_set_step, sum_squares, update, OPT_ADAM,
+    OPT_ADAMW,
 )
 from fastbp._core._openmp cimport fastbp_max_threads, FASTBP_OPENMP
+from fastbp._core._fpmode cimport fastbp_fpmode, fastbp_ftz_on, fastbp_fpmode_restore
 
 
 OPENMP_ENABLED = bool(FASTBP_OPENMP)
@@ -247,13 +249,6 @@ cdef double rows_pass(const Net* net, const floating* params, floating* grad,
     return loss
 
 
-cdef inline double sum_squares(const floating* p, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t j
-    cdef double s = 0
-    for j in range(n):
-        s += p[j] * p[j]
-    return s
-
 
 cdef inline uint64_t splitmix64(uint64_t* state) noexcept nogil:
     cdef uint64_t z
@@ -352,6 +347,7 @@ def loss_grad(const floating[:, ::1] X,
     cdef const floating* pp
     cdef floating* gslot
     cdef floating scale
+    cdef fastbp_fpmode fpm, fpw
 
     if n == 0:
         raise ValueError("no samples")
@@ -379,6 +375,7 @@ def loss_grad(const floating[:, ::1] X,
         if part == NULL:
             raise MemoryError()
         with nogil:
+            fpm = fastbp_ftz_on()
             if T == 1:
                 part[0] = 0
                 for ci in range(n_chunks):
@@ -389,6 +386,7 @@ def loss_grad(const floating[:, ::1] X,
                                          NULL, start, m, Yp, swp, outp)
             else:
                 for c in prange(T, num_threads=T, schedule='static', chunksize=1):
+                    fpw = fastbp_ftz_on()
                     part[c] = 0
                     gslot = Gp + c * G.shape[1]
                     ci = c
@@ -402,6 +400,7 @@ def loss_grad(const floating[:, ::1] X,
                                              Xp, Xd, Xi, Xq, NULL, start, m,
                                              Yp, swp, outp)
                         ci = ci + T
+                    fastbp_fpmode_restore(fpw)
             for c in range(T):
                 loss += part[c]
             if swp != NULL:
@@ -410,7 +409,7 @@ def loss_grad(const floating[:, ::1] X,
                     sw_sum += swp[j]
             else:
                 sw_sum = n
-            wsq = sum_squares(pp, net.n_coef) if alpha != 0 else 0
+            wsq = sum_squares(pp, 0, net.n_coef) if alpha != 0 else 0
             loss = (loss + 0.5 * alpha * wsq) / sw_sum
             if want_grad:
                 scale = <floating>(1.0 / sw_sum)
@@ -424,6 +423,7 @@ def loss_grad(const floating[:, ::1] X,
                     grad_out[j] = (grad_out[j] + <floating>alpha * pp[j]) * scale
                 for j in range(net.n_coef, P):
                     grad_out[j] = grad_out[j] * scale
+            fastbp_fpmode_restore(fpm)
         free(part)
     finally:
         net_free(&net)
@@ -484,6 +484,7 @@ def train_epoch(const floating[:, ::1] X,
     cdef floating* s2p = &s2[0] if s2.shape[0] > 0 else NULL
     cdef Py_ssize_t* permp
     cdef Py_ssize_t ldg = G.shape[1], ldw = ws.shape[1]
+    cdef fastbp_fpmode fpm, fpw
 
     if n == 0:
         raise ValueError("no samples")
@@ -521,9 +522,10 @@ def train_epoch(const floating[:, ::1] X,
         if part == NULL:
             raise MemoryError()
         with nogil:
+            fpm = fastbp_ftz_on()
             if shuffle:
                 shuffle_inplace(permp, n, seed)
-            wsq = sum_squares(<const floating*>pp, net.n_coef)
+            wsq = sum_squares(<const floating*>pp, 0, net.n_coef) if alpha_loss != 0 else 0
             for b in range(nb):
                 start = b * batch_size
                 m = batch_size if start + batch_size <= n else n - start
@@ -534,11 +536,13 @@ def train_epoch(const floating[:, ::1] X,
                 else:
                     for c in prange(nch, num_threads=nch, schedule='static',
                                     chunksize=1):
+                        fpw = fastbp_ftz_on()
                         cs = start + (c * m) // nch
                         ce = start + ((c + 1) * m) // nch
                         part[c] = rows_pass(&net, pp, Gp + c * ldg, 0,
                                             wsp + c * ldw, Xp, Xd, Xi, Xq,
                                             permp, cs, ce - cs, Yp, swp, NULL)
+                        fastbp_fpmode_restore(fpw)
                     loss = 0
                     for c in range(nch):
                         loss += part[c]
@@ -555,18 +559,22 @@ def train_epoch(const floating[:, ::1] X,
                 if nup == 1:
                     wsq = update(&o, pp, Gp, nch, ldg, 0, P, net.n_coef,
                                  <floating>alpha, <floating>(1.0 / sw_sum),
-                                 s1p, s2p)
+                                 s1p, s2p, alpha_loss != 0)
                 else:
                     for c in prange(nup, num_threads=nup, schedule='static',
                                     chunksize=1):
+                        fpw = fastbp_ftz_on()
                         lo = (c * P) // nup
                         hi = ((c + 1) * P) // nup
                         part[c] = update(&o, pp, Gp, nch, ldg, lo, hi,
                                          net.n_coef, <floating>alpha,
-                                         <floating>(1.0 / sw_sum), s1p, s2p)
+                                         <floating>(1.0 / sw_sum), s1p, s2p,
+                                         alpha_loss != 0)
+                        fastbp_fpmode_restore(fpw)
                     wsq = 0
                     for c in range(nup):
                         wsq += part[c]
+            fastbp_fpmode_restore(fpm)
         free(part)
     finally:
         net_free(&net)
@@ -618,6 +626,7 @@ cdef class Predictor:
         cdef float[::1] pf, wf
         cdef double[::1] pd, wd
         cdef Py_ssize_t n = X.shape[0]
+        cdef fastbp_fpmode fpm
         if n > self.rows or n < 1:
             raise ValueError(f"between 1 and {self.rows} rows, got {n}")
         if X.shape[1] != self.net.sizes[0] or out.shape[0] != n or out.shape[1] != self.net.sizes[self.net.L]:
@@ -627,15 +636,19 @@ cdef class Predictor:
             Of = out
             pf = self.params
             wf = self.ws
+            fpm = fastbp_ftz_on()
             rows_pass(&self.net, &pf[0], <float*>NULL, 0, &wf[0], &Xf[0, 0],
                       <const float*>NULL, NULL, NULL, NULL, 0, n,
                       <const float*>NULL, <const float*>NULL, &Of[0, 0])
+            fastbp_fpmode_restore(fpm)
         else:
             Xd = X
             Od = out
             pd = self.params
             wd = self.ws
+            fpm = fastbp_ftz_on()
             rows_pass(&self.net, &pd[0], <double*>NULL, 0, &wd[0], &Xd[0, 0],
                       <const double*>NULL, NULL, NULL, NULL, 0, n,
                       <const double*>NULL, <const double*>NULL, &Od[0, 0])
+            fastbp_fpmode_restore(fpm)
         return out

@@ -7,7 +7,7 @@
 # (sklearn/neural_network/_stochastic_optimizers.py) for sgd and adam.
 
 from cython cimport floating
-from libc.math cimport pow, sqrt, sqrtf
+from libc.math cimport pow, sqrt
 
 cdef enum:
     OPT_SGD = 0
@@ -48,87 +48,105 @@ cdef inline void opt_set_step(OptParams* o, long long t) noexcept nogil:
         o.lr_t = o.lr * sqrt(1 - pow(o.beta2, <double>t)) / (1 - pow(o.beta1, <double>t))
 
 
-cdef inline floating fsqrt(floating x) noexcept nogil:
+cdef extern from "_optim_kernels.h" nogil:
+    void fastbp_reduce_f(float* g, const float* rest, int n_rest, Py_ssize_t ldg,
+                         Py_ssize_t lo, Py_ssize_t hi)
+    void fastbp_reduce_d(double* g, const double* rest, int n_rest, Py_ssize_t ldg,
+                         Py_ssize_t lo, Py_ssize_t hi)
+    void fastbp_sgd_f(float* p, const float* g, float* v, Py_ssize_t lo,
+                      Py_ssize_t hi, float l2, float scale, float lr, float mu,
+                      int nesterov)
+    void fastbp_sgd_d(double* p, const double* g, double* v, Py_ssize_t lo,
+                      Py_ssize_t hi, double l2, double scale, double lr,
+                      double mu, int nesterov)
+    void fastbp_rmsprop_f(float* p, const float* g, float* s, Py_ssize_t lo,
+                          Py_ssize_t hi, float l2, float scale, float lr,
+                          float rho, float eps)
+    void fastbp_rmsprop_d(double* p, const double* g, double* s, Py_ssize_t lo,
+                          Py_ssize_t hi, double l2, double scale, double lr,
+                          double rho, double eps)
+    void fastbp_adam_f(float* p, const float* g, float* m, float* v,
+                       Py_ssize_t lo, Py_ssize_t hi, float l2, float scale,
+                       float b1, float b2, float lr_t, float eps, float decay_lr)
+    void fastbp_adam_d(double* p, const double* g, double* m, double* v,
+                       Py_ssize_t lo, Py_ssize_t hi, double l2, double scale,
+                       double b1, double b2, double lr_t, double eps,
+                       double decay_lr)
+    double fastbp_sumsq_f(const float* p, Py_ssize_t lo, Py_ssize_t hi)
+    double fastbp_sumsq_d(const double* p, Py_ssize_t lo, Py_ssize_t hi)
+
+
+cdef inline double sum_squares(const floating* p, Py_ssize_t lo,
+                               Py_ssize_t hi) noexcept nogil:
+    """sum(p[lo:hi] ** 2) in double, in a fixed order."""
     if floating is float:
-        return sqrtf(x)
+        return fastbp_sumsq_f(p, lo, hi)
     else:
-        return sqrt(x)
+        return fastbp_sumsq_d(p, lo, hi)
 
 
-cdef inline double update_range(const OptParams* o, floating* p,
-                                const floating* G, int n_grads,
-                                Py_ssize_t ldg, Py_ssize_t lo, Py_ssize_t hi,
-                                floating l2, floating decay, floating scale,
-                                floating* s1, floating* s2) noexcept nogil:
-    """Update p[lo:hi] in place; return sum(p[lo:hi] ** 2) after the update.
+cdef inline void update_range(const OptParams* o, floating* p,
+                              const floating* g, Py_ssize_t lo, Py_ssize_t hi,
+                              floating l2, floating decay, floating scale,
+                              floating* s1, floating* s2) noexcept nogil:
+    """Update p[lo:hi] in place with the gradient (g + l2 * p) * scale.
 
-    IN:  G, n_grads gradient buffers of row stride ldg, summed in order;
-         l2, the L2 coefficient added as l2 * p before scaling;
-         decay, the decoupled weight decay (adamw);
-         scale, 1 / sum(sample_weight).
+    IN:  g, the summed gradient; l2, the L2 coefficient; decay, adamw's
+         decoupled weight decay; scale, 1 / sum(sample_weight).
     IN/OUT: p, the parameters; s1, s2 the optimizer state (velocity for sgd,
          first / second moments for adam, mean square for rmsprop).
     """
-    cdef Py_ssize_t j
-    cdef int c
-    cdef floating g, u, v, m
-    cdef floating lr = <floating>o.lr
-    cdef floating lr_t = <floating>o.lr_t
-    cdef floating mu = <floating>o.momentum
-    cdef floating b1 = <floating>o.beta1
-    cdef floating b2 = <floating>o.beta2
-    cdef floating eps = <floating>o.eps
-    cdef double sumsq = 0
     cdef int kind = o.kind
-    cdef bint nesterov = o.nesterov
-    for j in range(lo, hi):
-        g = G[j]
-        for c in range(1, n_grads):
-            g = g + G[c * ldg + j]
-        g = (g + l2 * p[j]) * scale
-        if kind == OPT_SGD:
-            # velocity = mu * velocity - lr * g; update = velocity, or for
-            # Nesterov mu * velocity - lr * g with the new velocity.
-            u = mu * s1[j] - lr * g
-            s1[j] = u
-            if nesterov:
-                u = mu * u - lr * g
-            p[j] = p[j] + u
-        elif kind == OPT_RMSPROP:
-            v = b2 * s1[j] + (1 - b2) * g * g
-            s1[j] = v
-            p[j] = p[j] - lr * g / (fsqrt(v) + eps)
+    if kind == OPT_SGD:
+        if floating is float:
+            fastbp_sgd_f(p, g, s1, lo, hi, l2, scale, <float>o.lr,
+                         <float>o.momentum, o.nesterov)
         else:
-            # adam, and adamw whose decay acts on the weights directly.
-            m = b1 * s1[j] + (1 - b1) * g
-            v = b2 * s2[j] + (1 - b2) * g * g
-            s1[j] = m
-            s2[j] = v
-            if decay != 0:
-                p[j] = p[j] - lr * decay * p[j]
-            p[j] = p[j] - lr_t * m / (fsqrt(v) + eps)
-        sumsq += p[j] * p[j]
-    return sumsq
+            fastbp_sgd_d(p, g, s1, lo, hi, l2, scale, o.lr, o.momentum,
+                         o.nesterov)
+    elif kind == OPT_RMSPROP:
+        if floating is float:
+            fastbp_rmsprop_f(p, g, s1, lo, hi, l2, scale, <float>o.lr,
+                             <float>o.beta2, <float>o.eps)
+        else:
+            fastbp_rmsprop_d(p, g, s1, lo, hi, l2, scale, o.lr, o.beta2, o.eps)
+    else:
+        if floating is float:
+            fastbp_adam_f(p, g, s1, s2, lo, hi, l2, scale, <float>o.beta1,
+                          <float>o.beta2, <float>o.lr_t, <float>o.eps,
+                          <float>(o.lr * decay))
+        else:
+            fastbp_adam_d(p, g, s1, s2, lo, hi, l2, scale, o.beta1, o.beta2,
+                          o.lr_t, o.eps, o.lr * decay)
 
 
-cdef inline double update(const OptParams* o, floating* p, const floating* G,
+cdef inline double update(const OptParams* o, floating* p, floating* G,
                           int n_grads, Py_ssize_t ldg, Py_ssize_t lo,
                           Py_ssize_t hi, Py_ssize_t n_coef, floating alpha,
-                          floating scale, floating* s1,
-                          floating* s2) noexcept nogil:
-    """Update p[lo:hi]; the first n_coef entries of p are weights (they get
-    the L2 term, or adamw's decay), the rest are biases. Returns the sum of
-    squares of the updated weights in [lo, hi)."""
+                          floating scale, floating* s1, floating* s2,
+                          bint want_sumsq) noexcept nogil:
+    """Update p[lo:hi] with the sum of the n_grads gradient buffers G[c]
+    (row stride ldg; summed in order into G[0], which is overwritten).
+
+    The first n_coef entries of p are weights (they get the L2 term, or
+    adamw's decay), the rest are biases. Returns the sum of squares of the
+    updated weights in [lo, hi) when want_sumsq, else 0."""
     cdef Py_ssize_t mid = n_coef
     cdef floating l2 = 0 if o.kind == OPT_ADAMW else alpha
     cdef floating decay = <floating>o.weight_decay if o.kind == OPT_ADAMW else 0
-    cdef double sumsq = 0
     if mid < lo:
         mid = lo
     if mid > hi:
         mid = hi
+    if n_grads > 1:
+        if floating is float:
+            fastbp_reduce_f(G, G + ldg, n_grads - 1, ldg, lo, hi)
+        else:
+            fastbp_reduce_d(G, G + ldg, n_grads - 1, ldg, lo, hi)
     if mid > lo:
-        sumsq = update_range(o, p, G, n_grads, ldg, lo, mid, l2, decay, scale, s1, s2)
+        update_range(o, p, G, lo, mid, l2, decay, scale, s1, s2)
     if hi > mid:
-        update_range(o, p, G, n_grads, ldg, mid, hi, 0, 0, scale, s1, s2)
-    return sumsq
+        update_range(o, p, G, mid, hi, 0, 0, scale, s1, s2)
+    if want_sumsq and mid > lo:
+        return sum_squares(p, lo, mid)
+    return 0

@@ -37,6 +37,8 @@ def step(int kind, floating[::1] params, const floating[::1] grad,
     if P == 0:
         return t
     with nogil:
-        update(&o, &params[0], &grad[0], 1, P, 0, P, n_coef, <floating>0,
-               <floating>1, &s1[0], &s2[0] if s2.shape[0] > 0 else NULL)
+        # one gradient buffer: update() does not write into it
+        update(&o, &params[0], <floating*>&grad[0], 1, P, 0, P, n_coef,
+               <floating>0, <floating>1, &s1[0],
+               &s2[0] if s2.shape[0] > 0 else NULL, False)
     return t

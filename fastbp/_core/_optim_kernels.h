@@ -1,0 +1,91 @@
+/* Optimizer kernels over flat buffers, one loop per optimizer, written in C
+ * for `restrict`: the compiler may then vectorize each loop (sqrt and
+ * division included, with -fno-math-errno) without run-time alias checks.
+ *
+ * The callers run them with subnormals flushed to zero (_fpmode.h).
+ *
+ * FASTBP_OPTIM(T, SUF, SQRT) defines, for element type T:
+ *   fastbp_reduce_SUF   g[j] += rest[c * ldg + j] for c = 0 .. n_rest - 1, in order
+ *   fastbp_sgd_SUF      scikit-learn's momentum / Nesterov update
+ *   fastbp_rmsprop_SUF  s = rho s + (1 - rho) g^2; p -= lr g / (sqrt(s) + eps)
+ *   fastbp_adam_SUF     scikit-learn's Adam, plus adamw's decoupled decay
+ *   fastbp_sumsq_SUF    sum of squares in double, 8 fixed partial sums
+ * where the gradient used is (g[j] + l2 * p[j]) * scale.
+ */
+#ifndef FASTBP_OPTIM_KERNELS_H
+#define FASTBP_OPTIM_KERNELS_H
+
+#include <float.h>
+#include <math.h>
+#include <stddef.h>
+
+
+#define FASTBP_OPTIM(T, SUF, SQRT)                                              \
+static inline void fastbp_reduce_##SUF(T *restrict g, const T *restrict rest,   \
+                                       int n_rest, ptrdiff_t ldg,               \
+                                       ptrdiff_t lo, ptrdiff_t hi) {            \
+    for (int c = 0; c < n_rest; c++) {                                          \
+        const T *restrict gc = rest + c * ldg;                                  \
+        for (ptrdiff_t j = lo; j < hi; j++) g[j] += gc[j];                      \
+    }                                                                           \
+}                                                                               \
+static inline void fastbp_sgd_##SUF(T *restrict p, const T *restrict g,         \
+                                    T *restrict v, ptrdiff_t lo, ptrdiff_t hi,  \
+                                    T l2, T scale, T lr, T mu, int nesterov) {  \
+    if (nesterov) {                                                             \
+        for (ptrdiff_t j = lo; j < hi; j++) {                                   \
+            T gj = (g[j] + l2 * p[j]) * scale;                                  \
+            T u = mu * v[j] - lr * gj;                                          \
+            v[j] = u;                                                           \
+            p[j] = p[j] + (mu * u - lr * gj);                                   \
+        }                                                                       \
+    } else {                                                                    \
+        for (ptrdiff_t j = lo; j < hi; j++) {                                   \
+            T gj = (g[j] + l2 * p[j]) * scale;                                  \
+            T u = mu * v[j] - lr * gj;                                          \
+            v[j] = u;                                                           \
+            p[j] = p[j] + u;                                                    \
+        }                                                                       \
+    }                                                                           \
+}                                                                               \
+static inline void fastbp_rmsprop_##SUF(T *restrict p, const T *restrict g,     \
+                                        T *restrict s, ptrdiff_t lo,            \
+                                        ptrdiff_t hi, T l2, T scale, T lr,      \
+                                        T rho, T eps) {                         \
+    for (ptrdiff_t j = lo; j < hi; j++) {                                       \
+        T gj = (g[j] + l2 * p[j]) * scale;                                      \
+        T sj = rho * s[j] + (1 - rho) * gj * gj;                                \
+        s[j] = sj;                                                              \
+        p[j] = p[j] - lr * gj / (SQRT(sj) + eps);                               \
+    }                                                                           \
+}                                                                               \
+static inline void fastbp_adam_##SUF(T *restrict p, const T *restrict g,        \
+                                     T *restrict m, T *restrict v,              \
+                                     ptrdiff_t lo, ptrdiff_t hi, T l2, T scale, \
+                                     T b1, T b2, T lr_t, T eps, T decay_lr) {   \
+    for (ptrdiff_t j = lo; j < hi; j++) {                                       \
+        T gj = (g[j] + l2 * p[j]) * scale;                                      \
+        T mj = b1 * m[j] + (1 - b1) * gj;                                       \
+        T vj = b2 * v[j] + (1 - b2) * gj * gj;                                  \
+        m[j] = mj;                                                              \
+        v[j] = vj;                                                              \
+        T pj = p[j] - decay_lr * p[j];                                          \
+        p[j] = pj - lr_t * mj / (SQRT(vj) + eps);                               \
+    }                                                                           \
+}                                                                               \
+static inline double fastbp_sumsq_##SUF(const T *restrict p, ptrdiff_t lo,      \
+                                        ptrdiff_t hi) {                         \
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                   \
+    ptrdiff_t j = lo;                                                           \
+    for (; j + 8 <= hi; j += 8)                                                 \
+        for (int l = 0; l < 8; l++) acc[l] += (double)p[j + l] * p[j + l];      \
+    double s = 0;                                                               \
+    for (; j < hi; j++) s += (double)p[j] * p[j];                               \
+    for (int l = 0; l < 8; l++) s += acc[l];                                    \
+    return s;                                                                   \
+}
+
+FASTBP_OPTIM(float, f, sqrtf)
+FASTBP_OPTIM(double, d, sqrt)
+
+#endif
