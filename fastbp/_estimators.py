@@ -39,7 +39,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from fastbp._core import _backprop, _optim
+from fastbp._core import _backprop, _kernels, _optim
 from fastbp._network import ACTIVATIONS, Network, prepare_input
 from fastbp._progress import EpochProgress
 from fastbp._threads import blas_limited, resolve_n_threads
@@ -557,8 +557,14 @@ class BaseMultilayerPerceptron(BaseEstimator):
         return validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
                              dtype=(net.dtype.type, np.float64, np.float32))
 
-    def _forward_pass_fast(self, X, check_input=True):
+    def _forward_pass_fast(self, X, check_input=True, logits=False):
         net = self._synced_network()
+        if (check_input and type(X) is np.ndarray and X.ndim == 2
+                and X.dtype is net.dtype and 0 < X.shape[0] <= net.SMALL_ROWS
+                and X.shape[1] == self.n_features_in_ and X.flags.c_contiguous
+                and "feature_names_in_" not in self.__dict__):
+            # A few rows, already in shape: the compiled call checks them.
+            return net._predict_small(X, logits, check_finite=True)
         if check_input:
             X = self._check_predict_X(X, net)
         n = X.shape[0]
@@ -568,10 +574,10 @@ class BaseMultilayerPerceptron(BaseEstimator):
             X = X.astype(net.dtype)
         if (n <= net.SMALL_ROWS and type(X) is np.ndarray
                 and X.flags.c_contiguous):
-            return net._predict_small(X)
+            return net._predict_small(X, logits)
         out = np.empty((n, net.layer_sizes[-1]), dtype=net.dtype)
         T = 1 if n <= 256 else resolve_n_threads(self.n_threads)
-        net._full_pass(X, out=out, n_threads=T)
+        net._full_pass(X, out=out, n_threads=T, rows=None, logits=logits)
         return out
 
     def _score_with_function(self, X, y, sample_weight, score_function):
@@ -798,11 +804,13 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         return self._predict(X)
 
     def _predict(self, X, check_input=True):
-        y_pred = self._forward_pass_fast(X, check_input=check_input)
         lb = self._label_binarizer
         if lb.y_type_ == "multiclass":
-            # argmax over the probabilities, as LabelBinarizer would do.
-            return self.classes_[np.argmax(y_pred, axis=1)]
+            # The class of largest probability is the one of largest logit:
+            # the softmax is skipped (strictly increasing).
+            z = self._forward_pass_fast(X, check_input=check_input, logits=True)
+            return self.classes_[_kernels.argmax_rows(z)]
+        y_pred = self._forward_pass_fast(X, check_input=check_input)
         if self.n_outputs_ == 1:
             y_pred = y_pred.ravel()
         return lb.inverse_transform(y_pred)

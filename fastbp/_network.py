@@ -266,21 +266,29 @@ class Network:
             raise ValueError("sample_weight must not sum to zero")
         return np.ascontiguousarray(sw)
 
-    def workspace(self, rows, n_threads):
-        """Buffers for `n_threads` threads working on blocks of `rows` rows."""
+    def workspace(self, rows, n_threads, *, gradient=True):
+        """Buffers for `n_threads` threads working on blocks of `rows` rows
+        (without gradient buffers when `gradient` is False)."""
         size = _backprop.workspace_size(self._sizes, rows, self._hidden_code)
-        G = np.empty((n_threads, self.n_params), dtype=self.dtype)
+        G = np.empty((n_threads, self.n_params if gradient else 0), dtype=self.dtype)
         ws = np.empty((n_threads, size), dtype=self.dtype)
         return G, ws
 
     def _full_pass(self, X, Y=None, sw=None, alpha=0.0, grad=None, out=None,
-                   params=None, n_threads=None, rows=256, buffers=None):
-        """Compiled pass over all of X (validated) in chunks of `rows`."""
+                   params=None, n_threads=None, rows=256, buffers=None,
+                   logits=False):
+        """Compiled pass over all of X (validated) in chunks of `rows`
+        (rows=None: one block per thread). logits=True leaves the output
+        activation out of `out` (forward only)."""
         T = resolve_n_threads(n_threads)
         n = X.shape[0]
+        if rows is None:
+            # Forward only: one block per thread (at most 2048 rows each).
+            rows = min(2048, -(-n // T))
         rows = max(1, min(rows, n))
         if buffers is None:
-            buffers = self.workspace(rows, min(T, -(-n // rows)))
+            buffers = self.workspace(rows, min(T, -(-n // rows)),
+                                     gradient=grad is not None)
         G, ws = buffers
         T = min(T, G.shape[0])
         Xd, data, ind, ptr = prepare_input(X, self.dtype)
@@ -291,7 +299,9 @@ class Network:
                 empty2 if Y is None else Y,
                 np.empty(0, dtype=self.dtype) if sw is None else sw,
                 self.params if params is None else params,
-                self._sizes, self._hidden_code, self._out_code, float(alpha),
+                self._sizes, self._hidden_code,
+                _kernels.OUTPUTS["identity"] if logits else self._out_code,
+                float(alpha),
                 G, ws, rows,
                 np.empty(0, dtype=self.dtype) if grad is None else grad,
                 empty2 if out is None else out, T)
@@ -299,16 +309,17 @@ class Network:
     #: Inputs up to this many rows go through the cached single-thread Predictor.
     SMALL_ROWS = 64
 
-    def _predict_small(self, X):
-        """Output for a validated, C-contiguous X of the network's dtype with
-        at most SMALL_ROWS rows: no allocation but the output."""
+    def _predict_small(self, X, logits=False, check_finite=False):
+        """Output (or logits) for a validated, C-contiguous X of the network's
+        dtype with at most SMALL_ROWS rows: no allocation but the output."""
         pred = self.__dict__.get("_predictor")
         if pred is None or pred.dtype != self.dtype:
             pred = self._predictor = _backprop.Predictor(
                 self.params, self._sizes, self._hidden_code, self._out_code,
                 self.SMALL_ROWS)
         out = np.empty((X.shape[0], self.layer_sizes[-1]), dtype=self.dtype)
-        return pred(X, out)
+        return pred(X, out, _kernels.OUTPUTS["identity"] if logits else -1,
+                    check_finite)
 
     def forward(self, X, *, return_activations=False, n_threads=None):
         """Output of the network for X.
@@ -324,7 +335,7 @@ class Network:
             return self._predict_small(X)
         if not return_activations:
             out = np.empty((n, self.layer_sizes[-1]), dtype=self.dtype)
-            self._full_pass(X, out=out, n_threads=n_threads)
+            self._full_pass(X, out=out, n_threads=n_threads, rows=None)
             return out
         # One chunk holding every row: the workspace then holds each layer.
         G, ws = self.workspace(n, 1)

@@ -322,7 +322,8 @@ def loss_grad(const floating[:, ::1] X,
          L2 coefficient (loss += alpha / 2 * ||W||^2 / sum(sw)).
     OUT: grad_out (n_params,) = gradient of the loss, unless empty;
          out_rows (n, n_out) = network output, unless (0, 0).
-    Work: G (T, n_params) and ws (T, workspace_size(sizes, rows)).
+    Work: G (T, n_params), or (T, 0) without a gradient, and
+    ws (T, workspace_size(sizes, rows)).
     Returns the loss (0.0 when Y is empty).
     """
     cdef Net net
@@ -356,8 +357,10 @@ def loss_grad(const floating[:, ::1] X,
     net_init(&net, sizes, hidden, out, rows)
     try:
         P = net.n_params
-        if params.shape[0] != P or G.shape[1] != P or G.shape[0] < T:
-            raise ValueError("parameter or gradient buffer of the wrong size")
+        if params.shape[0] != P:
+            raise ValueError("parameter buffer of the wrong size")
+        if want_grad and (G.shape[1] != P or G.shape[0] < T):
+            raise ValueError("gradient buffer of the wrong size")
         if ws.shape[1] < net.ws_size or ws.shape[0] < T or ws.shape[1] == 0:
             raise ValueError("workspace too small")
         if P == 0 or (want_grad and grad_out.shape[0] != P):
@@ -365,7 +368,7 @@ def loss_grad(const floating[:, ::1] X,
         if want_out and (out_rows.shape[0] != n or out_rows.shape[1] != net.sizes[net.L]):
             raise ValueError("output buffer of the wrong shape")
         check_data(&net, X, Xdata, Xind, sparse, Y, want_loss, sw, n)
-        Gp = &G[0, 0]
+        Gp = &G[0, 0] if want_grad else NULL
         wsp = &ws[0, 0]
         pp = &params[0]
         n_chunks = (n + rows - 1) // rows
@@ -581,6 +584,14 @@ def train_epoch(const floating[:, ::1] X,
     return total, t
 
 
+cdef inline bint all_finite(const floating* x, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating acc = 0
+    for i in range(n):
+        acc = acc + x[i] * 0   # NaN or inf anywhere makes acc NaN
+    return acc == 0
+
+
 cdef class Predictor:
     """Forward pass over up to `rows` dense rows with a workspace of its own.
 
@@ -617,22 +628,38 @@ cdef class Predictor:
     def __dealloc__(self):
         free(self.net.sizes)
 
-    def __call__(self, X, out):
-        """out[:] = network output for X; X and out C-contiguous, n <= rows."""
+    def __call__(self, X, out, int out_kind=-1, bint check_finite=False):
+        """out[:] = network output for X; X and out C-contiguous, n <= rows.
+
+        out_kind, when given, replaces the output activation for this call
+        (OUT_IDENTITY gives the logits). check_finite: raise ValueError when
+        X holds NaN or infinity."""
+        cdef Py_ssize_t n = X.shape[0]
+        if n > self.rows or n < 1:
+            raise ValueError(f"between 1 and {self.rows} rows, got {n}")
+        if X.shape[1] != self.net.sizes[0] or out.shape[0] != n or out.shape[1] != self.net.sizes[self.net.L]:
+            raise ValueError("X or out has the wrong shape")
+        cdef int saved_out = self.net.out
+        if out_kind >= 0:
+            self.net.out = out_kind
+        try:
+            self._run(X, out, n, check_finite)
+        finally:
+            self.net.out = saved_out
+        return out
+
+    cdef _run(self, X, out, Py_ssize_t n, bint check_finite):
         cdef const float[:, ::1] Xf
         cdef float[:, ::1] Of
         cdef const double[:, ::1] Xd
         cdef double[:, ::1] Od
         cdef float[::1] pf, wf
         cdef double[::1] pd, wd
-        cdef Py_ssize_t n = X.shape[0]
         cdef fastbp_fpmode fpm
-        if n > self.rows or n < 1:
-            raise ValueError(f"between 1 and {self.rows} rows, got {n}")
-        if X.shape[1] != self.net.sizes[0] or out.shape[0] != n or out.shape[1] != self.net.sizes[self.net.L]:
-            raise ValueError("X or out has the wrong shape")
         if self.single:
             Xf = X
+            if check_finite and not all_finite(&Xf[0, 0], n * Xf.shape[1]):
+                raise ValueError("Input X contains NaN or infinity.")
             Of = out
             pf = self.params
             wf = self.ws
@@ -643,6 +670,8 @@ cdef class Predictor:
             fastbp_fpmode_restore(fpm)
         else:
             Xd = X
+            if check_finite and not all_finite(&Xd[0, 0], n * Xd.shape[1]):
+                raise ValueError("Input X contains NaN or infinity.")
             Od = out
             pd = self.params
             wd = self.ws
@@ -651,4 +680,3 @@ cdef class Predictor:
                       <const double*>NULL, NULL, NULL, NULL, 0, n,
                       <const double*>NULL, <const double*>NULL, &Od[0, 0])
             fastbp_fpmode_restore(fpm)
-        return out

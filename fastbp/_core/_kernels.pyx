@@ -54,3 +54,23 @@ def output_loss(int kind, floating[:, ::1] z, const floating[:, ::1] y,
         for i in range(n):
             out[i] = loss_delta_row(kind, &z[i, 0], &y[i, 0], w[i], k, &delta[i, 0])
     return np.asarray(out)
+
+
+def argmax_rows(const floating[:, ::1] Z):
+    """Index of the largest value of each row (the first one among ties),
+    as np.argmax(Z, axis=1)."""
+    cdef Py_ssize_t i, k, best, n = Z.shape[0], m = Z.shape[1]
+    cdef Py_ssize_t[::1] out = np.empty(n, dtype=np.intp)
+    cdef floating mx
+    if m == 0:
+        raise ValueError("Z has no columns")
+    with nogil:
+        for i in range(n):
+            best = 0
+            mx = Z[i, 0]
+            for k in range(1, m):
+                if Z[i, k] > mx:
+                    mx = Z[i, k]
+                    best = k
+            out[i] = best
+    return np.asarray(out)
