@@ -20,7 +20,7 @@ TEST_EXTRAS ?= test
 # (setuptools>=77 reads the SPDX license string; a 3.11 venv comes with 65).
 BUILD_TOOLS ?= "setuptools>=77" "Cython>=3.0" build
 PYTEST_OPTS ?= -q -rfEs
-PYTEST_ARGS ?= tests
+PYTEST_ARGS ?= tests benchmarks
 
 # Anything that changes the installed package triggers a reinstall.
 SOURCES := pyproject.toml setup.py MANIFEST.in \
