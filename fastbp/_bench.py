@@ -137,6 +137,11 @@ def fit_fastbp(X, y, hidden, batch, epochs, threads, seed=0):
                         batch_size=batch, max_iter=epochs, tol=0.0,
                         n_iter_no_change=10**9, shuffle=True,
                         random_state=seed, n_threads=threads, progress=False)
+    return _timed_fit(clf, X, y, threads)
+
+
+def _timed_fit(clf, X, y, threads):
+    """Fit with BLAS at `threads` threads; (seconds, loss_curve, clf)."""
     from threadpoolctl import threadpool_limits
 
     with warnings.catch_warnings():
@@ -154,19 +159,12 @@ def fit_sklearn(X, y, hidden, batch, epochs, threads, seed=0):
     Returns (seconds, loss_curve, fitted estimator).
     """
     from sklearn.neural_network import MLPClassifier
-    from threadpoolctl import threadpool_limits
 
     clf = MLPClassifier(hidden_layer_sizes=hidden, solver="adam",
                         batch_size=batch, max_iter=epochs, tol=0.0,
                         n_iter_no_change=10**9, shuffle=True,
                         random_state=seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # ConvergenceWarning: max_iter is short
-        with threadpool_limits(limits=threads, user_api="blas"):
-            t0 = time.perf_counter()
-            clf.fit(X, y)
-            dt = time.perf_counter() - t0
-    return dt, list(clf.loss_curve_), clf
+    return _timed_fit(clf, X, y, threads)
 
 
 def have_torch():

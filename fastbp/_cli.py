@@ -83,34 +83,22 @@ def _batch_size(text):
     return "auto" if text == "auto" else _positive_int(text)
 
 
-def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
+def _float_option(accept, expected):
+    """An argparse type: a float for which accept(value) holds."""
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+    return parse
 
 
-def _nonneg_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
-
-
-def _fraction(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}")
-    return value
+_positive_float = _float_option(lambda v: 0 < v < float("inf"), "a positive number")
+_nonneg_float = _float_option(lambda v: 0 <= v < float("inf"), "a number >= 0")
+_fraction = _float_option(lambda v: 0 <= v < 1, "a fraction in [0, 1)")
 
 
 def _threads(text):
