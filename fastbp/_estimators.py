@@ -743,6 +743,16 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
                 self._label_binarizer.fit(y)
             else:
                 self._label_binarizer.fit(classes)
+            self._check_two_classes()
+
+    def _check_two_classes(self):
+        """A classifier needs two classes to tell apart (scikit-learn's MLP
+        would fit one and always predict it; fastbp says so instead)."""
+        lb = self._label_binarizer
+        if lb.y_type_ != "multilabel-indicator" and len(lb.classes_) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs at least 2 classes in y, got 1 "
+                f"class: {lb.classes_.tolist()[0]!r}")
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(
@@ -754,6 +764,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             self._label_binarizer = LabelBinarizer()
             self._label_binarizer.fit(y)
             self.classes_ = self._label_binarizer.classes_
+            self._check_two_classes()
         else:
             classes = unique_labels(y)
             if self.warm_start:

@@ -142,20 +142,19 @@ def test_warm_start_rejects_other_classes():
         est.fit(X, Y_CLF + 1)
 
 
-def test_single_class_behaves_like_sklearn():
-    """scikit-learn's MLPClassifier accepts a single class and predicts it
-    (check_classifiers_one_label allows that or an error naming 'class');
-    fastbp does the same, without crashing or producing NaN."""
+def test_single_class_is_a_clear_error():
+    """One class is nothing to classify: fit and a first partial_fit say so
+    (an error naming 'class', which scikit-learn's check_classifiers_one_label
+    accepts), and a failed fit leaves the estimator unfitted."""
     y = np.full(40, "only")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        try:
-            est = MLPClassifier(max_iter=5, random_state=0).fit(X, y)
-        except ValueError as exc:  # the other answer sklearn's check accepts
-            assert "class" in str(exc)
-            return
-    assert (est.predict(X) == "only").all()
-    assert np.isfinite(est.loss_curve_).all()
+    est = MLPClassifier(max_iter=5, random_state=0)
+    with pytest.raises(ValueError, match="at least 2 classes in y, got 1 class: 'only'"):
+        est.fit(X, y)
+    assert not hasattr(est, "coefs_") and not hasattr(est, "classes_")
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        MLPClassifier(max_iter=5).partial_fit(X, y, classes=["only"])
+    # two classes in `classes`, one in this batch: fine, as in scikit-learn
+    MLPClassifier(max_iter=5).partial_fit(X, y, classes=["only", "other"])
 
 
 @pytest.mark.parametrize("y, match", [
@@ -322,9 +321,8 @@ def test_single_sample(solver):
             X[:1], Y_REG[:1])
         assert reg.predict(X[:1]).shape == (1,)
         assert np.isfinite(reg.predict(X)).all()
-        clf = MLPClassifier(solver=solver, max_iter=5, random_state=0).fit(
-            X[:1], ["a"])
-        assert clf.predict(X[:2]).tolist() == ["a", "a"]
+        with pytest.raises(ValueError, match="got 1 class"):
+            MLPClassifier(solver=solver, max_iter=5).fit(X[:1], ["a"])
     if solver != "lbfgs":
         inc = MLPClassifier(solver=solver, random_state=0)
         inc.partial_fit(X[:1], [1], classes=[0, 1])
