@@ -623,7 +623,10 @@ _DIFFERENCES_DOC = """
     also 'cosine', and the schedules apply to every stochastic solver (in
     scikit-learn only to 'sgd': with the default 'constant' both agree).
     Mini-batch order comes from fastbp's own shuffle, so shuffled fits
-    follow other (equally random) trajectories than scikit-learn's.
+    follow other (equally random) trajectories than scikit-learn's. The
+    classifier refuses y with a single class (scikit-learn fits it and
+    always predicts that class). Subnormal numbers are flushed to zero
+    inside the compiled loops (and only there).
 """
 
 
