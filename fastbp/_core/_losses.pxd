@@ -84,7 +84,7 @@ cdef inline double loss_delta_row(int kind, floating* z, const floating* y,
     """
     cdef Py_ssize_t k
     cdef double loss = 0
-    cdef floating lse, d, p, eps
+    cdef floating lse, d, p, eps, mx, s
     if floating is float:
         eps = FLT_EPSILON
     else:
@@ -94,6 +94,24 @@ cdef inline double loss_delta_row(int kind, floating* z, const floating* y,
             d = z[k] - y[k]
             loss += d * d
         loss = 0.5 * loss / n
+    elif kind == OUT_SOFTMAX and delta != NULL:
+        # One exp per output, kept in delta meanwhile: p = exp(z - max) / sum,
+        # as scikit-learn computes it; log p = z - max - log(sum).
+        mx = z[0]
+        for k in range(1, n):
+            if z[k] > mx:
+                mx = z[k]
+        s = 0
+        for k in range(n):
+            z[k] = z[k] - mx
+            delta[k] = fexp(z[k])
+            s = s + delta[k]
+        lse = flog(s)
+        s = 1 / s
+        for k in range(n):
+            if y[k] != 0:
+                loss -= y[k] * clip_logp(z[k] - lse)
+            z[k] = delta[k] * s
     elif kind == OUT_SOFTMAX:
         lse = log_sum_exp(z, n)
         for k in range(n):
