@@ -164,7 +164,15 @@ class BaseMultilayerPerceptron(BaseEstimator):
         dtype = np.asarray(coefs[0]).dtype
         if dtype not in (np.float32, np.float64):
             dtype = np.float64
+        if any(np.ndim(c) != 2 for c in coefs):
+            raise ValueError("every array in coefs_ must be 2-D (fan_in, fan_out)")
         sizes = [np.shape(coefs[0])[0]] + [np.shape(c)[1] for c in coefs]
+        expected = (getattr(self, "n_features_in_", sizes[0]),
+                    getattr(self, "n_outputs_", sizes[-1]))
+        if (sizes[0], sizes[-1]) != expected:
+            raise ValueError(
+                f"coefs_ take {sizes[0]} inputs to {sizes[-1]} outputs; this "
+                f"model has {expected[0]} features and {expected[1]} outputs")
         net = Network(sizes, activation=self.activation,
                       loss=_OUTPUT_LOSS[self.out_activation_], dtype=dtype,
                       random_state=0)
@@ -363,6 +371,20 @@ class BaseMultilayerPerceptron(BaseEstimator):
                 self.solver, net.n_params, net.dtype, self.learning_rate_init)
 
         early_stopping = self.early_stopping
+        if not hasattr(self, "loss_curve_"):
+            # warm start after an lbfgs fit
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            self.validation_scores_ = self.best_loss_ = None
+        if early_stopping and self.validation_scores_ is None:
+            # warm start after a fit without early stopping
+            self.validation_scores_, self.validation_loss_curve_ = [], []
+            self.best_validation_score_, self.best_loss_ = -np.inf, None
+        elif not early_stopping and self.best_loss_ is None:
+            # warm start after a fit with early stopping
+            self.best_loss_ = np.inf
+            self.validation_scores_ = self.validation_loss_curve_ = None
+            self.best_validation_score_ = None
         if early_stopping:
             should_stratify = is_classifier(self) and self.n_outputs_ == 1
             stratify = y if should_stratify else None

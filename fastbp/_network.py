@@ -28,8 +28,9 @@ _DTYPES = (np.float32, np.float64)
 
 def _as_dtype(dtype):
     dtype = np.dtype(dtype)
-    if dtype.type not in _DTYPES:
-        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    if dtype.type not in _DTYPES or not dtype.isnative:
+        raise ValueError(f"dtype must be float32 or float64 (native byte order), "
+                         f"got {dtype}")
     return dtype
 
 
@@ -50,6 +51,13 @@ def prepare_input(X, dtype, n_features=None):
         data = np.ascontiguousarray(X.data, dtype=dtype)
         indices = np.ascontiguousarray(X.indices, dtype=np.intp)
         indptr = np.ascontiguousarray(X.indptr, dtype=np.intp)
+        # scipy does not check these when a matrix is built from arrays; the
+        # compiled code writes at them.
+        if indices.size and (indices.min() < 0 or indices.max() >= X.shape[1]):
+            raise ValueError("sparse X has column indices outside [0, n_features)")
+        if (indptr.shape[0] != X.shape[0] + 1 or indptr[0] != 0
+                or indptr[-1] != indices.shape[0] or (np.diff(indptr) < 0).any()):
+            raise ValueError("sparse X has an inconsistent indptr")
         placeholder = np.empty((0, X.shape[1]), dtype=dtype)
         return placeholder, data, indices, indptr
     X = np.ascontiguousarray(X, dtype=dtype)
@@ -129,7 +137,28 @@ class Network:
         sizes = self.layer_sizes
         n_coef = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
         self.params = np.zeros(n_coef + sum(sizes[1:]), dtype=self.dtype)
-        self.coefs, self.intercepts = self._views(self.params)
+
+    @property
+    def params(self):
+        """Every weight, then every bias, in one contiguous 1-D array."""
+        return self._params
+
+    @params.setter
+    def params(self, value):
+        # A new buffer: check it, and remake the views and the cached
+        # Predictor, which all point into the buffer.
+        value = np.asarray(value)
+        if (value.ndim != 1 or value.dtype != self.dtype
+                or not value.flags.c_contiguous or not value.flags.writeable):
+            raise ValueError(f"params must be a writeable, contiguous 1-D "
+                             f"{self.dtype} array")
+        expected = sum(a * b + b for a, b in zip(self.layer_sizes[:-1],
+                                                 self.layer_sizes[1:]))
+        if value.shape[0] != expected:
+            raise ValueError(f"params must have {expected} entries, got {value.shape[0]}")
+        self._params = value
+        self.coefs, self.intercepts = self._views(value)
+        self.__dict__.pop("_predictor", None)
 
     def _views(self, flat):
         """Per-layer (fan_in, fan_out) weight and bias views into `flat`."""
@@ -203,8 +232,6 @@ class Network:
         new = object.__new__(Network)
         new.__dict__.update(self.__dict__)
         new.params = self.params.copy()
-        new.coefs, new.intercepts = new._views(new.params)
-        new.__dict__.pop("_predictor", None)
         return new
 
     def __getstate__(self):
@@ -214,8 +241,9 @@ class Network:
         return state
 
     def __setstate__(self, state):
+        params = state.pop("_params")
         self.__dict__.update(state)
-        self.coefs, self.intercepts = self._views(self.params)
+        self.params = params
 
     def __repr__(self):
         return (f"Network(layer_sizes={self.layer_sizes}, activation="

@@ -277,7 +277,8 @@ cdef int check_data(const Net* net, const floating[:, ::1] X,
     """Shapes of one call's data against the network."""
     if sparse and Xdata.shape[0] != Xind.shape[0]:
         raise ValueError("CSR data and indices differ in length")
-    if not sparse and X.shape[1] != net.sizes[0]:
+    # (for CSR input X is a (0, n_features) placeholder carrying the width)
+    if X.shape[1] != net.sizes[0]:
         raise ValueError(f"X has {X.shape[1]} columns, the network takes {net.sizes[0]}")
     if check_y and (Y.shape[0] != n or Y.shape[1] != net.sizes[net.L]):
         raise ValueError(f"Y must have shape ({n}, {net.sizes[net.L]})")
