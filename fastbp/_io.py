@@ -358,7 +358,13 @@ def load(path):
     """
     archive = _Archive(path)
     try:
-        return _build(archive, archive.metadata())
+        meta = archive.metadata()
+        try:
+            return _build(archive, meta)
+        except (AttributeError, TypeError, KeyError, IndexError) as exc:
+            # a header of the right format whose fields have the wrong types
+            raise ValueError(f"{archive.where}: the model header is damaged "
+                             f"({type(exc).__name__}: {exc})") from None
     finally:
         archive.close()
 
@@ -409,6 +415,13 @@ def _build(archive, meta):
             setattr(est, attr, _float_attr(attrs[attr], attr, where))
     est.out_activation_ = out_act
     sizes = [coefs[0].shape[0]] + [W.shape[1] for W in coefs]
+    # what predict needs; derived from the weights when the header lacks it
+    if not hasattr(est, "n_features_in_"):
+        est.n_features_in_ = sizes[0]
+    if not hasattr(est, "n_outputs_"):
+        est.n_outputs_ = sizes[-1]
+    if not hasattr(est, "n_layers_"):
+        est.n_layers_ = len(sizes)
     if (getattr(est, "n_features_in_", sizes[0]) != sizes[0]
             or getattr(est, "n_outputs_", sizes[-1]) != sizes[-1]
             or getattr(est, "n_layers_", len(sizes)) != len(sizes)):

@@ -90,3 +90,42 @@ def test_warm_start_from_lbfgs_to_adam():
     _quiet_fit(clf, X, y_clf)
     assert len(clf.loss_curve_) == clf.n_iter_
     assert any(not np.array_equal(a, b) for a, b in zip(before, clf.coefs_))
+
+
+def _resave_with_header(tmp_path, edit):
+    """Save a model, rewrite its JSON header with `edit`, return the path."""
+    import json
+    import zipfile
+
+    clf = _quiet_fit(MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0),
+                     X, y_clf)
+    path = tmp_path / "m.fbp"
+    clf.save(path)
+    with np.load(path, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    header = json.loads(bytes(arrays["__fastbp__"]).decode())
+    edit(header)
+    arrays["__fastbp__"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+    assert zipfile.is_zipfile(path)
+    return clf, path
+
+
+@pytest.mark.parametrize("field, value", [("attributes", []), ("curves", []),
+                                          ("attributes", "x")])
+def test_header_fields_of_the_wrong_type_are_a_value_error(tmp_path, field, value):
+    import fastbp
+
+    _, path = _resave_with_header(tmp_path, lambda h: h.__setitem__(field, value))
+    with pytest.raises(ValueError, match="m.fbp"):
+        fastbp.load(path)
+
+
+def test_header_without_n_features_in_still_predicts(tmp_path):
+    import fastbp
+
+    clf, path = _resave_with_header(
+        tmp_path, lambda h: h["attributes"].pop("n_features_in_", None))
+    loaded = fastbp.load(path)
+    np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
