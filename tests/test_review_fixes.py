@@ -129,3 +129,17 @@ def test_header_without_n_features_in_still_predicts(tmp_path):
         tmp_path, lambda h: h["attributes"].pop("n_features_in_", None))
     loaded = fastbp.load(path)
     np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
+
+
+def test_a_batch_of_zero_weights_is_skipped_not_a_crash():
+    sw = np.ones(len(X))
+    sw[:10] = 0  # the whole first mini-batch
+    est = MLPRegressor(hidden_layer_sizes=(4,), batch_size=10, shuffle=False,
+                       max_iter=3, random_state=0)
+    _quiet_fit(est, X, y_reg, sample_weight=sw)
+    assert np.isfinite(est.loss_curve_).all()
+    ref = _quiet_fit(MLPRegressor(hidden_layer_sizes=(4,), batch_size=10, shuffle=False,
+                                  max_iter=3, random_state=0), X[10:], y_reg[10:])
+    # the zero-weight batch changes nothing: the same updates as without it
+    for a, b in zip(est.coefs_, ref.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-12)

@@ -556,6 +556,10 @@ def train_epoch(const floating[:, ::1] X,
                         sw_sum += swp[permp[j]]
                 else:
                     sw_sum = m
+                if sw_sum <= 0:
+                    # Every row of this batch has weight 0: no loss and no
+                    # gradient to follow (scikit-learn divides by zero here).
+                    continue
                 total += (loss + 0.5 * alpha_loss * wsq) / sw_sum * m
                 t += 1
                 opt_set_step(&o, t)
