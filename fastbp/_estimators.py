@@ -139,11 +139,12 @@ class BaseMultilayerPerceptron(BaseEstimator):
         "progress": ["boolean", StrOptions({"auto"})],
     }
 
-    def _more_init(self, n_threads, scoring, keep_optimizer_state, progress):
-        self.n_threads = n_threads
-        self.scoring = scoring
-        self.keep_optimizer_state = keep_optimizer_state
-        self.progress = progress
+    def _store_params(self, arguments):
+        """Keep each constructor argument as the attribute of its name,
+        unchanged (scikit-learn's convention: validation happens in fit)."""
+        for name, value in arguments.items():
+            if name != "self":
+                setattr(self, name, value)
 
     # -- the model ---------------------------------------------------------
     def _synced_network(self):
@@ -730,31 +731,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         keep_optimizer_state=False,
         progress="auto",
     ):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.max_fun = max_fun
-        self.class_weight = class_weight
-        self._more_init(n_threads, scoring, keep_optimizer_state, progress)
+        self._store_params(locals())
 
     def _output_activation(self):
         if self._label_binarizer.y_type_ == "multiclass":
@@ -983,31 +960,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         keep_optimizer_state=False,
         progress="auto",
     ):
-        self.loss = loss
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.max_fun = max_fun
-        self._more_init(n_threads, scoring, keep_optimizer_state, progress)
+        self._store_params(locals())
 
     def _output_activation(self):
         return "exp" if self.loss == "poisson" else "identity"
