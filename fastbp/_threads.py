@@ -8,7 +8,6 @@ limited to one thread with threadpoolctl.
 """
 import contextlib
 import numbers
-import os
 
 from fastbp._core._backprop import OPENMP_ENABLED, max_threads
 
@@ -50,7 +49,7 @@ def blas_limited(n_threads, *, always=False):
     """Limit BLAS to one thread while n_threads > 1 OpenMP threads call it
     (or, with always=True, whatever n_threads is: a fit's thread count is
     then the number of threads it uses, and no idle BLAS pool spins)."""
-    if (n_threads <= 1 and not always) or os.environ.get("FASTBP_KEEP_BLAS_THREADS"):
+    if n_threads <= 1 and not always:
         yield
         return
     with _blas_controller().limit(limits=1, user_api="blas"):
