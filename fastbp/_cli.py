@@ -402,6 +402,21 @@ def _load_npy(path):
     return a
 
 
+def _npz_array(arrays, key, path):
+    if key not in arrays:
+        raise CLIError(f"{path}: no array {key!r} in the archive (arrays: "
+                       f"{_shorten(sorted(arrays))})")
+    return arrays[key]
+
+
+def _npz_X(arrays, path):
+    """The 2-D numeric feature array 'X' of an .npz archive."""
+    X = _npz_array(arrays, "X", path)
+    if X.ndim != 2:
+        raise CLIError(f"{path}: X must be 2-D, got shape {X.shape}")
+    return _numeric_array(X, "X", path)
+
+
 def _load_npz(path):
     import numpy as np
 
@@ -442,15 +457,8 @@ def _load_training_data(path, target):
     if kind == "npz":
         arrays = _load_npz(path)
         ykey = target if target is not None else "y"
-        for key in ("X", ykey):
-            if key not in arrays:
-                raise CLIError(f"{path}: no array {key!r} in the archive (arrays: "
-                               f"{_shorten(sorted(arrays))})")
-        X = arrays["X"]
-        if X.ndim != 2:
-            raise CLIError(f"{path}: X must be 2-D, got shape {X.shape}")
-        X = _numeric_array(X, "X", path)
-        y = arrays[ykey]
+        X = _npz_X(arrays, path)
+        y = _npz_array(arrays, ykey, path)
         if y.ndim not in (1, 2) or y.shape[0] != X.shape[0]:
             raise CLIError(f"{path}: {ykey} has shape {y.shape}, X has "
                            f"{X.shape[0]} rows")
@@ -498,14 +506,7 @@ def _load_features(path, est, user):
             cols = [i for i, n in enumerate(table.names) if n != target]
         X = np.column_stack([table.numeric(i) for i in cols])
     elif kind == "npz":
-        arrays = _load_npz(path)
-        if "X" not in arrays:
-            raise CLIError(f"{path}: no array 'X' in the archive (arrays: "
-                           f"{_shorten(sorted(arrays))})")
-        X = arrays["X"]
-        if X.ndim != 2:
-            raise CLIError(f"{path}: X must be 2-D, got shape {X.shape}")
-        X = _numeric_array(X, "X", path)
+        X = _npz_X(_load_npz(path), path)
     else:
         X = _numeric_array(_load_npy(path), "the array", path)
         t = user.get("target_index")
