@@ -6,13 +6,11 @@ logic this module follows step by step), with each epoch of mini-batches run
 by one compiled call, and a few additions scikit-learn was asked for.
 """
 import math
-import time
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import scipy.optimize
-import scipy.sparse as sp
 from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,

@@ -30,7 +30,7 @@ Workspace of one thread, for ``rows`` rows (offsets from ``Net``):
 import numpy as np
 
 from cython cimport floating
-from cython.parallel cimport prange, threadid
+from cython.parallel cimport prange
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset

@@ -11,7 +11,7 @@ from fastbp._core._activations cimport (
     ACT_IDENTITY, ACT_LOGISTIC, ACT_TANH, ACT_RELU, ACT_LEAKY_RELU, ACT_ELU,
     ACT_SOFTPLUS, ACT_GELU, OUT_IDENTITY, OUT_SOFTMAX, OUT_LOGISTIC, OUT_EXP,
 )
-from fastbp._core._losses cimport loss_delta_row, output_activate
+from fastbp._core._losses cimport loss_delta_row
 
 ACTIVATIONS = {
     "identity": ACT_IDENTITY, "logistic": ACT_LOGISTIC, "tanh": ACT_TANH,
