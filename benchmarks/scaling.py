@@ -7,10 +7,11 @@ are dropped). Prints markdown tables and writes every measurement to --out
 * 784-1024-1024-10 batch 256 and 784-256-128-10 batch 128, on synthetic
   float32 data (--rows, default 20000): ms per epoch at 1, 2, 4, 8, 16
   threads for
-    - fastbp, ``n_threads=k`` (each mini-batch split over k OpenMP threads,
-      BLAS at one thread);
-    - fastbp, ``n_threads=1`` with BLAS at k threads (one threaded GEMM per
-      layer over the whole batch), to see which parallelization wins;
+    - fastbp, ``n_threads=k`` (its own choice of split, BLAS at one thread
+      per OpenMP thread);
+    - fastbp with every mini-batch split by rows (a gradient copy per
+      thread), and by layers (each GEMM split over the threads), to check
+      the rule that chooses between them;
     - PyTorch CPU eager, ``torch.set_num_threads(k)``;
   and numpy's sgemm GFLOP/s at k threads (2048^3, float32), with fastbp's
   GFLOP/s as a fraction of it.
@@ -46,29 +47,29 @@ GPU_CASES = [("digits-b32", "digits", (100,), 32),
              ("784-256-128-b128", "synthetic", (256, 128), 128)]
 
 
-def _fit_fastbp_blas(X, y, hidden, batch, epochs, threads, seed=0):
-    """fastbp with n_threads=1 and BLAS at `threads` threads."""
-    from fastbp import MLPClassifier
-    from threadpoolctl import threadpool_limits
-    import warnings
+def _forced(split):
+    """fastbp with each mini-batch split by layers (True) or rows (False)
+    whatever fastbp._estimators._split_layers would choose."""
+    def fit(X, y, hidden, batch, epochs, threads, seed=0):
+        import fastbp._estimators as est
 
-    clf = MLPClassifier(hidden_layer_sizes=hidden, batch_size=batch,
-                        max_iter=epochs, tol=0.0, n_iter_no_change=10**9,
-                        random_state=seed, n_threads=1, progress=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with threadpool_limits(limits=threads, user_api="blas"):
-            t0 = time.perf_counter()
-            clf.fit(X, y)
-            dt = time.perf_counter() - t0
-    return dt, list(clf.loss_curve_), clf
+        rule = est._split_layers
+        est._split_layers = lambda *a: split
+        try:
+            return fit_fastbp(X, y, hidden, batch, epochs, threads, seed=seed)
+        finally:
+            est._split_layers = rule
+    return fit
 
 
 SERIES = {
     "fastbp": fit_fastbp,
-    "fastbp_blas_threads": _fit_fastbp_blas,
+    "fastbp_rows": _forced(False),
+    "fastbp_layers": _forced(True),
     "torch_cpu": fit_torch,
 }
+# At one thread every mini-batch is one block: the forced splits are fastbp.
+ONE_THREAD_SKIP = ("fastbp_rows", "fastbp_layers")
 
 
 class Budget:
@@ -165,6 +166,8 @@ def main(argv=None):
                 row["sgemm_gflops"] = None
                 log(f"sgemm failed: {e}")
             for s in series:
+                if k == 1 and s in ONE_THREAD_SKIP:
+                    continue
                 # Halving the threads at most ~doubles the time.
                 guess = last.get(s)
                 if guess is not None:
@@ -236,16 +239,19 @@ def main(argv=None):
     # Report.
     print(f"# fastbp thread scaling: {out['meta']['cpu']}, {n_cores} cores, "
           f"{args.rows} synthetic rows, ms per epoch (median)\n")
-    headers = ["case", "threads", "fastbp", "fastbp n_threads=1 + BLAS k",
-               "torch CPU", "fastbp vs torch", "sgemm GFLOP/s",
-               "fastbp GFLOP/s", "fastbp % sgemm"]
+    headers = ["case", "threads", "fastbp", "rows split", "layer split",
+               "torch CPU", "fastbp vs torch", "fastbp speed-up vs 1 thread",
+               "sgemm GFLOP/s", "fastbp GFLOP/s", "fastbp % sgemm"]
+    one = {r["case"]: r.get("fastbp_ms") for r in out["cpu"] if r["threads"] == 1}
     rows = []
-    for r in out["cpu"]:
+    for r in sorted(out["cpu"], key=lambda r: (r["case"], r["threads"])):
         fb, tc = r.get("fastbp_ms"), r.get("torch_cpu_ms")
         sg, fg = r.get("sgemm_gflops"), r.get("fastbp_gflops")
+        base = one.get(r["case"])
         rows.append([r["case"], str(r["threads"]), fmt(fb),
-                     fmt(r.get("fastbp_blas_threads_ms")), fmt(tc),
-                     f"{tc / fb:.2f}x" if fb and tc else "-",
+                     fmt(r.get("fastbp_rows_ms")), fmt(r.get("fastbp_layers_ms")),
+                     fmt(tc), f"{tc / fb:.2f}x" if fb and tc else "-",
+                     f"{base / fb:.1f}x" if fb and base else "-",
                      fmt(sg), fmt(fg),
                      f"{fg / sg:.0%}" if fg and sg else "-"])
     print(table(headers, rows))

@@ -17,8 +17,10 @@ HP = dict(lr=0.05, momentum=0.9, nesterov=True, beta1=0.9, beta2=0.99,
 
 def run_epoch(net, X, Y, sw=None, *, alpha=0.0, batch_size=7, shuffle=False,
               seed=0, opt="sgd", n_threads=1, perm=None, state=None, t=0,
-              min_work=0, min_update_params=32768, hp=None):
-    """One epoch on `net` (in place). Returns (total_loss, t, perm, state)."""
+              min_work=0, min_update_params=32768, hp=None, split_layers=False,
+              slots=None):
+    """One epoch on `net` (in place). Returns (total_loss, t, perm, state).
+    slots: rows of the gradient and workspace buffers (default n_threads)."""
     hp = dict(HP, **(hp or {}))
     dtype = net.dtype
     n = X.shape[0]
@@ -30,14 +32,14 @@ def run_epoch(net, X, Y, sw=None, *, alpha=0.0, batch_size=7, shuffle=False,
     if state is None:
         state = (np.zeros(net.n_params, dtype),
                  np.zeros(net.n_params if opt in ("adam", "adamw") else 0, dtype))
-    G, ws = net.workspace(min(batch_size, n), n_threads)
+    G, ws = net.workspace(min(batch_size, n), n_threads if slots is None else slots)
     with blas_limited(n_threads):
         total, t = _backprop.train_epoch(
             Xd, data, ind, ptr, Y, sw, net.params, net._sizes, net._hidden_code,
             net._out_code, alpha, G, ws, perm, batch_size, shuffle, seed,
             OPT[opt], hp["lr"], hp["momentum"], hp["nesterov"], hp["beta1"],
             hp["beta2"], hp["eps"], hp["weight_decay"], state[0], state[1], t,
-            n_threads, min_work, min_update_params)
+            n_threads, min_work, min_update_params, split_layers)
     return total, t, perm, state
 
 
@@ -314,3 +316,79 @@ def test_epoch_on_csr_with_duplicate_entries_matches_dense():
     total_d, _, _, _ = run_epoch(dense, Xs.toarray(), Y, sw)
     np.testing.assert_allclose(net.params, dense.params, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(total_s, total_d, rtol=1e-12)
+
+
+# -- layer split (split_batch) ---------------------------------------------
+# Widths chosen so that every split of split_batch runs: at batch 20 the
+# hidden layers are wider than the block (column splits, cut at multiples of
+# 16 with a ragged last part) and the output narrower (row split); at batch
+# 64 the forward and input-delta products split by rows; the weight
+# gradients split along k (n <= k) or n (n > k).
+WIDE = (40, 37, 50, 6)
+
+
+def setup_wide(loss="log_loss", activation="tanh", n=90, seed=20, dtype=np.float64):
+    X, Y, sw = make_problem(loss, n=n, sizes=WIDE, seed=seed)
+    net = make_net(WIDE, activation, loss, dtype=dtype, random_state=seed + 1)
+    return net, X, Y, sw
+
+
+@pytest.mark.parametrize("n_threads", [2, 3, 4])
+@pytest.mark.parametrize("batch_size", [20, 64])
+@pytest.mark.parametrize("loss, activation, opt", [
+    ("log_loss", "tanh", "adam"), ("squared_error", "gelu", "sgd"),
+    ("binary_log_loss", "relu", "rmsprop"),
+])
+def test_layer_split_matches_the_sequential_reference(loss, activation, opt,
+                                                      batch_size, n_threads):
+    net, X, Y, sw = setup_wide(loss, activation)
+    ref_p, ref_total = reference_epoch(net, X, Y, sw, alpha=0.02,
+                                       batch_size=batch_size, opt=opt)
+    total, t, _, _ = run_epoch(net, X, Y, sw, alpha=0.02, batch_size=batch_size,
+                               opt=opt, n_threads=n_threads, split_layers=True,
+                               slots=1)
+    assert t == -(-90 // batch_size)
+    np.testing.assert_allclose(net.params, ref_p, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(total, ref_total, rtol=1e-12)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_layer_split_shuffled_is_reproducible_and_matches_row_split(sparse):
+    results = []
+    for split in (True, True, False):
+        net, X, Y, sw = setup_wide("poisson", "softplus", seed=21)
+        if sparse:
+            X[np.abs(X) < 0.8] = 0
+            X = sp.csr_matrix(X)
+        perm, state, t, total = None, None, 0, 0.0
+        for epoch in range(2):
+            tot, t, perm, state = run_epoch(
+                net, X, Y, sw, batch_size=32, shuffle=True, seed=epoch,
+                opt="adam", n_threads=3, perm=perm, state=state, t=t,
+                split_layers=split, hp=dict(lr=0.01))
+            total += tot
+        results.append((net.params.copy(), total))
+    (a, la), (b, lb), (rows, lrows) = results
+    np.testing.assert_array_equal(a, b)     # bitwise, run to run
+    assert la == lb
+    np.testing.assert_allclose(a, rows, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(la, lrows, rtol=1e-12)
+
+
+def test_layer_split_float32_tracks_float64():
+    net64, X, Y, sw = setup_wide("log_loss", "relu", seed=22)
+    net32 = make_net(WIDE, "relu", "log_loss", dtype=np.float32, random_state=23)
+    net64.params[:] = net32.params
+    Xf = X.astype(np.float32).astype(np.float64)
+    run_epoch(net64, Xf, Y, sw, batch_size=20, opt="adam", n_threads=2,
+              split_layers=True, hp=dict(lr=0.01))
+    run_epoch(net32, Xf.astype(np.float32), Y, sw, batch_size=20, opt="adam",
+              n_threads=2, split_layers=True, hp=dict(lr=0.01))
+    np.testing.assert_allclose(net32.params, net64.params, rtol=1e-4, atol=1e-5)
+
+
+def test_row_split_needs_a_buffer_per_thread_and_layer_split_one():
+    net, X, Y, sw = setup_wide()
+    with pytest.raises(ValueError, match="wrong size"):
+        run_epoch(net, X, Y, sw, batch_size=20, n_threads=2, slots=1)
+    run_epoch(net, X, Y, sw, batch_size=20, n_threads=2, slots=1, split_layers=True)

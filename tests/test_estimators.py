@@ -525,6 +525,33 @@ def test_one_and_two_threads_agree_closely(digits):
     np.testing.assert_array_equal(a.predict(X), b.predict(X))
 
 
+def test_layer_split_rule_follows_weights_against_activations():
+    from fastbp._estimators import _split_layers
+    # the benchmark shapes: wide layers split by layer, digits by rows
+    assert _split_layers((784, 256, 128, 10), 32, 2)
+    assert _split_layers((784, 1024, 1024, 10), 256, 16)
+    assert not _split_layers((64, 100, 10), 200, 2)
+    assert not _split_layers((64, 512, 10), 200, 16)
+    assert not _split_layers((784, 1024, 1024, 10), 256, 1)
+
+
+def test_layer_split_fit_agrees_with_one_thread_and_repeats():
+    from fastbp._estimators import _split_layers
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(120, 300))
+    y = rng.randint(0, 3, size=120)
+    kw = dict(hidden_layer_sizes=(200, 150), max_iter=3, random_state=0,
+              batch_size=16)
+    assert _split_layers((300, 200, 150, 3), 16, 2)
+    a = _quiet_fit(MLPClassifier(n_threads=1, **kw), X, y)
+    b = _quiet_fit(MLPClassifier(n_threads=2, **kw), X, y)
+    c = _quiet_fit(MLPClassifier(n_threads=2, **kw), X, y)
+    np.testing.assert_allclose(b.loss_curve_, a.loss_curve_, rtol=1e-10)
+    for p, q in zip(b.coefs_ + b.intercepts_, a.coefs_ + a.intercepts_):
+        np.testing.assert_allclose(p, q, rtol=1e-8, atol=1e-11)
+    _assert_same_weights(b, c)
+
+
 @pytest.mark.parametrize("fmt", ["csr", "csc"])
 @pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
 def test_sparse_gives_same_model_as_dense(small, fmt, solver):

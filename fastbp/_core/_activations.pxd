@@ -126,23 +126,24 @@ cdef inline floating derivative(int kind, floating a, floating z) noexcept nogil
 
 
 cdef inline void bias_activate(int kind, floating* a, const floating* b,
-                               Py_ssize_t m, Py_ssize_t n,
-                               floating* z) noexcept nogil:
-    """a[i, j] = f(a[i, j] + b[j]) over an (m, n) block, in place.
+                               Py_ssize_t m, Py_ssize_t n, floating* z,
+                               Py_ssize_t ld) noexcept nogil:
+    """a[i, j] = f(a[i, j] + b[j]) over an (m, n) block of row stride ld,
+    in place.
 
-    When z is not NULL the pre-activation is stored there too (GELU needs it
-    for the backward pass). Done right after the GEMM, while the block is in
-    cache.
+    When z is not NULL the pre-activation is stored there too, with the
+    same layout (GELU needs it for the backward pass). Done right after the
+    GEMM, while the block is in cache.
     """
     cdef Py_ssize_t i, j
     cdef floating* row
     cdef floating x
     for i in range(m):
-        row = a + i * n
+        row = a + i * ld
         if z != NULL:
             for j in range(n):
                 x = row[j] + b[j]
-                z[i * n + j] = x
+                z[i * ld + j] = x
                 row[j] = activate(kind, x)
         elif kind == ACT_RELU:
             for j in range(n):

@@ -137,6 +137,47 @@ def workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t rows, int hidden):
         net_free(&net)
 
 
+cdef void gather_rows(const Net* net, floating* xbuf, const floating* X,
+                      const floating* Xdata, const Py_ssize_t* Xind,
+                      const Py_ssize_t* Xptr, const Py_ssize_t* idx,
+                      Py_ssize_t start, Py_ssize_t i0, Py_ssize_t i1) noexcept nogil:
+    """Rows i0:i1 of the input block into xbuf (row stride sizes[0]).
+
+    Block row i is sample idx[start + i] (start + i when idx is NULL) of X,
+    or of the CSR matrix (Xdata, Xind, Xptr) when Xptr is not NULL."""
+    cdef Py_ssize_t n_in = net.sizes[0], i, r, p
+    if Xptr != NULL:
+        memset(xbuf + i0 * n_in, 0, (i1 - i0) * n_in * sizeof(floating))
+        for i in range(i0, i1):
+            r = idx[start + i] if idx != NULL else start + i
+            for p in range(Xptr[r], Xptr[r + 1]):
+                xbuf[i * n_in + Xind[p]] = Xdata[p]
+    else:
+        for i in range(i0, i1):
+            memcpy(xbuf + i * n_in, X + idx[start + i] * n_in,
+                   n_in * sizeof(floating))
+
+
+cdef double loss_rows(const Net* net, floating* A, floating* D,
+                      const floating* Y, const floating* sw,
+                      const Py_ssize_t* idx, Py_ssize_t start,
+                      Py_ssize_t i0, Py_ssize_t i1) noexcept nogil:
+    """Output activation, weighted loss and (when D is not NULL) output
+    delta for rows i0:i1 of the block; A holds the last layer's
+    pre-activations (in place: becomes the output). Returns the sum of
+    sw * loss over these rows."""
+    cdef Py_ssize_t i, r, n_out = net.sizes[net.L]
+    cdef floating w
+    cdef double loss = 0
+    for i in range(i0, i1):
+        r = idx[start + i] if idx != NULL else start + i
+        w = sw[r] if sw != NULL else 1
+        loss += w * loss_delta_row(net.out, A + i * n_out, Y + r * n_out,
+                                   w, n_out,
+                                   D + i * n_out if D != NULL else NULL)
+    return loss
+
+
 cdef double rows_pass(const Net* net, const floating* params, floating* grad,
                       floating beta, floating* ws,
                       const floating* X, const floating* Xdata,
@@ -156,7 +197,7 @@ cdef double rows_pass(const Net* net, const floating* params, floating* grad,
     Returns sum over rows of sw * loss (0 when Y is NULL).
     """
     cdef int L = net.L, l
-    cdef Py_ssize_t i, j, p, r, k, n
+    cdef Py_ssize_t i, j, k, n
     cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[L]
     cdef const floating* xin
     cdef const floating* prev
@@ -166,7 +207,6 @@ cdef double rows_pass(const Net* net, const floating* params, floating* grad,
     cdef floating* tmp
     cdef floating* gb
     cdef floating* z
-    cdef floating w
     cdef double loss = 0
 
     if m <= 0:
@@ -175,18 +215,9 @@ cdef double rows_pass(const Net* net, const floating* params, floating* grad,
         return 0
 
     # Input block: gather shuffled rows, densify sparse rows, or read in place.
-    if Xptr != NULL:
+    if Xptr != NULL or idx != NULL:
         xin = ws + net.x_off
-        memset(<floating*>xin, 0, m * n_in * sizeof(floating))
-        for i in range(m):
-            r = idx[start + i] if idx != NULL else start + i
-            for p in range(Xptr[r], Xptr[r + 1]):
-                (<floating*>xin)[i * n_in + Xind[p]] = Xdata[p]
-    elif idx != NULL:
-        xin = ws + net.x_off
-        for i in range(m):
-            memcpy(<floating*>xin + i * n_in, X + idx[start + i] * n_in,
-                   n_in * sizeof(floating))
+        gather_rows(net, ws + net.x_off, X, Xdata, Xind, Xptr, idx, start, 0, m)
     else:
         xin = X + start * n_in
 
@@ -200,9 +231,9 @@ cdef double rows_pass(const Net* net, const floating* params, floating* grad,
              params + net.w_off[l], <int>n, <floating>0, A, <int>n)
         if l < L - 1:
             bias_activate(net.hidden, A, params + net.b_off[l], m, n,
-                          ws + net.z_off[l] if net.store_z else NULL)
+                          ws + net.z_off[l] if net.store_z else NULL, n)
         else:
-            bias_activate(ACT_IDENTITY, A, params + net.b_off[l], m, n, NULL)
+            bias_activate(ACT_IDENTITY, A, params + net.b_off[l], m, n, NULL, n)
         prev = A
 
     # Output activation, loss and output delta.
@@ -212,12 +243,7 @@ cdef double rows_pass(const Net* net, const floating* params, floating* grad,
         for i in range(m):
             output_activate(net.out, A + i * n_out, n_out)
     else:
-        for i in range(m):
-            r = idx[start + i] if idx != NULL else start + i
-            w = sw[r] if sw != NULL else 1
-            loss += w * loss_delta_row(net.out, A + i * n_out, Y + r * n_out,
-                                       w, n_out,
-                                       D + i * n_out if D != NULL else NULL)
+        loss = loss_rows(net, A, D, Y, sw, idx, start, 0, m)
     if out != NULL:
         memcpy(out + start * n_out, A, m * n_out * sizeof(floating))
     if D == NULL:
@@ -246,6 +272,169 @@ cdef double rows_pass(const Net* net, const floating* params, floating* grad,
             tmp = D
             D = Dn
             Dn = tmp
+    return loss
+
+
+
+# Layer-split mini-batches
+# ------------------------
+# Splitting a mini-batch by rows gives each thread a gradient copy to write
+# and the optimizer a sum over copies; with many threads and wide layers the
+# blocks get thin (16 rows at batch 256 on 16 threads) and the copies cost
+# more than they save. ``split_batch`` instead runs the mini-batch as one
+# block and splits each layer's GEMMs over the threads, by rows or by
+# columns of the product, into disjoint parts of one gradient buffer. Each
+# thread's operand blocks are packed by its own single-threaded GEMM, so the
+# split is chosen per GEMM to copy less: a row split repacks all of W per
+# thread, a column split all of the left operand.
+
+cdef inline Py_ssize_t cut(Py_ssize_t n, int c, int T, Py_ssize_t align) noexcept nogil:
+    """Boundary c (0..T) of n items cut in T near-equal parts, rounded to a
+    multiple of align (so that threads write whole cache lines)."""
+    cdef Py_ssize_t b
+    if c >= T:
+        return n
+    b = (n * c) // T
+    b = (b + align // 2) // align * align
+    return b if b < n else n
+
+
+cdef void forward_part(const Net* net, int l, const floating* params,
+                       floating* ws, const floating* xin, Py_ssize_t m,
+                       int c, int T) noexcept nogil:
+    """Thread c's part of layer l's forward pass over the m-row block:
+    A_l = f(A_{l-1} @ W_l + b_l), split by rows when the layer is narrower
+    than the block, else by columns."""
+    cdef Py_ssize_t k = net.sizes[l], n = net.sizes[l + 1], i0, i1
+    cdef const floating* prev = xin if l == 0 else ws + net.a_off[l - 1]
+    cdef const floating* W = params + net.w_off[l]
+    cdef const floating* b = params + net.b_off[l]
+    cdef floating* A = ws + net.a_off[l]
+    cdef floating* z = NULL
+    cdef int act = net.hidden if l < net.L - 1 else ACT_IDENTITY
+    if net.store_z and l < net.L - 1:
+        z = ws + net.z_off[l]
+    if n < m:
+        i0 = cut(m, c, T, 1)
+        i1 = cut(m, c + 1, T, 1)
+        if i1 > i0:
+            gemm(False, False, <int>(i1 - i0), <int>n, <int>k, <floating>1,
+                 prev + i0 * k, <int>k, W, <int>n, <floating>0, A + i0 * n, <int>n)
+            bias_activate(act, A + i0 * n, b, i1 - i0, n,
+                          z + i0 * n if z != NULL else NULL, n)
+    else:
+        i0 = cut(n, c, T, 16)
+        i1 = cut(n, c + 1, T, 16)
+        if i1 > i0:
+            gemm(False, False, <int>m, <int>(i1 - i0), <int>k, <floating>1,
+                 prev, <int>k, W + i0, <int>n, <floating>0, A + i0, <int>n)
+            bias_activate(act, A + i0, b + i0, m, i1 - i0,
+                          z + i0 if z != NULL else NULL, n)
+
+
+cdef void backward_part(const Net* net, int l, const floating* params,
+                        floating* grad, floating* ws, const floating* xin,
+                        const floating* D, floating* Dn, Py_ssize_t m,
+                        int c, int T) noexcept nogil:
+    """Thread c's part of layer l's backward pass over the m-row block with
+    output delta D (m, n): gradient sums dW_l = A_{l-1}^T D (split over the
+    longer of its two sides) and db_l = column sums of D (split by columns)
+    into grad, overwritten; for l > 0 also Dn (m, k) = (D @ W_l^T) *
+    f'(A_{l-1}), split like the forward pass."""
+    cdef Py_ssize_t k = net.sizes[l], n = net.sizes[l + 1], i0, i1, i, j
+    cdef const floating* prev = xin if l == 0 else ws + net.a_off[l - 1]
+    cdef const floating* W = params + net.w_off[l]
+    cdef floating* gW = grad + net.w_off[l]
+    cdef floating* gb = grad + net.b_off[l]
+    cdef const floating* a
+    cdef const floating* z = NULL
+    if n <= k:
+        i0 = cut(k, c, T, 1)
+        i1 = cut(k, c + 1, T, 1)
+        if i1 > i0:
+            gemm(True, False, <int>(i1 - i0), <int>n, <int>m, <floating>1,
+                 prev + i0, <int>k, D, <int>n, <floating>0, gW + i0 * n, <int>n)
+    else:
+        i0 = cut(n, c, T, 16)
+        i1 = cut(n, c + 1, T, 16)
+        if i1 > i0:
+            gemm(True, False, <int>k, <int>(i1 - i0), <int>m, <floating>1,
+                 prev, <int>k, D + i0, <int>n, <floating>0, gW + i0, <int>n)
+    i0 = cut(n, c, T, 16)
+    i1 = cut(n, c + 1, T, 16)
+    for j in range(i0, i1):
+        gb[j] = 0
+    for i in range(m):
+        for j in range(i0, i1):
+            gb[j] = gb[j] + D[i * n + j]
+    if l == 0:
+        return
+    a = ws + net.a_off[l - 1]
+    if net.store_z:
+        z = ws + net.z_off[l - 1]
+    if k < m:
+        i0 = cut(m, c, T, 1)
+        i1 = cut(m, c + 1, T, 1)
+        if i1 > i0:
+            gemm(False, True, <int>(i1 - i0), <int>k, <int>n, <floating>1,
+                 D + i0 * n, <int>n, W, <int>n, <floating>0, Dn + i0 * k, <int>k)
+            mul_derivative(net.hidden, Dn + i0 * k, a + i0 * k,
+                           z + i0 * k if z != NULL else NULL, (i1 - i0) * k)
+    else:
+        i0 = cut(k, c, T, 16)
+        i1 = cut(k, c + 1, T, 16)
+        if i1 > i0:
+            gemm(False, True, <int>m, <int>(i1 - i0), <int>n, <floating>1,
+                 D, <int>n, W + i0 * n, <int>n, <floating>0, Dn + i0, <int>k)
+            for i in range(m):
+                mul_derivative(net.hidden, Dn + i * k + i0, a + i * k + i0,
+                               z + i * k + i0 if z != NULL else NULL, i1 - i0)
+
+
+cdef double split_batch(const Net* net, const floating* params, floating* grad,
+                        floating* ws, const floating* X,
+                        const floating* Xdata, const Py_ssize_t* Xind,
+                        const Py_ssize_t* Xptr, const Py_ssize_t* idx,
+                        Py_ssize_t start, Py_ssize_t m, const floating* Y,
+                        const floating* sw, int T, double* part) noexcept nogil:
+    """rows_pass with a gradient, over one mini-batch as one block whose
+    layers are split over T threads (see above); grad is overwritten with
+    the gradient sums and the weighted loss sum is returned. part: T doubles
+    of scratch. The result depends on T but not on scheduling."""
+    cdef int L = net.L, l, c
+    cdef const floating* xin
+    cdef floating* D = ws + net.d0_off
+    cdef floating* Dn = ws + net.d1_off
+    cdef floating* tmp
+    cdef double loss = 0
+    cdef fastbp_fpmode fpw
+    if Xptr != NULL or idx != NULL:
+        xin = ws + net.x_off
+        for c in prange(T, num_threads=T, schedule='static', chunksize=1):
+            gather_rows(net, ws + net.x_off, X, Xdata, Xind, Xptr, idx, start,
+                        cut(m, c, T, 1), cut(m, c + 1, T, 1))
+    else:
+        xin = X + start * net.sizes[0]
+    for l in range(L):
+        for c in prange(T, num_threads=T, schedule='static', chunksize=1):
+            fpw = fastbp_ftz_on()
+            forward_part(net, l, params, ws, xin, m, c, T)
+            fastbp_fpmode_restore(fpw)
+    for c in prange(T, num_threads=T, schedule='static', chunksize=1):
+        fpw = fastbp_ftz_on()
+        part[c] = loss_rows(net, ws + net.a_off[L - 1], D, Y, sw, idx, start,
+                            cut(m, c, T, 1), cut(m, c + 1, T, 1))
+        fastbp_fpmode_restore(fpw)
+    for c in range(T):
+        loss += part[c]
+    for l in range(L - 1, -1, -1):
+        for c in prange(T, num_threads=T, schedule='static', chunksize=1):
+            fpw = fastbp_ftz_on()
+            backward_part(net, l, params, grad, ws, xin, D, Dn, m, c, T)
+            fastbp_fpmode_restore(fpw)
+        tmp = D
+        D = Dn
+        Dn = tmp
     return loss
 
 
@@ -447,7 +636,7 @@ def train_epoch(const floating[:, ::1] X,
                 double beta1, double beta2, double eps, double weight_decay,
                 floating[::1] s1, floating[::1] s2, long long t,
                 int n_threads, Py_ssize_t min_work=0,
-                Py_ssize_t min_update_params=32768):
+                Py_ssize_t min_update_params=32768, bint split_layers=False):
     """One epoch of mini-batch training, in place, with the GIL released.
 
     For each mini-batch of rows perm[b * batch_size:(b + 1) * batch_size]
@@ -458,10 +647,12 @@ def train_epoch(const floating[:, ::1] X,
     IN:  as for loss_grad; perm (n,) row order, kept across epochs;
          the optimizer's code and hyperparameters; t, the number of updates
          done so far (Adam's bias correction); n_threads; min_work, the
-         fewest flops per thread worth a split (0: always split).
+         fewest flops per thread worth a split (0: always split);
+         split_layers: split each mini-batch's layers over the threads
+         (split_batch) instead of its rows (rows_pass per thread).
     IN/OUT: params, s1, s2 (optimizer state), perm.
     Work: G (n_threads, n_params), ws (n_threads, workspace_size(sizes,
-         batch_size)).
+         batch_size)); one row of each is enough with split_layers.
     Returns (sum over batches of batch_loss * batch_rows, t after the epoch)
     where batch_loss is scikit-learn's: the weighted mean loss plus
     alpha / 2 * ||W||^2 / sum(sw) (without it for adamw).
@@ -471,7 +662,7 @@ def train_epoch(const floating[:, ::1] X,
     cdef bint sparse = Xptr.shape[0] > 0
     cdef Py_ssize_t n = Xptr.shape[0] - 1 if sparse else X.shape[0]
     cdef Py_ssize_t P, nb, b, start, m, j, cs, ce, lo, hi, work_per_row
-    cdef int T = n_threads, c, nch, nup
+    cdef int T = n_threads, c, nch, nup, slots
     cdef double total = 0, wsq, loss, sw_sum
     cdef double alpha_loss = 0 if opt_kind == OPT_ADAMW else alpha
     cdef double* part
@@ -503,13 +694,14 @@ def train_epoch(const floating[:, ::1] X,
     net_init(&net, sizes, hidden, out, batch_size)
     try:
         P = net.n_params
-        if params.shape[0] != P or G.shape[1] != P or G.shape[0] < T:
+        slots = 1 if split_layers else T
+        if params.shape[0] != P or G.shape[1] != P or G.shape[0] < slots:
             raise ValueError("parameter or gradient buffer of the wrong size")
         if s1.shape[0] != P or (s2p != NULL and s2.shape[0] != P):
             raise ValueError("optimizer state of the wrong size")
         if (opt_kind == OPT_ADAM or opt_kind == OPT_ADAMW) and s2p == NULL:
             raise ValueError("adam needs two state buffers")
-        if ws.shape[1] < net.ws_size or ws.shape[0] < T or ws.shape[1] == 0:
+        if ws.shape[1] < net.ws_size or ws.shape[0] < slots or ws.shape[1] == 0:
             raise ValueError("workspace too small")
         check_data(&net, X, Xdata, Xind, sparse, Y, True, sw, n)
         Yp = &Y[0, 0]
@@ -537,6 +729,10 @@ def train_epoch(const floating[:, ::1] X,
                 if nch == 1:
                     loss = rows_pass(&net, pp, Gp, 0, wsp, Xp, Xd, Xi, Xq,
                                      permp, start, m, Yp, swp, NULL)
+                elif split_layers:
+                    loss = split_batch(&net, pp, Gp, wsp, Xp, Xd, Xi, Xq,
+                                       permp, start, m, Yp, swp, nch, part)
+                    nch = 1     # one gradient buffer holds the batch's sums
                 else:
                     for c in prange(nch, num_threads=nch, schedule='static',
                                     chunksize=1):
