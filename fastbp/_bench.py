@@ -531,6 +531,7 @@ print(json.dumps(dict(lib=lib, rows=n, x_bytes=X.nbytes, peak_traced=peak,
 
 def run_memory(*, threads, libs, quick, log, n_rows=None):
     import fastbp
+    from fastbp._estimators import _split_layers
 
     n = n_rows or (QUICK_ROWS if quick else FULL_ROWS)
     root = os.path.dirname(os.path.dirname(os.path.abspath(fastbp.__file__)))
@@ -542,8 +543,10 @@ def run_memory(*, threads, libs, quick, log, n_rows=None):
     # One thread's workspace for a batch: the gathered input rows, every
     # layer's output and two delta buffers of the widest layer.
     ws_bytes = 4 * batch * (sizes[0] + sum(sizes[1:]) + 2 * max(sizes[1:]))
+    grad_buffers = 1 if _split_layers(sizes, batch, threads) else threads
     res = {"case": "784-256-128-b128, 1 epoch", "rows": n, "threads": threads,
-           "batch_workspace_bytes_per_thread": ws_bytes, "libs": {}}
+           "batch_workspace_bytes_per_thread": ws_bytes,
+           "gradient_buffers": grad_buffers, "libs": {}}
     for lib in libs:
         if lib == "torch":
             continue
@@ -555,9 +558,10 @@ def run_memory(*, threads, libs, quick, log, n_rows=None):
             continue
         r = json.loads(out.stdout.strip().splitlines()[-1])
         p_bytes = 4 * r["n_params"]
-        # Model state fastbp keeps by design: params, Adam's two moments, one
-        # gradient buffer per thread, a best-params copy.
-        model_bytes = p_bytes * (4 + threads)
+        # Model state fastbp keeps by design: params, Adam's two moments, a
+        # best-params copy and the gradient buffers: one per thread when
+        # mini-batches are split by rows, one when split by layers.
+        model_bytes = p_bytes * (4 + grad_buffers)
         # Per-sample arrays besides X: one-hot targets (float32 and bool) and
         # the row permutation.
         label_bytes = n * (N_CLASSES * 4 + N_CLASSES + 8)
@@ -702,8 +706,9 @@ def format_report(report, markdown=False):
             c = mem["checks"]
             out.append(
                 f"fastbp: X copied to float64: {'no' if c['no_x_copy'][2] else 'YES'}; "
-                f"peak beyond model state (params, Adam moments, per-thread "
-                f"gradients, best copy) and per-row targets = "
+                f"peak beyond model state (params, Adam moments, "
+                f"{mem['gradient_buffers']} gradient buffer(s), best copy) and "
+                f"per-row targets = "
                 f"{fb['excess_bytes'] / 2**20:.2f} MiB = {fb['excess_in_workspaces']:.1f} "
                 f"batch workspaces per thread ({mem['batch_workspace_bytes_per_thread'] / 2**20:.2f} MiB each) "
                 f"[target <= 4: {'yes' if c['excess_workspaces'][2] else 'NO'}]")

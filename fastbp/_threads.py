@@ -11,16 +11,18 @@ import numbers
 
 from fastbp._core._backprop import OPENMP_ENABLED, max_threads
 
-_controller = None
+_blas_libs = None
 
 
-def _blas_controller():
-    global _controller
-    if _controller is None:
+def _blas_lib_controllers():
+    """threadpoolctl's controllers of the BLAS libraries loaded (found once:
+    numpy's and scipy's, which fastbp imports before any fit)."""
+    global _blas_libs
+    if _blas_libs is None:
         from threadpoolctl import ThreadpoolController
 
-        _controller = ThreadpoolController()
-    return _controller
+        _blas_libs = ThreadpoolController().select(user_api="blas").lib_controllers
+    return _blas_libs
 
 
 def resolve_n_threads(n_threads):
@@ -52,5 +54,16 @@ def blas_limited(n_threads, *, always=False):
     if n_threads <= 1 and not always:
         yield
         return
-    with _blas_controller().limit(limits=1, user_api="blas"):
+    # Set and restore each library directly: threadpoolctl's limit() context
+    # re-reads every library's state (~10 us; predictions are ~100 us).
+    libs = _blas_lib_controllers()
+    before = [lib.num_threads for lib in libs]
+    try:
+        for lib, n in zip(libs, before):
+            if n != 1:
+                lib.set_num_threads(1)
         yield
+    finally:
+        for lib, n in zip(libs, before):
+            if n != 1:
+                lib.set_num_threads(n)

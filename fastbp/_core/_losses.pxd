@@ -58,11 +58,19 @@ cdef inline floating log_sum_exp(const floating* z, Py_ssize_t n) noexcept nogil
 cdef inline void output_activate(int kind, floating* z, Py_ssize_t n) noexcept nogil:
     """Apply the output activation to one row of n values, in place."""
     cdef Py_ssize_t k
-    cdef floating lse
+    cdef floating mx, s
     if kind == OUT_SOFTMAX:
-        lse = log_sum_exp(z, n)
+        # scikit-learn's softmax: exp(z - max) / sum, one exp per output.
+        mx = z[0]
+        for k in range(1, n):
+            if z[k] > mx:
+                mx = z[k]
+        s = 0
         for k in range(n):
-            z[k] = fexp(z[k] - lse)
+            z[k] = fexp(z[k] - mx)
+            s = s + z[k]
+        for k in range(n):
+            z[k] = z[k] / s
     elif kind == OUT_LOGISTIC:
         for k in range(n):
             z[k] = sigmoid(z[k])
