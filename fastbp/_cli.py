@@ -831,15 +831,19 @@ def _cmd_predict(args):
                   else range(proba.shape[1]))
         header += [f"proba_{c}" for c in labels]
         cols += list(proba.T)
-    out = open(args.output, "w", newline="") if args.output else sys.stdout
-    try:
+    def write(out):
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(header)
         for row in zip(*cols):
             writer.writerow([str(v) for v in row])
-    finally:
-        if args.output:
-            out.close()
+
+    if args.output:
+        from fastbp._io import atomic_write
+
+        with atomic_write(args.output, "w", newline="") as out:
+            write(out)
+    else:
+        write(sys.stdout)
     if args.output:
         print(f"wrote {len(pred)} predictions to {args.output}", file=sys.stderr)
     return 0

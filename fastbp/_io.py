@@ -45,6 +45,8 @@ A file with another ``format``, a newer ``format_version``, missing or
 inconsistent arrays, or damaged bytes (zip CRC) is refused with a
 ValueError naming the problem.
 """
+import contextlib
+import errno
 import io
 import json
 import math
@@ -227,12 +229,23 @@ def save(estimator, path, *, metadata=None):
     if hasattr(path, "write"):
         np.savez(path, **arrays)
         return
+    with atomic_write(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode="w", **open_kw):
+    """Open a temporary file beside `path` for writing; on success it
+    replaces `path` in one step, on any error it is removed: a failed write
+    never leaves a partial file, nor touches an existing one."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(errno.ENOENT, "no such directory", directory)
     fd, tmp = tempfile.mkstemp(prefix=".fastbp-", suffix=".tmp", dir=directory)
     try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+        with os.fdopen(fd, mode, **open_kw) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -352,3 +352,29 @@ def test_load_never_unpickles(saved, tmp_path):
     with pytest.raises(ValueError, match="Python objects"):
         load(bad)
     assert _Boom.ran == []
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
+    from fastbp._io import atomic_write
+
+    target = tmp_path / "out.csv"
+    target.write_text("old\n")
+    with pytest.raises(RuntimeError, match="disk full"):
+        with atomic_write(target, "w") as f:
+            f.write("half of the new ")
+            raise RuntimeError("disk full")
+    assert target.read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]  # no temp left
+    with atomic_write(target, "w") as f:
+        f.write("new\n")
+    assert target.read_text() == "new\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
+
+
+def test_atomic_write_names_a_missing_directory(tmp_path):
+    from fastbp._io import atomic_write
+
+    with pytest.raises(FileNotFoundError) as info:
+        with atomic_write(tmp_path / "nodir" / "out.csv"):
+            pass
+    assert info.value.filename == str(tmp_path / "nodir")
