@@ -688,10 +688,13 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
     validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun
         As in scikit-learn's MLPClassifier.
 
-    class_weight : dict, 'balanced' or None, default=None
+    class_weight : dict, list of dict, 'balanced' or None, default=None
         Weights of the classes, multiplied into sample_weight: a dict
         {label: weight}, or 'balanced' for n_samples / (n_classes *
-        bincount(y)). 'balanced' is not available in partial_fit.
+        bincount(y)). For multilabel y, a list of one dict {0: w0, 1: w1}
+        per output (their weights multiply, as in scikit-learn's
+        compute_sample_weight), or 'balanced' per output. 'balanced' is not
+        available in partial_fit.
 """ + _EXTRA_PARAMS_DOC + """
     Attributes
     ----------
@@ -713,7 +716,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
 
     _parameter_constraints: dict = {
         **BaseMultilayerPerceptron._parameter_constraints,
-        "class_weight": [dict, StrOptions({"balanced"}), None],
+        "class_weight": [dict, list, StrOptions({"balanced"}), None],
     }
 
     # The classifier's loss is fixed, as in scikit-learn (not a parameter).
@@ -810,11 +813,30 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             raise ValueError(
                 "class_weight 'balanced' is not supported for partial_fit: "
                 "pass a dict of class weights instead.")
+        multilabel = self._label_binarizer.y_type_ == "multilabel-indicator"
         if isinstance(self.class_weight, dict):
+            if multilabel:
+                raise ValueError(
+                    "for multilabel y, class_weight must be a list of one dict "
+                    f"{{0: weight, 1: weight}} per output ({y.shape[1]}), or "
+                    "'balanced'")
             unknown = set(self.class_weight) - set(np.asarray(self.classes_).tolist())
-            if unknown and self._label_binarizer.y_type_ != "multilabel-indicator":
+            if unknown:
                 raise ValueError(f"class_weight has labels {sorted(unknown, key=str)} "
                                  f"that are not in the classes {self.classes_}")
+        if isinstance(self.class_weight, list):
+            if not multilabel:
+                raise ValueError("a list of class_weight dicts is for multilabel y; "
+                                 "for this y pass one dict {label: weight}")
+            if (len(self.class_weight) != y.shape[1]
+                    or not all(isinstance(d, dict) for d in self.class_weight)):
+                raise ValueError(
+                    f"class_weight must be a list of {y.shape[1]} dicts (one per "
+                    f"output), got {self.class_weight!r}")
+            for d in self.class_weight:
+                if not set(d) <= {0, 1}:
+                    raise ValueError("each multilabel class_weight dict takes the "
+                                     f"labels 0 and 1, got {sorted(d, key=str)}")
         cw = compute_sample_weight(self.class_weight, y)
         if sample_weight is None:
             return cw.astype(np.float64)

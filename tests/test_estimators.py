@@ -684,6 +684,40 @@ def test_class_weight_equals_sample_weight(small):
     _assert_same_weights(both, sw2, exact=False)
 
 
+def test_multilabel_class_weight_list_equals_the_product_of_weights(small):
+    X, y = small
+    Y = np.column_stack([y == 0, y == 1, y == 2]).astype(int)
+    Y[::4, 1] = 1   # overlapping labels: multilabel, not one-hot
+    kw = dict(hidden_layer_sizes=(10,), max_iter=10, random_state=0, n_threads=1)
+    cws = [{0: 1.0, 1: 4.0}, {0: 2.0, 1: 1.0}, {0: 1.0, 1: 0.5}]
+    cw = _quiet_fit(MLPClassifier(class_weight=cws, **kw), X, Y)
+    w = np.ones(len(Y))
+    for j, d in enumerate(cws):
+        w *= np.where(Y[:, j] == 1, d[1], d[0])
+    sw = _quiet_fit(MLPClassifier(**kw), X, Y, sample_weight=w)
+    _assert_same_weights(cw, sw, exact=False)
+
+
+@pytest.mark.parametrize("class_weight, y_kind, match", [
+    ({0: 1.0, 1: 2.0}, "multilabel", "list of one dict"),
+    ([{0: 1.0, 1: 2.0}], "multilabel", "list of 3 dicts"),
+    ([{0: 1.0, 2: 2.0}] * 3, "multilabel", "labels 0 and 1"),
+    ([{0: 1.0, 1: 2.0}], "multiclass", "for multilabel y"),
+])
+def test_class_weight_shape_mismatch_is_named_and_keeps_the_model(
+        small, class_weight, y_kind, match):
+    X, y = small
+    Y = np.column_stack([y == 0, y == 1, y == 2]).astype(int) if y_kind == "multilabel" else y
+    clf = _quiet_fit(MLPClassifier(hidden_layer_sizes=(5,), max_iter=3,
+                                   random_state=0), X, Y)
+    before = _state(clf)
+    clf.set_params(class_weight=class_weight, warm_start=True)
+    with pytest.raises(ValueError, match=match):
+        clf.fit(X, Y)
+    for a, b in zip(before[0] + before[1], clf.coefs_ + clf.intercepts_):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_class_weight_dict_in_partial_fit_and_balanced_raises(small):
     X, y = small
     clf = MLPClassifier(class_weight={0: 3.0}, random_state=0)
