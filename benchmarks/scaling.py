@@ -37,8 +37,9 @@ import time
 import numpy as np
 
 from fastbp._bench import (
-    default_threads, digits_data, fit_fastbp, fit_torch, have_torch,
-    sgemm_gflops, synthetic_data, train_flops_per_sample, _cpu_name, _versions,
+    default_threads, digits_data, fit_fastbp, fit_fastbp_split, fit_torch,
+    have_torch, sgemm_gflops, synthetic_data, train_flops_per_sample, _cpu_name,
+    _versions,
 )
 
 CPU_CASES = [("784-1024-1024-b256", (1024, 1024), 256),
@@ -47,25 +48,10 @@ GPU_CASES = [("digits-b32", "digits", (100,), 32),
              ("784-256-128-b128", "synthetic", (256, 128), 128)]
 
 
-def _forced(split):
-    """fastbp with each mini-batch split by layers (True) or rows (False)
-    whatever fastbp._estimators._split_layers would choose."""
-    def fit(X, y, hidden, batch, epochs, threads, seed=0):
-        import fastbp._estimators as est
-
-        rule = est._split_layers
-        est._split_layers = lambda *a: split
-        try:
-            return fit_fastbp(X, y, hidden, batch, epochs, threads, seed=seed)
-        finally:
-            est._split_layers = rule
-    return fit
-
-
 SERIES = {
     "fastbp": fit_fastbp,
-    "fastbp_rows": _forced(False),
-    "fastbp_layers": _forced(True),
+    "fastbp_rows": fit_fastbp_split(False),
+    "fastbp_layers": fit_fastbp_split(True),
     "torch_cpu": fit_torch,
 }
 # At one thread every mini-batch is one block: the forced splits are fastbp.

@@ -10,7 +10,7 @@ import pytest
 from bench_helpers import (  # noqa: F401 (fixtures)
     assert_learns, case_data, digits, pedantic, synthetic, threads,
 )
-from fastbp._bench import CASES, fit_fastbp, fit_sklearn
+from fastbp._bench import CASES, fit_fastbp, fit_fastbp_split, fit_sklearn
 
 EPOCHS = 2
 ROUNDS = 2
@@ -43,5 +43,26 @@ def test_train(benchmark, case_data, threads, case, lib):
 
     seconds, curve, _ = pedantic(benchmark, run, rounds=ROUNDS)
     assert seconds > 0
+    assert len(curve) == EPOCHS
+    assert_learns(curve)
+
+
+@pytest.mark.parametrize("split", ["rows", "layers"])
+@pytest.mark.parametrize("case", ["784-256-128-b32", "784-1024-1024-b256"])
+def test_train_split(benchmark, case_data, threads, case, split):
+    """fastbp with each mini-batch's work split over the threads by rows
+    (a gradient copy per thread) or by layers (each GEMM cut over the
+    threads): the measurements behind fastbp._estimators._split_layers."""
+    X, y = case_data(case)
+    spec = CASES[case]
+    fit = fit_fastbp_split(split == "layers")
+    benchmark.group = f"split {case} ({X.shape[0]} rows, {EPOCHS} epochs, {threads} threads)"
+    benchmark.extra_info.update(rows=X.shape[0], epochs=EPOCHS, threads=threads,
+                                split=split)
+
+    def run():
+        return fit(X, y, spec["hidden"], spec["batch"], EPOCHS, threads)
+
+    seconds, curve, _ = pedantic(benchmark, run, rounds=ROUNDS)
     assert len(curve) == EPOCHS
     assert_learns(curve)

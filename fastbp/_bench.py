@@ -140,6 +140,22 @@ def fit_fastbp(X, y, hidden, batch, epochs, threads, seed=0):
     return _timed_fit(clf, X, y, threads)
 
 
+def fit_fastbp_split(split):
+    """fit_fastbp with every mini-batch split by layers (split=True) or by
+    rows (False), whatever fastbp's rule (_estimators._split_layers) picks:
+    to measure the two ways of using the threads beside each other."""
+    def fit(X, y, hidden, batch, epochs, threads, seed=0):
+        import fastbp._estimators as est
+
+        rule = est._split_layers
+        est._split_layers = lambda *a: split
+        try:
+            return fit_fastbp(X, y, hidden, batch, epochs, threads, seed=seed)
+        finally:
+            est._split_layers = rule
+    return fit
+
+
 def _timed_fit(clf, X, y, threads):
     """Fit with BLAS at `threads` threads; (seconds, loss_curve, clf)."""
     from threadpoolctl import threadpool_limits
