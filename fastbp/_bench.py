@@ -561,7 +561,7 @@ def run_memory(*, threads, libs, quick, log, n_rows=None):
     ws_bytes = 4 * batch * (sizes[0] + sum(sizes[1:]) + 2 * max(sizes[1:]))
     grad_buffers = 1 if _split_layers(sizes, batch, threads) else threads
     res = {"case": "784-256-128-b128, 1 epoch", "rows": n, "threads": threads,
-           "batch_workspace_bytes_per_thread": ws_bytes,
+           "batch_workspace_bytes": ws_bytes,
            "gradient_buffers": grad_buffers, "libs": {}}
     for lib in libs:
         if lib == "torch":
@@ -585,7 +585,9 @@ def run_memory(*, threads, libs, quick, log, n_rows=None):
         r["model_state_bytes"] = model_bytes
         r["label_bytes"] = label_bytes
         r["excess_bytes"] = r["peak_traced"] - model_bytes - label_bytes
-        r["excess_in_workspaces"] = r["excess_bytes"] / (ws_bytes * threads)
+        # in units of the batch workspaces the fit allocates (one per
+        # gradient buffer)
+        r["excess_in_workspaces"] = r["excess_bytes"] / (ws_bytes * grad_buffers)
         res["libs"][lib] = r
         log(f"  memory {lib}: X {r['x_bytes'] / 2**20:.1f} MiB, peak numpy "
             f"allocations during fit {r['peak_traced'] / 2**20:.1f} MiB, peak RSS "
@@ -726,7 +728,8 @@ def format_report(report, markdown=False):
                 f"{mem['gradient_buffers']} gradient buffer(s), best copy) and "
                 f"per-row targets = "
                 f"{fb['excess_bytes'] / 2**20:.2f} MiB = {fb['excess_in_workspaces']:.1f} "
-                f"batch workspaces per thread ({mem['batch_workspace_bytes_per_thread'] / 2**20:.2f} MiB each) "
+                f"batch workspaces ({mem['gradient_buffers']} allocated, "
+                f"{mem['batch_workspace_bytes'] / 2**20:.2f} MiB each) "
                 f"[target <= 4: {'yes' if c['excess_workspaces'][2] else 'NO'}]")
     return "\n".join(out)
 

@@ -321,9 +321,7 @@ class Network:
         T = min(T, G.shape[0])
         Xd, data, ind, ptr = prepare_input(X, self.dtype)
         empty2 = np.empty((0, 0), dtype=self.dtype)
-        # n_threads is the number of threads used: BLAS runs single-threaded
-        # inside each OpenMP thread, also when there is only one.
-        with blas_limited(T, always=True):
+        with blas_limited(T):
             return _backprop.loss_grad(
                 Xd, data, ind, ptr,
                 empty2 if Y is None else Y,

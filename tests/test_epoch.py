@@ -348,7 +348,9 @@ def test_layer_split_matches_the_sequential_reference(loss, activation, opt,
                                opt=opt, n_threads=n_threads, split_layers=True,
                                slots=1)
     assert t == -(-90 // batch_size)
-    np.testing.assert_allclose(net.params, ref_p, rtol=1e-12, atol=1e-14)
+    # GEMMs cut into other blocks round differently; rmsprop's division by
+    # sqrt(s) magnifies that to ~1e-12 on small s.
+    np.testing.assert_allclose(net.params, ref_p, rtol=1e-11, atol=1e-14)
     np.testing.assert_allclose(total, ref_total, rtol=1e-12)
 
 

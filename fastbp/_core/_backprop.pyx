@@ -290,10 +290,15 @@ cdef double rows_pass(const Net* net, const floating* params, floating* grad,
 
 cdef inline Py_ssize_t cut(Py_ssize_t n, int c, int T, Py_ssize_t align) noexcept nogil:
     """Boundary c (0..T) of n items cut in T near-equal parts, rounded to a
-    multiple of align (so that threads write whole cache lines)."""
+    multiple of align when every part gets at least two multiples (so that
+    column parts of a row start on a new 64-byte line where the rows are
+    aligned, and fewer lines are shared; rounding thinner parts would leave
+    threads idle)."""
     cdef Py_ssize_t b
     if c >= T:
         return n
+    if n < 2 * align * T:
+        align = 1
     b = (n * c) // T
     b = (b + align // 2) // align * align
     return b if b < n else n
