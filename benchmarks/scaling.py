@@ -22,8 +22,10 @@ are dropped). Prints markdown tables and writes every measurement to --out
 
 Every timed fit follows a warm-up epoch on a subset of the rows; each
 measurement is the median of up to --repeats timed fits of --epochs epochs,
-as many as the remaining time budget (--budget-seconds) allows; measurements
-that the budget cannot cover are reported as skipped.
+as many as the remaining time budget (--budget-seconds) allows, the series
+of one thread count interleaved fit by fit (a slow spell of a shared
+machine then hits them alike); measurements that the budget cannot cover
+are reported as skipped.
 
 Usage: ``python benchmarks/scaling.py --out scaling.json`` (with fastbp
 importable: installed, or PYTHONPATH at a built checkout).
@@ -151,19 +153,38 @@ def main(argv=None):
             except Exception as e:  # pragma: no cover
                 row["sgemm_gflops"] = None
                 log(f"sgemm failed: {e}")
-            for s in series:
-                if k == 1 and s in ONE_THREAD_SKIP:
-                    continue
-                # Halving the threads at most ~doubles the time.
-                guess = last.get(s)
-                if guess is not None:
-                    guess *= 2.2
+            # Interleaved: one timed fit of each series per round, so that a
+            # slow spell of this shared machine hits them alike.
+            names = [s for s in series if not (k == 1 and s in ONE_THREAD_SKIP)]
+            times, notes = {s: [] for s in names}, {}
+            for s in names:
                 try:
-                    sec, note = measure(SERIES[s], X, y, hidden, batch, k,
-                                        epochs=args.epochs, repeats=args.repeats,
-                                        budget=budget, n_warm=n_warm, guess_s=guess)
+                    SERIES[s](X[:n_warm], y[:n_warm], hidden, batch, 1, k)
                 except Exception as e:  # keep going: report what failed
-                    sec, note = None, f"error: {type(e).__name__}: {e}"
+                    notes[s] = f"error: {type(e).__name__}: {e}"
+            # Halving the threads at most ~doubles the time.
+            guess = 2.2 * sum(last.values()) if len(last) == len(names) else None
+            for r in range(args.repeats):
+                if guess is not None and budget.left() < guess * args.epochs:
+                    break
+                t_round = time.perf_counter()
+                for s in names:
+                    if s in notes:
+                        continue
+                    try:
+                        dt, curve, _ = SERIES[s](X, y, hidden, batch, args.epochs,
+                                                 k, seed=r)
+                        if not np.isfinite(curve).all():
+                            notes[s] = "non-finite loss"
+                        else:
+                            times[s].append(dt / args.epochs)
+                    except Exception as e:
+                        notes[s] = f"error: {type(e).__name__}: {e}"
+                guess = (time.perf_counter() - t_round) / args.epochs
+            for s in names:
+                sec = statistics.median(times[s]) if times[s] else None
+                note = notes.get(s) or (f"{len(times[s])}x{args.epochs} epochs, "
+                                        "interleaved" if times[s] else "skipped: budget")
                 if sec is not None:
                     last[s] = sec
                     row[f"{s}_ms"] = 1e3 * sec
