@@ -1,10 +1,11 @@
 """Thread counts and BLAS thread limits.
 
-fastbp parallelizes by splitting each mini-batch over OpenMP threads, each
-calling single-threaded BLAS on its block of rows. A BLAS library that also
-spun up its own threads would oversubscribe the cores (measured here: 1.6 to
-2.3x slower), so while more than one OpenMP thread calls BLAS, BLAS is
-limited to one thread with threadpoolctl.
+fastbp parallelizes with OpenMP threads that each call single-threaded
+BLAS: on a block of a mini-batch's rows, or on a part of each layer's GEMMs
+(see fastbp._estimators._split_layers). A BLAS library that also spun up its
+own threads would oversubscribe the cores (measured here: 1.6 to 2.3x
+slower), so while more than one OpenMP thread calls BLAS, BLAS is limited to
+one thread with threadpoolctl.
 """
 import contextlib
 import numbers

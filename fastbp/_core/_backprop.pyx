@@ -18,7 +18,10 @@ own workspace and gradient buffer; BLAS must run single-threaded meanwhile
 (the Python layer limits it with threadpoolctl). The chunk buffers are then
 summed in a fixed order inside the optimizer's fused loop, so the result
 depends on the thread count but never on scheduling: the same seed and
-thread count give bitwise the same weights.
+thread count give bitwise the same weights. For wide layers ``split_batch``
+instead keeps the mini-batch whole and splits each GEMM over the threads
+(see "Layer-split mini-batches" below), with one workspace and one gradient
+buffer.
 
 Workspace of one thread, for ``rows`` rows (offsets from ``Net``):
     x   rows * n_in           gathered input rows (shuffled or sparse input)
