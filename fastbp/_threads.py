@@ -9,8 +9,44 @@ one thread with threadpoolctl.
 """
 import contextlib
 import numbers
+import os
+import warnings
 
 from fastbp._core._backprop import OPENMP_ENABLED, max_threads
+
+# OpenMP runtimes are not fork-safe: once a process has run a parallel
+# region, a child made by fork() (multiprocessing's default start method on
+# Linux, gunicorn --preload, celery) hangs forever in its first parallel
+# region, because the parent's thread pool does not exist there. fastbp
+# therefore runs single-threaded in such a child, and says so once.
+_openmp_started = False
+_forked_after_openmp = False
+_fork_warned = False
+
+
+def _after_fork_in_child():
+    global _forked_after_openmp, _fork_warned
+    if _openmp_started:
+        _forked_after_openmp = True
+        _fork_warned = False
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _single_thread_after_fork():
+    global _fork_warned
+    if not _fork_warned:
+        _fork_warned = True
+        warnings.warn(
+            "fastbp runs on one thread in this process: it was forked after "
+            "fastbp had used OpenMP threads in its parent, and OpenMP cannot "
+            "start threads in a forked child (it would hang). To use every "
+            "core in worker processes, start them with the 'spawn' or "
+            "'forkserver' method (joblib's default backend does).",
+            RuntimeWarning, stacklevel=4)
+    return 1
 
 _blas_libs = None
 
@@ -30,20 +66,28 @@ def resolve_n_threads(n_threads):
     """The number of threads to use for `n_threads` (None: all cores).
 
     Negative values count back from the number of cores as in joblib:
-    -1 is all cores, -2 all but one.
+    -1 is all cores, -2 all but one. In a process forked after fastbp ran
+    OpenMP threads, always 1 (with a RuntimeWarning, once).
     """
+    global _openmp_started
     if not OPENMP_ENABLED:
         return 1
     n_cores = max_threads()
     if n_threads is None:
-        return max(1, n_cores)
-    if not isinstance(n_threads, numbers.Integral) or isinstance(n_threads, bool):
+        n_threads = n_cores
+    elif not isinstance(n_threads, numbers.Integral) or isinstance(n_threads, bool):
         raise TypeError(f"n_threads must be an int or None, got {n_threads!r}")
-    n_threads = int(n_threads)
-    if n_threads == 0:
-        raise ValueError("n_threads must not be 0")
-    if n_threads < 0:
-        return max(1, n_cores + 1 + n_threads)
+    else:
+        n_threads = int(n_threads)
+        if n_threads == 0:
+            raise ValueError("n_threads must not be 0")
+        if n_threads < 0:
+            n_threads = n_cores + 1 + n_threads
+    n_threads = max(1, n_threads)
+    if n_threads > 1:
+        if _forked_after_openmp:
+            return _single_thread_after_fork()
+        _openmp_started = True
     return n_threads
 
 
