@@ -22,7 +22,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.metrics import accuracy_score, check_scoring, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils import check_random_state, column_or_1d
+from sklearn.utils import check_random_state, column_or_1d, shuffle
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.metaestimators import available_if
@@ -287,10 +287,20 @@ class BaseMultilayerPerceptron(BaseEstimator):
         if not hasattr(hidden_layer_sizes, "__iter__"):
             hidden_layer_sizes = [hidden_layer_sizes]
         hidden_layer_sizes = list(hidden_layer_sizes)
-        if any(not isinstance(h, Integral) or isinstance(h, bool) or h <= 0
-               for h in np.ravel(np.asarray(hidden_layer_sizes, dtype=object))):
+        sizes = np.ravel(np.asarray(hidden_layer_sizes, dtype=object))
+        if any(not isinstance(h, Integral) or isinstance(h, bool) for h in sizes):
+            raise ValueError("hidden_layer_sizes must be positive integers, got "
+                             f"{hidden_layer_sizes}.")
+        if any(h <= 0 for h in sizes):
             raise ValueError(
                 "hidden_layer_sizes must be > 0, got %s." % hidden_layer_sizes)
+        if self.solver == "adam" and self.learning_rate in ("invscaling", "adaptive"):
+            # values scikit-learn takes and ignores for adam: not silently
+            warnings.warn(
+                f"learning_rate={self.learning_rate!r} changes Adam's step size "
+                "in fastbp; scikit-learn's MLP ignores learning_rate unless "
+                "solver='sgd'. Pass learning_rate='constant' for scikit-learn's "
+                "behaviour.", UserWarning, stacklevel=4)
         if incremental and self.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True")
 
@@ -443,14 +453,16 @@ class BaseMultilayerPerceptron(BaseEstimator):
         try:
             self.n_iter_ = 0
             for it in range(self.max_iter):
-                # Draw only when shuffling: unshuffled fits take from the
-                # RandomState exactly what scikit-learn's take.
-                seed = (int(self._random_state.randint(np.iinfo(np.int64).max))
-                        if self.shuffle else 0)
+                if self.shuffle:
+                    # scikit-learn's own draw, so that its RandomState gives
+                    # the same mini-batches here as there (a permutation of
+                    # the previous order; the epoch then reads perm as is).
+                    perm = np.ascontiguousarray(
+                        shuffle(perm, random_state=self._random_state), dtype=np.intp)
                 loss_sum, opt.t = _backprop.train_epoch(
                     Xd, data, ind, ptr, Y, sw, net.params, net._sizes,
                     net._hidden_code, net._out_code, float(self.alpha), G, ws,
-                    perm, batch_size, bool(self.shuffle), seed, opt.kind,
+                    perm, batch_size, False, 0, opt.kind,
                     opt.learning_rate, float(self.momentum),
                     bool(self.nesterovs_momentum), float(self.beta_1),
                     float(self.beta_2), float(self.epsilon), float(self.alpha),
@@ -664,10 +676,9 @@ _DIFFERENCES_DOC = """
     rate) and 'adamw' (Adam with decoupled weight decay alpha, applied to
     the weights and not the biases, instead of the L2 term); learning_rate
     also 'cosine', and the schedules apply to every stochastic solver (in
-    scikit-learn only to 'sgd': with the default 'constant' both agree).
-    Mini-batch order comes from fastbp's own shuffle, so shuffled fits
-    follow other (equally random) trajectories than scikit-learn's. The
-    classifier refuses y with a single class (scikit-learn fits it and
+    scikit-learn only to 'sgd': with the default 'constant' both agree; a
+    schedule on 'adam' warns).
+    The classifier refuses y with a single class (scikit-learn fits it and
     always predicts that class). Subnormal numbers are flushed to zero
     inside the compiled loops (and only there).
 """
@@ -677,8 +688,9 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
     __doc__ = """Multi-layer perceptron classifier, trained by compiled code.
 
     A drop-in replacement for :class:`sklearn.neural_network.MLPClassifier`:
-    same parameters, attributes and results (unshuffled training follows
-    scikit-learn's trajectory to rounding error), several times faster.
+    same parameters, attributes and results (float64 training follows
+    scikit-learn's trajectory to rounding error, shuffled or not), several
+    times faster.
 
     Parameters
     ----------
@@ -935,7 +947,9 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
     __doc__ = """Multi-layer perceptron regressor, trained by compiled code.
 
     A drop-in replacement for :class:`sklearn.neural_network.MLPRegressor`:
-    same parameters, attributes and results, several times faster.
+    same parameters, attributes and results (float64 training follows
+    scikit-learn's trajectory to rounding error, shuffled or not), several
+    times faster.
 
     Parameters
     ----------

@@ -591,3 +591,26 @@ def test_failed_call_keeps_held_coef_arrays_as_the_model(failure):
     W[:] = 0
     b[:] = [0.0, 50.0, 0.0]
     assert (est.predict(X) == 1).all()
+
+
+@pytest.mark.parametrize("sizes, match", [
+    ((32.5,), r"must be positive integers, got \[32.5\]"),
+    ((10, 0), r"must be > 0, got \[10, 0\]"),
+])
+def test_hidden_layer_sizes_errors_name_the_problem(sizes, match):
+    X = np.random.RandomState(0).normal(size=(20, 3))
+    with pytest.raises(ValueError, match=match):
+        MLPRegressor(hidden_layer_sizes=sizes).fit(X, X[:, 0])
+
+
+@pytest.mark.parametrize("schedule", ["invscaling", "adaptive"])
+def test_schedule_on_adam_warns_that_sklearn_ignores_it(schedule):
+    X = np.random.RandomState(0).normal(size=(20, 3))
+    with pytest.warns(UserWarning, match=f"learning_rate='{schedule}' changes Adam"):
+        MLPRegressor(hidden_layer_sizes=(4,), learning_rate=schedule,
+                     max_iter=2).fit(X, X[:, 0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        MLPRegressor(hidden_layer_sizes=(4,), learning_rate=schedule, solver="sgd",
+                     max_iter=2).fit(X, X[:, 0])

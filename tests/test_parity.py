@@ -308,6 +308,48 @@ def test_same_trajectory_with_minibatches_unshuffled(solver_key, task):
     assert_same_model(est, ref, 1e-9)
 
 
+@pytest.mark.parametrize("task", ["binary", "multiclass", "multilabel",
+                                  "regression", "multioutput"])
+@pytest.mark.parametrize("solver_key", ["sgd-nesterov", "adam"])
+def test_same_trajectory_shuffled(solver_key, task):
+    """shuffle=True (the default): fastbp draws each epoch's order with
+    scikit-learn's own shuffle from the same RandomState, so the mini-batches
+    and the trajectory are scikit-learn's."""
+    X, y = _make_task(task)
+    params = _params(task, solver_key, batch_size=32, max_iter=4, shuffle=True)
+    ref, est = _fit_both(task, params, X, y)
+    assert_same_model(est, ref, 1e-9)
+    other = _params(task, solver_key, batch_size=32, max_iter=4, shuffle=True,
+                    random_state=1)
+    _, est_other = _fit_both(task, other, X, y)
+    assert est_other.loss_curve_[-1] != est.loss_curve_[-1]  # the seed matters
+
+
+@pytest.mark.parametrize("task", ["binary", "regression"])
+def test_same_shuffled_early_stopping_partial_fit_and_shared_state(task):
+    """The RandomState is drawn in scikit-learn's order across the
+    validation split, each epoch's shuffle and successive partial_fit calls
+    and fits sharing one RandomState instance."""
+    X, y = _make_task(task)
+    params = _params(task, "adam", batch_size=20, shuffle=True, max_iter=12,
+                     early_stopping=True, n_iter_no_change=3, tol=1e-3)
+    ref, est = _fit_both(task, params, X, y)
+    assert_close(est.validation_scores_, ref.validation_scores_, 1e-9)
+    assert_same_model(est, ref, 1e-9)
+
+    kw = {"classes": np.unique(y)} if task == "binary" else {}
+    rs_ref, rs_est = np.random.RandomState(3), np.random.RandomState(3)
+    plain = _params(task, "sgd-nesterov", batch_size=20, shuffle=True,
+                    random_state=None)
+    for _ in range(2):
+        ref, est = _pair(task, dict(plain, random_state=rs_ref))
+        est.set_params(random_state=rs_est)
+        for _ in range(3):
+            ref.partial_fit(X, y, **kw)
+            est.partial_fit(X, y, **kw)
+        assert_same_model(est, ref, 1e-9)
+
+
 @pytest.mark.parametrize("task", ["multiclass", "regression"])
 def test_float32_follows_sklearn_closely(task):
     X, y = _make_task(task)
@@ -368,7 +410,8 @@ def test_schedules_act_on_adam_as_documented(task):
     assert_same_model(est, ref)
     scaled = _params(task, "adam", learning_rate="invscaling", power_t=0.5,
                      max_iter=6, tol=0.0, n_iter_no_change=100)
-    ref2, est2 = _fit_both(task, scaled, X, y)
+    with pytest.warns(UserWarning, match="scikit-learn's MLP ignores learning_rate"):
+        ref2, est2 = _fit_both(task, scaled, X, y)
     assert_same_model(ref2, ref)  # scikit-learn: no effect on Adam
     # fastbp: a smaller step after the first epoch, so the curves part ways
     assert est2.loss_curve_[0] == est.loss_curve_[0]
