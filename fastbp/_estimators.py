@@ -22,7 +22,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.metrics import accuracy_score, check_scoring, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils import check_random_state, column_or_1d, shuffle
+from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.metaestimators import available_if
@@ -454,11 +454,14 @@ class BaseMultilayerPerceptron(BaseEstimator):
             self.n_iter_ = 0
             for it in range(self.max_iter):
                 if self.shuffle:
-                    # scikit-learn's own draw, so that its RandomState gives
-                    # the same mini-batches here as there (a permutation of
-                    # the previous order; the epoch then reads perm as is).
-                    perm = np.ascontiguousarray(
-                        shuffle(perm, random_state=self._random_state), dtype=np.intp)
+                    # The draws of scikit-learn's sklearn.utils.shuffle(perm,
+                    # random_state=...) (a shuffled arange indexing the
+                    # previous order), without its ~100 us of overhead: the
+                    # same RandomState gives the same mini-batches here as
+                    # there. The epoch then reads perm as is.
+                    order = np.arange(n_samples, dtype=np.intp)
+                    self._random_state.shuffle(order)
+                    perm = perm[order]
                 loss_sum, opt.t = _backprop.train_epoch(
                     Xd, data, ind, ptr, Y, sw, net.params, net._sizes,
                     net._hidden_code, net._out_code, float(self.alpha), G, ws,
