@@ -608,10 +608,10 @@ class BaseMultilayerPerceptron(BaseEstimator):
         if (type(X) is np.ndarray and X.ndim == 2
                 and X.dtype == net.dtype and X.shape[1] == self.n_features_in_
                 and X.shape[0] > 0 and "feature_names_in_" not in self.__dict__):
-            # Fast path for the common case, same checks as validate_data.
-            if not np.isfinite(X).all():
-                raise ValueError("Input X contains NaN or infinity.")
-            return X
+            # Fast path for the common case, same checks as validate_data
+            # (which gives its own messages for non-finite values).
+            if np.isfinite(X).all():
+                return X
         return validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
                              dtype=(net.dtype.type, np.float64, np.float32))
 
@@ -622,7 +622,13 @@ class BaseMultilayerPerceptron(BaseEstimator):
                 and X.shape[1] == self.n_features_in_ and X.flags.c_contiguous
                 and "feature_names_in_" not in self.__dict__):
             # A few rows, already in shape: the compiled call checks them.
-            return net._predict_small(X, logits, check_finite=True)
+            try:
+                return net._predict_small(X, logits, check_finite=True)
+            except ValueError:
+                # NaN or infinity: scikit-learn's message, which tells them
+                # apart and suggests an imputer
+                self._check_predict_X(X, net)
+                raise
         if check_input:
             X = self._check_predict_X(X, net)
         n = X.shape[0]

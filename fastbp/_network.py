@@ -269,11 +269,17 @@ class Network:
 
     def _check_Y(self, Y, n):
         Y = np.asarray(Y)
-        if Y.ndim == 1:
+        n_out = self.layer_sizes[-1]
+        given = Y.shape
+        if Y.ndim == 1 and n_out == 1:
             Y = Y.reshape(-1, 1)
-        if Y.ndim != 2 or Y.shape != (n, self.layer_sizes[-1]):
-            raise ValueError(f"Y must have shape ({n}, {self.layer_sizes[-1]}), "
-                             f"got {Y.shape}")
+        if Y.ndim != 2 or Y.shape != (n, n_out):
+            hint = ""
+            if Y.ndim == 1 and self.loss in ("log_loss", "binary_log_loss"):
+                hint = (" (targets are one row per sample, one column per "
+                        "output: one-hot rows for log_loss, e.g. "
+                        "np.eye(n_classes)[labels])")
+            raise ValueError(f"Y must have shape ({n}, {n_out}), got {given}{hint}")
         if Y.dtype.kind not in "biuf":
             raise ValueError(f"Y must be numeric, got dtype {Y.dtype}")
         if not np.isfinite(Y).all():

@@ -606,11 +606,28 @@ def test_hidden_layer_sizes_errors_name_the_problem(sizes, match):
 @pytest.mark.parametrize("schedule", ["invscaling", "adaptive"])
 def test_schedule_on_adam_warns_that_sklearn_ignores_it(schedule):
     X = np.random.RandomState(0).normal(size=(20, 3))
-    with pytest.warns(UserWarning, match=f"learning_rate='{schedule}' changes Adam"):
-        MLPRegressor(hidden_layer_sizes=(4,), learning_rate=schedule,
-                     max_iter=2).fit(X, X[:, 0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with pytest.warns(UserWarning, match=f"learning_rate='{schedule}' changes Adam"):
+            MLPRegressor(hidden_layer_sizes=(4,), learning_rate=schedule,
+                         max_iter=2).fit(X, X[:, 0])
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         warnings.simplefilter("ignore", ConvergenceWarning)
         MLPRegressor(hidden_layer_sizes=(4,), learning_rate=schedule, solver="sgd",
                      max_iter=2).fit(X, X[:, 0])
+
+
+@pytest.mark.parametrize("n_rows", [3, 100])   # compiled few-row path, and not
+@pytest.mark.parametrize("bad, match", [(np.nan, "Input X contains NaN"),
+                                        (np.inf, "Input X contains infinity")])
+def test_predict_names_nan_and_infinity_as_sklearn_does(bad, match, n_rows):
+    rng = np.random.RandomState(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2).fit(
+            rng.normal(size=(30, 3)), np.arange(30) % 3)
+    X = rng.normal(size=(n_rows, 3))
+    X[1, 2] = bad
+    with pytest.raises(ValueError, match=match):
+        clf.predict(X)

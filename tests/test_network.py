@@ -543,3 +543,11 @@ def test_csr_with_duplicate_entries_reads_as_scipy_does():
     ld, gd, _ = net.loss_gradient(Xd, Y)
     np.testing.assert_allclose(ls, ld, rtol=1e-12)
     np.testing.assert_allclose(gs[0], gd[0], rtol=1e-12)
+
+
+def test_loss_gradient_names_the_shape_it_got_for_integer_labels():
+    import fastbp
+    net = fastbp.Network((4, 3, 3), loss="log_loss", random_state=0)
+    X = np.random.RandomState(0).normal(size=(5, 4))
+    with pytest.raises(ValueError, match=r"got \(5,\) .*one-hot"):
+        net.loss_gradient(X, np.array([0, 1, 2, 0, 1]))
