@@ -59,8 +59,11 @@ def _hidden_sizes(text):
     text = text.strip()
     if text in ("", "none", "()"):
         return ()
+    parts = text.replace("x", ",").split(",")
+    if parts and not parts[-1].strip():
+        parts = parts[:-1]      # a trailing comma, as in a Python tuple
     try:
-        sizes = tuple(int(p) for p in text.replace("x", ",").split(",") if p.strip())
+        sizes = tuple(int(p) for p in parts)   # an empty width is an error
     except ValueError:
         sizes = ()
     if not sizes or any(s < 1 for s in sizes):
@@ -840,6 +843,9 @@ def _cmd_predict(args):
     if args.output:
         from fastbp._io import atomic_write
 
+        folder = os.path.dirname(os.path.abspath(args.output))
+        if not os.path.isdir(folder):
+            raise UsageError(f"the output folder {folder} does not exist")
         with atomic_write(args.output, "w", newline="") as out:
             write(out)
     else:

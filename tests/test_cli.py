@@ -438,3 +438,22 @@ def test_scaling_fold_is_exact_enough():
     expected = est.predict((X - m) / s) * ys + ym
     _fold_scaling(est, m, s, ym, ys)
     np.testing.assert_allclose(est.predict(X), expected, rtol=1e-10, atol=1e-9)
+
+
+def test_hidden_sizes_reject_an_empty_width():
+    import argparse
+    from fastbp._cli import _hidden_sizes
+
+    assert _hidden_sizes("64,32") == (64, 32)
+    assert _hidden_sizes("64x32") == (64, 32)
+    assert _hidden_sizes("8,") == (8,)          # trailing comma, as in Python
+    for bad in ("64,,32", ",8", "8,0", "a,b"):
+        with pytest.raises(argparse.ArgumentTypeError, match="positive integers"):
+            _hidden_sizes(bad)
+
+
+def test_predict_to_a_missing_folder_names_the_output(used, work):
+    r = run("predict", "animals.fbp", "animals.csv", "-o", "nodir/pred.csv", cwd=work)
+    assert r.returncode == 2
+    assert "output folder" in r.err and "nodir" in r.err and "does not exist" in r.err
+    assert not (work / "nodir").exists()
