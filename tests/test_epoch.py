@@ -325,14 +325,17 @@ def test_epoch_on_csr_with_duplicate_entries_matches_dense():
 # 64 the forward and input-delta products split by rows; the weight
 # gradients split along k (n <= k) or n (n > k).
 WIDE = (40, 37, 50, 6)
+FIRST_WIDER = (24, 45, 40, 5)   # first layer wider than its input
 
 
-def setup_wide(loss="log_loss", activation="tanh", n=90, seed=20, dtype=np.float64):
-    X, Y, sw = make_problem(loss, n=n, sizes=WIDE, seed=seed)
-    net = make_net(WIDE, activation, loss, dtype=dtype, random_state=seed + 1)
+def setup_wide(loss="log_loss", activation="tanh", n=90, seed=20, dtype=np.float64,
+               sizes=WIDE):
+    X, Y, sw = make_problem(loss, n=n, sizes=sizes, seed=seed)
+    net = make_net(sizes, activation, loss, dtype=dtype, random_state=seed + 1)
     return net, X, Y, sw
 
 
+@pytest.mark.parametrize("sizes", [WIDE, FIRST_WIDER])
 @pytest.mark.parametrize("n_threads", [2, 3, 4])
 @pytest.mark.parametrize("batch_size", [20, 64])
 @pytest.mark.parametrize("loss, activation, opt", [
@@ -340,8 +343,8 @@ def setup_wide(loss="log_loss", activation="tanh", n=90, seed=20, dtype=np.float
     ("binary_log_loss", "relu", "rmsprop"),
 ])
 def test_layer_split_matches_the_sequential_reference(loss, activation, opt,
-                                                      batch_size, n_threads):
-    net, X, Y, sw = setup_wide(loss, activation)
+                                                      batch_size, n_threads, sizes):
+    net, X, Y, sw = setup_wide(loss, activation, sizes=sizes)
     ref_p, ref_total = reference_epoch(net, X, Y, sw, alpha=0.02,
                                        batch_size=batch_size, opt=opt)
     total, t, _, _ = run_epoch(net, X, Y, sw, alpha=0.02, batch_size=batch_size,
