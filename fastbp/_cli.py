@@ -8,6 +8,7 @@ to see the traceback instead).
 import argparse
 import csv
 import os
+import re
 import sys
 import time
 import warnings
@@ -59,8 +60,8 @@ def _hidden_sizes(text):
     text = text.strip()
     if text in ("", "none", "()"):
         return ()
-    parts = text.replace("x", ",").split(",")
-    if parts and not parts[-1].strip():
+    parts = re.split(r"[,x]", text)
+    if text.endswith(","):
         parts = parts[:-1]      # a trailing comma, as in a Python tuple
     try:
         sizes = tuple(int(p) for p in parts)   # an empty width is an error
@@ -813,6 +814,7 @@ def _load_model(path):
 def _cmd_predict(args):
     from sklearn.base import is_classifier
 
+    _check_writable(args.output, "-o")
     est, meta = _load_model(args.model)
     user = meta.get("user") or {}
     if args.proba and not is_classifier(est):
@@ -843,9 +845,6 @@ def _cmd_predict(args):
     if args.output:
         from fastbp._io import atomic_write
 
-        folder = os.path.dirname(os.path.abspath(args.output))
-        if not os.path.isdir(folder):
-            raise UsageError(f"the output folder {folder} does not exist")
         with atomic_write(args.output, "w", newline="") as out:
             write(out)
     else:

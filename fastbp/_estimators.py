@@ -686,7 +686,10 @@ _DIFFERENCES_DOC = """
     the weights and not the biases, instead of the L2 term); learning_rate
     also 'cosine', and the schedules apply to every stochastic solver (in
     scikit-learn only to 'sgd': with the default 'constant' both agree; a
-    schedule on 'adam' warns).
+    schedule on 'adam' warns). With warm_start and early_stopping, a refit
+    that never beats the best validation score so far ends on that best
+    model's weights (scikit-learn ends on the refit's last weights, as its
+    best weights and coefs_ are the same arrays).
     The classifier refuses y with a single class (scikit-learn fits it and
     always predicts that class). Subnormal numbers are flushed to zero
     inside the compiled loops (and only there).

@@ -275,10 +275,13 @@ class Network:
             Y = Y.reshape(-1, 1)
         if Y.ndim != 2 or Y.shape != (n, n_out):
             hint = ""
-            if Y.ndim == 1 and self.loss in ("log_loss", "binary_log_loss"):
+            if Y.ndim == 1 and self.loss == "log_loss":
                 hint = (" (targets are one row per sample, one column per "
                         "output: one-hot rows for log_loss, e.g. "
                         "np.eye(n_classes)[labels])")
+            elif Y.ndim == 1:
+                hint = (" (targets are one row per sample, one column per "
+                        "output)")
             raise ValueError(f"Y must have shape ({n}, {n_out}), got {given}{hint}")
         if Y.dtype.kind not in "biuf":
             raise ValueError(f"Y must be numeric, got dtype {Y.dtype}")

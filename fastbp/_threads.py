@@ -12,21 +12,20 @@ import numbers
 import os
 import warnings
 
-from fastbp._core._backprop import OPENMP_ENABLED, max_threads
+from fastbp._core._backprop import OPENMP_ENABLED, max_threads, threads_ran
 
 # OpenMP runtimes are not fork-safe: once a process has run a parallel
 # region, a child made by fork() (multiprocessing's default start method on
 # Linux, gunicorn --preload, celery) hangs forever in its first parallel
 # region, because the parent's thread pool does not exist there. fastbp
 # therefore runs single-threaded in such a child, and says so once.
-_openmp_started = False
 _forked_after_openmp = False
 _fork_warned = False
 
 
 def _after_fork_in_child():
     global _forked_after_openmp, _fork_warned
-    if _openmp_started:
+    if threads_ran():
         _forked_after_openmp = True
         _fork_warned = False
 
@@ -69,7 +68,6 @@ def resolve_n_threads(n_threads):
     -1 is all cores, -2 all but one. In a process forked after fastbp ran
     OpenMP threads, always 1 (with a RuntimeWarning, once).
     """
-    global _openmp_started
     if not OPENMP_ENABLED:
         return 1
     n_cores = max_threads()
@@ -84,10 +82,8 @@ def resolve_n_threads(n_threads):
         if n_threads < 0:
             n_threads = n_cores + 1 + n_threads
     n_threads = max(1, n_threads)
-    if n_threads > 1:
-        if _forked_after_openmp:
-            return _single_thread_after_fork()
-        _openmp_started = True
+    if n_threads > 1 and _forked_after_openmp:
+        return _single_thread_after_fork()
     return n_threads
 
 

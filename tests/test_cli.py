@@ -447,13 +447,16 @@ def test_hidden_sizes_reject_an_empty_width():
     assert _hidden_sizes("64,32") == (64, 32)
     assert _hidden_sizes("64x32") == (64, 32)
     assert _hidden_sizes("8,") == (8,)          # trailing comma, as in Python
-    for bad in ("64,,32", ",8", "8,0", "a,b"):
+    for bad in ("64,,32", ",8", "8,0", "a,b", "64x", "x64"):
         with pytest.raises(argparse.ArgumentTypeError, match="positive integers"):
             _hidden_sizes(bad)
 
 
 def test_predict_to_a_missing_folder_names_the_output(used, work):
     r = run("predict", "animals.fbp", "animals.csv", "-o", "nodir/pred.csv", cwd=work)
-    assert r.returncode == 2
-    assert "output folder" in r.err and "nodir" in r.err and "does not exist" in r.err
+    assert r.returncode == 1
+    assert "-o nodir/pred.csv: no such directory" in r.err
     assert not (work / "nodir").exists()
+    (work / "outdir").mkdir()
+    r = run("predict", "animals.fbp", "animals.csv", "-o", "outdir", cwd=work)
+    assert r.returncode == 1 and "-o outdir: is a directory" in r.err

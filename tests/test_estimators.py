@@ -1094,3 +1094,21 @@ def test_set_params_activation_after_fit_acts_like_sklearn(small):
         ours.set_params(activation=activation)
         np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X),
                                    rtol=1e-12, atol=1e-15)
+
+
+def test_warm_refit_that_never_improves_keeps_the_best_weights(digits):
+    # Documented difference: scikit-learn would end on the refit's last
+    # weights (its best weights alias coefs_ and are trained in place).
+    X, y = digits
+    clf = _quiet_fit(MLPClassifier(hidden_layer_sizes=(16,), early_stopping=True,
+                                   warm_start=True, learning_rate_init=0.01,
+                                   max_iter=60, random_state=0), X, y)
+    assert clf.best_validation_score_ > 0.8
+    best = clf.best_validation_score_
+    before = _state(clf)
+    clf.set_params(learning_rate_init=5.0, max_iter=3)   # every epoch worse
+    _quiet_fit(clf, X, y)
+    assert clf.best_validation_score_ == best
+    assert max(clf.validation_scores_[-3:]) <= best   # equal is no improvement
+    for a, b in zip(before[0] + before[1], clf.coefs_ + clf.intercepts_):
+        np.testing.assert_array_equal(a, b)

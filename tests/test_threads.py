@@ -59,3 +59,45 @@ def test_forked_child_runs_on_one_thread_instead_of_hanging():
     np.testing.assert_array_equal(coef, one.coefs_[0])
     assert len(messages) == 1 and "forked" in messages[0] and "spawn" in messages[0]
     assert resolve_n_threads(2) == 2   # the parent keeps its threads
+
+
+_FORK_SCRIPT = r"""
+import multiprocessing, warnings, numpy as np
+from fastbp import MLPClassifier
+from fastbp._core._backprop import threads_ran
+from fastbp._threads import resolve_n_threads
+
+def child(_):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        n = resolve_n_threads(2)
+    return n, len(caught)
+
+def fork_and_ask():
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        return pool.apply_async(child, (0,)).get(timeout=60)
+
+rng = np.random.RandomState(0)
+warnings.simplefilter("ignore")
+# too little work to split: no parallel region runs, children keep threads
+MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, n_threads=2).fit(
+    rng.normal(size=(30, 3)), np.arange(30) % 2)
+print(threads_ran(), *fork_and_ask())
+MLPClassifier(hidden_layer_sizes=(300,), max_iter=1, batch_size=64, n_threads=2).fit(
+    rng.normal(size=(256, 200)), np.arange(256) % 2)
+print(threads_ran(), *fork_and_ask())
+"""
+
+
+@pytest.mark.skipif(not OPENMP_ENABLED, reason="serial build: no OpenMP threads")
+@pytest.mark.skipif(not hasattr(os, "register_at_fork"), reason="no fork() here")
+def test_fork_guard_acts_only_once_threads_really_ran():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _FORK_SCRIPT], capture_output=True,
+                         text=True, timeout=240)
+    assert out.returncode == 0, out.stderr
+    first, second = out.stdout.split("\n")[:2]
+    assert first == "False 2 0"     # no region ran: the child keeps 2 threads
+    assert second == "True 1 1"     # threads ran: 1 thread and one warning

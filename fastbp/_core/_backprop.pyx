@@ -53,6 +53,16 @@ from fastbp._core._fpmode cimport fastbp_fpmode, fastbp_ftz_on, fastbp_fpmode_re
 
 OPENMP_ENABLED = bool(FASTBP_OPENMP)
 
+# Whether a call of this process ran an OpenMP region of several threads
+# (fastbp._threads needs it in a forked child: OpenMP cannot start threads
+# there once its parent has).
+_threads_ran = False
+
+
+def threads_ran():
+    """True once this process ran a parallel region (inherited by fork)."""
+    return _threads_ran
+
 
 def max_threads():
     """Number of threads OpenMP would use by default (1 in a serial build)."""
@@ -524,6 +534,7 @@ def loss_grad(const floating[:, ::1] X,
     ws (T, workspace_size(sizes, rows)).
     Returns the loss (0.0 when Y is empty).
     """
+    global _threads_ran
     cdef Net net
     cdef bint sparse = Xptr.shape[0] > 0
     cdef Py_ssize_t n = Xptr.shape[0] - 1 if sparse else X.shape[0]
@@ -572,6 +583,8 @@ def loss_grad(const floating[:, ::1] X,
         n_chunks = (n + rows - 1) // rows
         if T > n_chunks:
             T = <int>n_chunks
+        if T > 1:
+            _threads_ran = True
         part = <double*>malloc(T * sizeof(double))
         if part == NULL:
             raise MemoryError()
@@ -665,6 +678,7 @@ def train_epoch(const floating[:, ::1] X,
     where batch_loss is scikit-learn's: the weighted mean loss plus
     alpha / 2 * ||W||^2 / sum(sw) (without it for adamw).
     """
+    global _threads_ran
     cdef Net net
     cdef OptParams o
     cdef bint sparse = Xptr.shape[0] > 0
@@ -722,6 +736,10 @@ def train_epoch(const floating[:, ::1] X,
                  weight_decay)
         work_per_row = 6 * net.n_coef
         nb = (n + batch_size - 1) // batch_size
+        # the first batch is the largest: it splits whenever any batch does
+        if (n_chunks_for(batch_size, work_per_row, T, min_work) > 1
+                or (T > 1 and P >= min_update_params)):
+            _threads_ran = True
         part = <double*>malloc(T * sizeof(double))
         if part == NULL:
             raise MemoryError()
