@@ -91,12 +91,18 @@ print(threads_ran(), *fork_and_ask())
 
 @pytest.mark.skipif(not OPENMP_ENABLED, reason="serial build: no OpenMP threads")
 @pytest.mark.skipif(not hasattr(os, "register_at_fork"), reason="no fork() here")
-def test_fork_guard_acts_only_once_threads_really_ran():
+def test_fork_guard_acts_only_once_threads_really_ran(tmp_path):
     import subprocess
     import sys
 
+    import fastbp
+
+    # the child imports this very fastbp (installed or built in place), not
+    # whatever a relative path or the working directory would give
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.abspath(fastbp.__file__)))
     out = subprocess.run([sys.executable, "-c", _FORK_SCRIPT], capture_output=True,
-                         text=True, timeout=240)
+                         text=True, timeout=240, cwd=tmp_path, env=env)
     assert out.returncode == 0, out.stderr
     first, second = out.stdout.split("\n")[:2]
     assert first == "False 2 0"     # no region ran: the child keeps 2 threads
