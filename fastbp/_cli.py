@@ -847,10 +847,9 @@ def _cmd_predict(args):
 
         with atomic_write(args.output, "w", newline="") as out:
             write(out)
+        print(f"wrote {len(pred)} predictions to {args.output}", file=sys.stderr)
     else:
         write(sys.stdout)
-    if args.output:
-        print(f"wrote {len(pred)} predictions to {args.output}", file=sys.stderr)
     return 0
 
 

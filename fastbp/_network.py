@@ -275,13 +275,11 @@ class Network:
             Y = Y.reshape(-1, 1)
         if Y.ndim != 2 or Y.shape != (n, n_out):
             hint = ""
-            if Y.ndim == 1 and self.loss == "log_loss":
-                hint = (" (targets are one row per sample, one column per "
-                        "output: one-hot rows for log_loss, e.g. "
-                        "np.eye(n_classes)[labels])")
-            elif Y.ndim == 1:
-                hint = (" (targets are one row per sample, one column per "
-                        "output)")
+            if Y.ndim == 1:
+                hint = " (targets are one row per sample, one column per output"
+                if self.loss == "log_loss":
+                    hint += ": one-hot rows for log_loss, e.g. np.eye(n_classes)[labels]"
+                hint += ")"
             raise ValueError(f"Y must have shape ({n}, {n_out}), got {given}{hint}")
         if Y.dtype.kind not in "biuf":
             raise ValueError(f"Y must be numeric, got dtype {Y.dtype}")

@@ -47,6 +47,7 @@ def _single_thread_after_fork():
             RuntimeWarning, stacklevel=4)
     return 1
 
+
 _blas_libs = None
 
 

@@ -763,8 +763,8 @@ def train_epoch(const floating[:, ::1] X,
                     for c in prange(nch, num_threads=nch, schedule='static',
                                     chunksize=1):
                         fpw = fastbp_ftz_on()
-                        cs = start + (c * m) // nch
-                        ce = start + ((c + 1) * m) // nch
+                        cs = start + cut(m, c, nch, 1)
+                        ce = start + cut(m, c + 1, nch, 1)
                         part[c] = rows_pass(&net, pp, Gp + c * ldg, 0,
                                             wsp + c * ldw, Xp, Xd, Xi, Xq,
                                             permp, cs, ce - cs, Yp, swp, NULL)
@@ -794,8 +794,8 @@ def train_epoch(const floating[:, ::1] X,
                     for c in prange(nup, num_threads=nup, schedule='static',
                                     chunksize=1):
                         fpw = fastbp_ftz_on()
-                        lo = (c * P) // nup
-                        hi = ((c + 1) * P) // nup
+                        lo = cut(P, c, nup, 1)
+                        hi = cut(P, c + 1, nup, 1)
                         part[c] = update(&o, pp, Gp, nch, ldg, lo, hi,
                                          net.n_coef, <floating>alpha,
                                          <floating>(1.0 / sw_sum), s1p, s2p,
