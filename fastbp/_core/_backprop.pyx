@@ -71,6 +71,9 @@ cdef struct Net:
     int out                 # output activation / loss code
     bint store_z            # keep pre-activations (GELU)
     bint sparse             # CSR input: the first layer reads it in place
+    bint g0_clean           # sparse: dW_0 gradient buffers hold zeros where
+                            # no row was scattered (the Trainer's epoch
+                            # zeroes what it scattered after each update)
     Py_ssize_t n_coef       # number of weights (they come first)
     Py_ssize_t n_params
     Py_ssize_t rows         # rows the workspace is laid out for
@@ -94,6 +97,7 @@ cdef int net_init(Net* net, const Py_ssize_t[::1] sizes, int hidden, int out,
     net.out = out
     net.store_z = hidden == ACT_GELU
     net.sparse = sparse
+    net.g0_clean = False
     net.rows = rows
     net.sizes = <Py_ssize_t*>malloc((5 * L + 1) * sizeof(Py_ssize_t))
     if net.sizes == NULL:
@@ -215,7 +219,7 @@ cdef void sparse_scatter(const Net* net, floating* gW, floating beta,
     cdef Py_ssize_t n = net.sizes[1], n_in = net.sizes[0], i
     if j1 <= j0:
         return
-    if beta == 0:
+    if beta == 0 and not net.g0_clean:
         if j0 == 0 and j1 == n:
             memset(gW, 0, n_in * n * sizeof(floating))
         else:
@@ -225,6 +229,23 @@ cdef void sparse_scatter(const Net* net, floating* gW, floating beta,
         fastbp_scatter_f(gW, D, n, Xdata, Xind, Xptr, idx, start, m, j0, j1)
     else:
         fastbp_scatter_d(gW, D, n, Xdata, Xind, Xptr, idx, start, m, j0, j1)
+
+
+cdef void sparse_unscatter(const Net* net, floating* gW,
+                           const Py_ssize_t* Xind, const Py_ssize_t* Xptr,
+                           const Py_ssize_t* idx, Py_ssize_t start,
+                           Py_ssize_t m, Py_ssize_t j0,
+                           Py_ssize_t j1) noexcept nogil:
+    """Zero columns j0:j1 of the rows of dW_0 that the m-row block scattered
+    into: far fewer than n_features rows, so a clean buffer costs O(nnz *
+    width) per mini-batch instead of a pass over all of dW_0."""
+    cdef Py_ssize_t n = net.sizes[1], i, p, r
+    if j1 <= j0:
+        return
+    for i in range(m):
+        r = idx[start + i] if idx != NULL else start + i
+        for p in range(Xptr[r], Xptr[r + 1]):
+            memset(gW + Xind[p] * n + j0, 0, (j1 - j0) * sizeof(floating))
 
 
 cdef double loss_rows(const Net* net, floating* A, floating* D,
@@ -518,6 +539,7 @@ cdef enum:
     PH_BACKWARD = 3
     PH_ROWS = 4
     PH_UPDATE = 5
+    PH_UNSCATTER = 6
 
 
 cdef struct Ctx:
@@ -584,6 +606,12 @@ cdef void do_part(Ctx* x, int phase, int c, int K, floating* tag) noexcept nogil
                               x.idx, x.start + cs, ce - cs,
                               <const floating*>x.Y, <const floating*>x.sw,
                               NULL)
+    elif phase == PH_UNSCATTER:
+        for cs in range(x.n_grads):
+            sparse_unscatter(net, grad + cs * x.ldg + net.w_off[0], x.Xind,
+                             x.Xptr, x.idx, x.start, x.m,
+                             cut(net.sizes[1], c, K, 16),
+                             cut(net.sizes[1], c + 1, K, 16))
     else:
         x.part[c] = update(x.opt, params, grad, x.n_grads, x.ldg,
                            cut(net.n_params, c, K, 1),
@@ -1096,6 +1124,10 @@ cdef class Trainer:
             raise ValueError("parameter or gradient buffer of the wrong size")
         if ws.shape[1] < self.net.ws_size or ws.shape[0] < self.slots or ws.shape[1] == 0:
             raise ValueError("workspace too small")
+        if sparse:
+            # dW_0 starts clean; each epoch's mini-batch zeroes what it
+            # scattered (see sparse_unscatter)
+            G[:, :self.net.sizes[0] * self.net.sizes[1]] = 0
         self.G = G
         self.ws = ws
         tuner_init(&self.tuner, not adaptive)
@@ -1297,6 +1329,7 @@ cdef int _epoch(Trainer tr, const floating[:, ::1] X,
     regions = (2 * net.L + 2 if tr.split else 1) + (1 if P >= tr.min_update_params else 0)
     tr.rows_done = 0
     tr.loss_done = 0
+    net.g0_clean = sparse
     fpm = fastbp_ftz_on()
     try:
         with nogil:
@@ -1344,6 +1377,10 @@ cdef int _epoch(Trainer tr, const floating[:, ::1] X,
                     wsq = 0
                     for c in range(nup):
                         wsq += part[c]
+                if net.g0_clean:
+                    # (the update summed slot 1.. into slot 0: clean them all)
+                    run_phase(&x, PH_UNSCATTER, nup, team if K > 1 else tuner_team(&tr.tuner, nup),
+                              <floating*>NULL)
                 tr.rows_done += m
                 tr.loss_done = total
                 t1 = now()
@@ -1352,6 +1389,7 @@ cdef int _epoch(Trainer tr, const floating[:, ::1] X,
                     tr.last_check = t1
                     check_signals()
     finally:
+        net.g0_clean = False
         fastbp_fpmode_restore(fpm)
         free(part)
     return 0
