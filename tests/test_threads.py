@@ -83,8 +83,11 @@ warnings.simplefilter("ignore")
 MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, n_threads=2).fit(
     rng.normal(size=(30, 3)), np.arange(30) % 2)
 print(threads_ran(), *fork_and_ask())
-MLPClassifier(hidden_layer_sizes=(300,), max_iter=1, batch_size=64, n_threads=2).fit(
-    rng.normal(size=(256, 200)), np.arange(256) % 2)
+# a prediction on 2000 rows splits them over 2 threads (a fit's mini-batches
+# may run on one thread while its thread tuner has not tried the team yet)
+clf = MLPClassifier(hidden_layer_sizes=(300,), max_iter=1, batch_size=64,
+                    n_threads=2).fit(rng.normal(size=(256, 200)), np.arange(256) % 2)
+clf.predict(rng.normal(size=(2000, 200)))
 print(threads_ran(), *fork_and_ask())
 """
 

@@ -748,9 +748,11 @@ cdef void tuner_probe_lost(Tuner* u, bint share=True) noexcept nogil:
 cdef double barrier_seconds(int team) noexcept nogil:
     """Wall time of one empty parallel region of `team` threads: a few us
     on an idle machine, a scheduler time slice when a core is taken."""
+    global _threads_ran_c
     cdef double t0 = now()
     cdef int c
     cdef double sink = 0
+    _threads_ran_c = True
     for c in prange(team, num_threads=team, schedule='static', chunksize=1):
         sink += c
     return now() - t0
