@@ -4,6 +4,7 @@ A :class:`Network` is what the estimators train, and what a learner can use
 directly to look at a forward pass, a loss and its gradients layer by layer.
 """
 import numbers
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -413,3 +414,128 @@ class Network:
         loss = self._full_pass(X, Y, sw, alpha, grad=grad, n_threads=n_threads)
         coef_grads, intercept_grads = self._views(grad)
         return loss, coef_grads, intercept_grads
+
+    def backprop(self, X, Y, sample_weight=None, alpha=0.0):
+        """One forward and backward pass over a batch, keeping every layer.
+
+        Computes, in one compiled pass, what backpropagation goes through:
+        each layer's activations, each layer's error term (delta), the
+        gradient with respect to every parameter, and the gradient with
+        respect to the input features. All are derivatives of the one number
+        ``loss`` (the value :meth:`loss_gradient` returns), so each can be
+        checked against finite differences of it.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, layer_sizes[0])
+            The batch. Sparse input is multiplied as CSR directly, never
+            densified.
+        Y : array-like of shape (n_samples, layer_sizes[-1])
+            Targets, one row per sample and one column per output (one-hot
+            rows for 'log_loss'); 1-D when the network has one output.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; None weighs every sample 1.
+        alpha : float, default=0.0
+            L2 coefficient: the loss gains ``alpha / 2 * sum(W ** 2) /
+            sum(sample_weight)``.
+
+        Returns
+        -------
+        result : BackpropResult
+            A named tuple with the fields:
+
+            - ``loss`` (float): the loss J, as :meth:`loss_gradient`.
+            - ``activations`` (list of length ``n_layers``): ``[X, A_1,
+              ..., output]``, as ``forward(X, return_activations=True)``;
+              ``X`` is the input as given.
+            - ``deltas`` (list of length ``n_layers - 1``): ``deltas[l]``
+              of shape (n_samples, layer_sizes[l + 1]) is dJ/dZ_l, the
+              derivative of the loss with respect to layer l's
+              pre-activation ``Z_l = A_l @ coefs[l] + intercepts[l]``. The
+              last is ``sample_weight * (output - Y) / sum(sample_weight)``.
+            - ``coef_grads``, ``intercept_grads``: as :meth:`loss_gradient`,
+              ``A_l.T @ deltas[l]`` (plus the L2 term) and the column sums
+              of ``deltas[l]``.
+            - ``input_grad`` (ndarray of shape (n_samples, layer_sizes[0]),
+              dense even for sparse ``X``): dJ/dX = ``deltas[0] @
+              coefs[0].T``.
+
+            Row i of ``deltas`` and ``input_grad`` is sample i's own
+            derivative times ``sample_weight[i] / sum(sample_weight)``
+            (``1 / n_samples`` without weights): multiply by ``n_samples``
+            for per-sample values, e.g. a saliency map.
+
+        Raises
+        ------
+        ValueError
+            If X or Y do not fit the network, contain NaN or infinity, or
+            sample_weight or alpha are invalid.
+
+        See Also
+        --------
+        loss_gradient : The loss and parameter gradients only, threaded.
+
+        Notes
+        -----
+        For 'squared_error' with several outputs, as in scikit-learn and
+        :meth:`loss_gradient`, the gradients are those of the per-output
+        losses summed while ``loss`` reports their mean: the data term of
+        every derivative is ``n_outputs`` times that of the reported value.
+        The pass runs on one thread (BLAS may use several inside each
+        product) and holds the whole batch in memory.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastbp import Network
+        >>> net = Network((3, 4, 1), activation="logistic",
+        ...               loss="binary_log_loss", random_state=0)
+        >>> X = np.array([[0.5, -1.0, 2.0], [1.0, 0.0, -0.5]])
+        >>> y = np.array([1.0, 0.0])
+        >>> res = net.backprop(X, y)
+        >>> [d.shape for d in res.deltas]
+        [(2, 4), (2, 1)]
+        >>> res.input_grad.shape
+        (2, 3)
+        >>> bool(np.allclose(res.deltas[-1], (res.activations[-1] - y[:, None]) / 2))
+        True
+        """
+        from fastbp._core import _inspect
+
+        X = self._check_X(X)
+        n = X.shape[0]
+        Y = self._check_Y(Y, n)
+        sw = self._check_sw(sample_weight, n)
+        if not (isinstance(alpha, numbers.Real) and np.isfinite(alpha) and alpha >= 0):
+            raise ValueError(f"alpha must be a finite number >= 0, got {alpha!r}")
+        Xd, data, ind, ptr = prepare_input(X, self.dtype)
+        total = n * sum(self.layer_sizes[1:])
+        A = np.empty(total, dtype=self.dtype)
+        D = np.empty(total, dtype=self.dtype)
+        Z = np.empty(total if self.activation == "gelu" else 0, dtype=self.dtype)
+        grad = np.empty_like(self.params)
+        dX = np.empty((n, self.layer_sizes[0]), dtype=self.dtype)
+        loss = _inspect.backprop_pass(Xd, data, ind, ptr, Y, sw, self.params,
+                                      self._sizes, self._hidden_code,
+                                      self._out_code, float(alpha), A, Z, D,
+                                      grad, dX)
+        acts, deltas = [X], []
+        off = 0
+        for width in self.layer_sizes[1:]:
+            acts.append(A[off:off + n * width].reshape(n, width))
+            deltas.append(D[off:off + n * width].reshape(n, width))
+            off += n * width
+        coef_grads, intercept_grads = self._views(grad)
+        return BackpropResult(float(loss), acts, deltas, coef_grads,
+                              intercept_grads, dX)
+
+
+class BackpropResult(NamedTuple):
+    """What :meth:`Network.backprop` returns (see there)."""
+
+    loss: float
+    activations: list
+    deltas: list
+    coef_grads: list
+    intercept_grads: list
+    input_grad: np.ndarray
