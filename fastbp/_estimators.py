@@ -37,6 +37,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from fastbp._callbacks import CallbackSupportMixin, EpochTasks, fit_task
 from fastbp._core import _backprop, _kernels, _optim
 from fastbp._network import ACTIVATIONS, Network, prepare_input
 from fastbp._progress import EpochProgress
@@ -112,7 +113,7 @@ def _check_fitted(est):
             "with appropriate arguments before using this estimator.")
 
 
-class BaseMultilayerPerceptron(BaseEstimator):
+class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
     """Shared machinery of MLPClassifier and MLPRegressor. Not for direct use."""
 
     _parameter_constraints: dict = {
@@ -221,7 +222,8 @@ class BaseMultilayerPerceptron(BaseEstimator):
         save(self, path, metadata=metadata)
 
     def __getstate__(self):
-        state = super().__getstate__()
+        # a copy: BaseEstimator returns the instance's own __dict__
+        state = dict(super().__getstate__())
         state.pop("_net", None)  # rebuilt from coefs_ / intercepts_ on use
         return state
 
@@ -283,6 +285,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
             raise
 
     def _fit_unsafe(self, X, y, sample_weight, incremental, classes):
+        given = (X, y, sample_weight)  # what scikit-learn's callbacks see
         hidden_layer_sizes = self.hidden_layer_sizes
         if not hasattr(hidden_layer_sizes, "__iter__"):
             hidden_layer_sizes = [hidden_layer_sizes]
@@ -331,7 +334,10 @@ class BaseMultilayerPerceptron(BaseEstimator):
         if X.dtype != net.dtype:
             X = X.astype(net.dtype)
         n_threads = resolve_n_threads(self.n_threads)
-        with blas_limited(n_threads, always=True):
+        epochs = ((1 if incremental else self.max_iter)
+                  if self.solver in _STOCHASTIC_SOLVERS else 0)
+        with fit_task(self, *given, epochs), \
+                blas_limited(n_threads, always=True):
             if self.solver in _STOCHASTIC_SOLVERS:
                 self._fit_stochastic(X, y, sample_weight, incremental, n_threads)
             else:
@@ -450,9 +456,11 @@ class BaseMultilayerPerceptron(BaseEstimator):
         progress = EpochProgress(self.progress if not self.verbose else False,
                                  total=1 if incremental else self.max_iter,
                                  desc=type(self).__name__)
+        epochs = EpochTasks(self)  # scikit-learn's callbacks, if any
         try:
             self.n_iter_ = 0
             for it in range(self.max_iter):
+                epochs.begin()
                 if self.shuffle:
                     # The draws of scikit-learn's sklearn.utils.shuffle(perm,
                     # random_state=...) (a shuffled arange indexing the
@@ -491,6 +499,8 @@ class BaseMultilayerPerceptron(BaseEstimator):
                 progress.update(self.loss_, val_loss,
                                 self.validation_scores_[-1] if early_stopping else None)
                 self._schedule_iteration_ends(opt)
+                if epochs.end():
+                    break
 
                 if self._no_improvement_count > self.n_iter_no_change:
                     if early_stopping:
