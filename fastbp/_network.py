@@ -103,6 +103,32 @@ class Network:
         Views into ``params``: writing into them changes the network.
     intercepts : list of ndarray of shape (fan_out,)
         Views into ``params``.
+
+    Raises
+    ------
+    ValueError
+        If a layer size, the activation, the loss or the dtype is invalid.
+
+    See Also
+    --------
+    MLPClassifier, MLPRegressor : The estimators that train a Network.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastbp import Network
+    >>> net = Network((4, 8, 3), activation="tanh", loss="log_loss", random_state=0)
+    >>> net.n_params                     # 4 * 8 + 8 * 3 weights, 8 + 3 biases
+    67
+    >>> net.coefs[0].shape
+    (4, 8)
+    >>> X = np.random.RandomState(0).normal(size=(5, 4))
+    >>> net.forward(X).sum(axis=1).round(6)   # softmax rows sum to 1
+    array([1., 1., 1., 1., 1.])
+    >>> Y = np.eye(3)[[0, 1, 2, 0, 1]]
+    >>> loss, coef_grads, intercept_grads = net.loss_gradient(X, Y)
+    >>> [g.shape for g in coef_grads]
+    [(4, 8), (8, 3)]
     """
 
     def __init__(self, layer_sizes, *, activation="relu", loss="squared_error",
@@ -181,11 +207,12 @@ class Network:
 
     @property
     def n_layers(self):
-        """Number of layers, input and output included (scikit-learn's n_layers_)."""
+        """Number of layers, input and output included (scikit-learn's ``n_layers_``)."""
         return len(self.layer_sizes)
 
     @property
     def n_params(self):
+        """Number of parameters: every weight and every bias."""
         return self.params.shape[0]
 
     @property
@@ -202,7 +229,17 @@ class Network:
         return _kernels.OUTPUTS[self.out_activation]
 
     def init_params(self, random_state=None):
-        """Draw new parameters in place, exactly as scikit-learn's MLP does."""
+        """Draw new parameters in place, exactly as scikit-learn's MLP does.
+
+        Parameters
+        ----------
+        random_state : int, RandomState instance or None, default=None
+            Seeds the draw: Glorot uniform, weights then bias, layer by layer.
+
+        Returns
+        -------
+        self : Network
+        """
         rng = check_random_state(random_state)
         factor = 2.0 if self.activation == "logistic" else 6.0
         for coef, intercept in zip(self.coefs, self.intercepts):
@@ -213,7 +250,25 @@ class Network:
         return self
 
     def set_params(self, coefs, intercepts):
-        """Copy per-layer arrays into the flat buffer (shapes must match)."""
+        """Copy per-layer arrays into the flat parameter buffer.
+
+        Parameters
+        ----------
+        coefs : sequence of array-like of shape (fan_in, fan_out)
+            One weight matrix per layer.
+        intercepts : sequence of array-like of shape (fan_out,)
+            One bias vector per layer.
+
+        Returns
+        -------
+        self : Network
+
+        Raises
+        ------
+        ValueError
+            If the number of arrays or a shape does not fit the network (the
+            network is then unchanged).
+        """
         if len(coefs) != len(self.coefs) or len(intercepts) != len(self.intercepts):
             raise ValueError(f"expected {len(self.coefs)} weight matrices and "
                              f"{len(self.intercepts)} bias vectors")
@@ -230,6 +285,12 @@ class Network:
         return self
 
     def copy(self):
+        """A network of the same shape with a copy of the parameters.
+
+        Returns
+        -------
+        net : Network
+        """
         new = object.__new__(Network)
         new.__dict__.update(self.__dict__)
         new.params = self.params.copy()
@@ -360,9 +421,29 @@ class Network:
     def forward(self, X, *, return_activations=False, n_threads=None):
         """Output of the network for X.
 
-        With ``return_activations=True``, returns the list of every layer's
-        activations instead, input first (as scikit-learn's ``_forward_pass``
-        fills it): ``[X, f(X W0 + b0), ..., out_activation(...)]``.
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, layer_sizes[0])
+            The input.
+        return_activations : bool, default=False
+            Return every layer's activations instead of the output alone.
+        n_threads : int, default=None
+            Threads to use (None: every core).
+
+        Returns
+        -------
+        output : ndarray of shape (n_samples, layer_sizes[-1])
+            The output activation's values (probabilities for the log
+            losses). With ``return_activations=True``, the list of every
+            layer's activations instead, input first (as scikit-learn's
+            ``_forward_pass`` fills it): ``[X, f(X W0 + b0), ...,
+            out_activation(...)]``.
+
+        Raises
+        ------
+        ValueError
+            If X does not have ``layer_sizes[0]`` columns, or holds NaN or
+            infinity.
         """
         X = self._check_X(X)
         n = X.shape[0]
@@ -397,12 +478,40 @@ class Network:
         the gradient of the reported data term (the L2 term is not
         multiplied); with one output they agree.
 
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, layer_sizes[0])
+            The input.
+        Y : array-like of shape (n_samples, layer_sizes[-1])
+            Targets, one row per sample and one column per output (one-hot
+            rows for 'log_loss'); 1-D when the network has one output.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; None weighs every sample 1.
+        alpha : float, default=0.0
+            L2 coefficient.
+        n_threads : int, default=None
+            Threads to use (None: every core).
+
         Returns
         -------
         loss : float
+            The loss.
         coef_grads : list of ndarray of shape (fan_in, fan_out)
+            Gradient with respect to each weight matrix.
         intercept_grads : list of ndarray of shape (fan_out,)
-            Views into one flat gradient array laid out as ``params``.
+            Gradient with respect to each bias vector. Both lists are views
+            into one flat gradient array laid out as ``params``.
+
+        Raises
+        ------
+        ValueError
+            If X or Y do not fit the network or hold NaN or infinity, or
+            sample_weight or alpha are invalid.
+
+        See Also
+        --------
+        backprop : Also every layer's activations and deltas, and the
+            gradient with respect to X.
         """
         X = self._check_X(X)
         n = X.shape[0]
@@ -441,8 +550,8 @@ class Network:
 
         Returns
         -------
-        result : BackpropResult
-            A named tuple with the fields:
+        result : tuple
+            A named tuple (``BackpropResult``) with the fields:
 
             - ``loss`` (float): the loss J, as :meth:`loss_gradient`.
             - ``activations`` (list of length ``n_layers``): ``[X, A_1,
@@ -531,7 +640,7 @@ class Network:
 
 
 class BackpropResult(NamedTuple):
-    """What :meth:`Network.backprop` returns (see there)."""
+    """What ``Network.backprop`` returns (see there)."""
 
     loss: float
     activations: list
