@@ -40,13 +40,15 @@ from fastbp import MLPClassifier, Network
 
 X, y = make_moons(n_samples=200, noise=0.2, random_state=0)
 n = X.shape[0]
-Y = y.reshape(-1, 1).astype(float)  # one row per sample, one column per output
+Y = y.reshape(-1, 1).astype(float)  # a row per sample, a column per output
 
-net = Network((2, 4, 1), activation="logistic", loss="binary_log_loss", random_state=0)
+net = Network((2, 4, 1), activation="logistic", loss="binary_log_loss",
+              random_state=0)
 W1, W2 = net.coefs  # (2, 4) and (4, 1): views into net.params
 b1, b2 = net.intercepts  # (4,) and (1,)
 print(net)
-print(f"{net.n_params} parameters: {W1.size + W2.size} weights, {b1.size + b2.size} biases")
+print(f"{net.n_params} parameters: {W1.size + W2.size} weights, "
+      f"{b1.size + b2.size} biases")
 
 # %%
 # Forward pass
@@ -65,7 +67,7 @@ A1 = sigmoid(Z1)
 Z2 = A1 @ W2 + b2
 y_hat = sigmoid(Z2)
 
-acts = net.forward(X, return_activations=True)  # [X, A1, y_hat], compiled
+acts = net.forward(X, return_activations=True)  # [X, A1, y_hat]
 print("hidden layer matches:", np.allclose(A1, acts[1]))
 print("output matches:      ", np.allclose(y_hat, acts[2]))
 
@@ -74,7 +76,7 @@ print("output matches:      ", np.allclose(y_hat, acts[2]))
 # --------
 # The mean cross-entropy over the samples.
 J = np.mean(-Y * np.log(y_hat) - (1 - Y) * np.log(1 - y_hat))
-res = net.backprop(X, Y)  # fastbp's forward and backward pass, kept layer by layer
+res = net.backprop(X, Y)  # fastbp's pass, kept layer by layer
 print(f"J by hand {J:.10f}, fastbp {res.loss:.10f}")
 
 # %%
@@ -130,7 +132,8 @@ checks = {
     "dJ/dX": (dX, res.input_grad),
 }
 for name, (by_hand, compiled) in checks.items():
-    print(f"{name:24s} largest difference {np.abs(by_hand - compiled).max():.1e}")
+    diff = np.abs(by_hand - compiled).max()
+    print(f"{name:22s} largest difference {diff:.1e}")
 
 # %%
 # Checked against finite differences
@@ -164,11 +167,14 @@ def central_differences(f, x, eps=1e-6):
     return g
 
 
-grad_params = np.concatenate([dW1.ravel(), dW2.ravel(), db1, db2])  # params' layout
+# by hand, in the layout of net.params: weights, then biases
+grad_params = np.concatenate([dW1.ravel(), dW2.ravel(), db1, db2])
 fd_params = central_differences(lambda p: loss_at(params=p), net.params.copy())
 fd_inputs = central_differences(lambda x: loss_at(inputs=x), X.copy())
-print("parameters: largest difference", f"{np.abs(fd_params - grad_params).max():.1e}")
-print("inputs:     largest difference", f"{np.abs(fd_inputs - dX).max():.1e}")
+err_params = np.abs(fd_params - grad_params).max()
+err_inputs = np.abs(fd_inputs - dX).max()
+print(f"parameters: largest difference {err_params:.1e}")
+print(f"inputs:     largest difference {err_inputs:.1e}")
 
 # %%
 # Gradient descent by hand
@@ -178,9 +184,11 @@ print("inputs:     largest difference", f"{np.abs(fd_inputs - dX).max():.1e}")
 # ``net.params`` holds every weight and bias in one flat array, and
 # ``loss_gradient``'s gradients are views into one flat array of the same
 # layout, so one line updates them all. Here with the whole data set as the
-# batch, 1000 steps of size :math:`\eta = 0.5`.
-net = Network((2, 4, 1), activation="logistic", loss="binary_log_loss", random_state=0)
-eta, steps = 0.5, 1000
+# batch, 1000 steps of size :math:`\eta = 5` (a large step suits this
+# small, smooth problem; the loss first stalls on a plateau, then drops).
+net = Network((2, 4, 1), activation="logistic", loss="binary_log_loss",
+              random_state=0)
+eta, steps = 5.0, 1000
 losses = []
 for step in range(steps):
     loss, coef_grads, intercept_grads = net.loss_gradient(X, Y)
@@ -188,7 +196,8 @@ for step in range(steps):
     net.params -= eta * grad
     losses.append(loss)
 accuracy = np.mean((net.forward(X)[:, 0] > 0.5) == y)
-print(f"loss {losses[0]:.4f} -> {losses[-1]:.4f}, training accuracy {accuracy:.3f}")
+print(f"loss {losses[0]:.4f} -> {losses[-1]:.4f}, "
+      f"training accuracy {accuracy:.3f}")
 
 # %%
 # The same with MLPClassifier
@@ -200,12 +209,12 @@ print(f"loss {losses[0]:.4f} -> {losses[-1]:.4f}, training accuracy {accuracy:.3
 # follows the same path. Its loss per epoch is ``loss_curve_``; the loss is
 # recorded as each epoch's step is taken, so it is the hand loop's loss
 # before each step.
-clf = MLPClassifier(hidden_layer_sizes=(4,), activation="logistic", solver="sgd",
-                    learning_rate_init=eta, momentum=0.0, batch_size=n,
-                    shuffle=False, alpha=0.0, max_iter=steps,
+clf = MLPClassifier(hidden_layer_sizes=(4,), activation="logistic",
+                    solver="sgd", learning_rate_init=eta, momentum=0.0,
+                    batch_size=n, shuffle=False, alpha=0.0, max_iter=steps,
                     n_iter_no_change=np.inf, random_state=0)
 with warnings.catch_warnings():
-    # it runs its max_iter epochs, as asked, and would warn that it did
+    # it runs all max_iter epochs, as asked, and would warn that it did
     warnings.simplefilter("ignore", ConvergenceWarning)
     clf.fit(X, y)
 print("same weights as the hand loop:",
@@ -213,17 +222,19 @@ print("same weights as the hand loop:",
 print(f"training accuracy {clf.score(X, y):.3f}")
 
 fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
-ax0.plot(np.arange(1, steps + 1), losses, lw=3, alpha=0.5, label="numpy loop")
-ax0.plot(np.arange(1, steps + 1), clf.loss_curve_, "--", color="k", lw=1,
+epochs = np.arange(1, steps + 1)
+ax0.plot(epochs, losses, lw=3, alpha=0.5, label="numpy loop")
+ax0.plot(epochs, clf.loss_curve_, "--", color="k", lw=1,
          label="MLPClassifier.loss_curve_")
 ax0.set_xlabel("step (epoch)")
 ax0.set_ylabel("cross-entropy J")
 ax0.set_title("Gradient descent: the loss falls")
 ax0.legend()
 
-grid = np.stack(np.meshgrid(np.linspace(-1.5, 2.5, 200), np.linspace(-1, 1.5, 200)), -1)
-proba = clf.predict_proba(grid.reshape(-1, 2))[:, 1].reshape(grid.shape[:2])
-ax1.contourf(grid[..., 0], grid[..., 1], proba, levels=20, cmap="RdBu_r", alpha=0.6)
+g1, g2 = np.meshgrid(np.linspace(-1.5, 2.5, 200), np.linspace(-1, 1.5, 200))
+grid = np.column_stack([g1.ravel(), g2.ravel()])
+proba = clf.predict_proba(grid)[:, 1].reshape(g1.shape)
+ax1.contourf(g1, g2, proba, levels=20, cmap="RdBu_r", alpha=0.6)
 ax1.scatter(X[:, 0], X[:, 1], c=y, cmap="RdBu_r", edgecolor="k", s=18)
 ax1.set_title("The trained network's probability of class 1")
 ax1.set_xlabel("feature 1")
