@@ -60,7 +60,7 @@ checked-test: $(VENV_CHECKED)/.installed-test
 # error, -n (nitpicky) makes every cross-reference resolve; the gallery's
 # examples run as the pages are built (an example that fails fails the build).
 docs: $(VENV)/.installed-docs
-	rm -rf docs/_build docs/auto_examples docs/generated
+	rm -rf docs/_build docs/auto_examples docs/generated docs/sg_execution_times.rst
 	env -u PYTHONPATH MPLBACKEND=agg $(VENV)/bin/sphinx-build $(SPHINXOPTS) -b html docs docs/_build/html
 	@echo "open docs/_build/html/index.html"
 
@@ -102,6 +102,6 @@ $(VENV_CHECKED)/.installed-test: $(VENV_CHECKED)/.venv-created $(SOURCES) Makefi
 
 clean:
 	rm -rf $(VENV) $(VENV_CHECKED) build dist *.egg-info .pytest_cache .benchmarks
-	rm -rf docs/_build docs/auto_examples docs/generated
+	rm -rf docs/_build docs/auto_examples docs/generated docs/sg_execution_times.rst
 	rm -f fastbp/_core/*.c fastbp/_core/*.html fastbp/_core/*.so
 	find fastbp tests benchmarks -name __pycache__ -type d -prune -exec rm -rf {} + 2>/dev/null || true
