@@ -87,7 +87,8 @@ print(f"J by hand {J:.10f}, fastbp {res.loss:.10f}")
 # :math:`\partial J / \partial \hat y \cdot \sigma'(Z_2)`. With
 # :math:`\partial J_i / \partial \hat y_i = (\hat y_i - y_i) / (\hat y_i (1 - \hat y_i))`
 # and :math:`\sigma' = \sigma (1 - \sigma) = \hat y (1 - \hat y)`, the
-# two denominators cancel: :math:`\delta_2 = (\hat y - y) / n`. This is why
+# factor :math:`\hat y (1 - \hat y)` cancels: :math:`\delta_2 = (\hat y - y) / n`
+# (the mean over n samples brings the 1/n). This is why
 # the sigmoid output goes with the cross-entropy loss.
 delta2 = (y_hat - Y) / n
 
