@@ -6,6 +6,9 @@
 #   make test          build into .venv (with the `test` extra), run the tests
 #   make checked-test  build into .venv-checked with Cython's bounds, wraparound
 #                      and initialization checks on, run the tests there
+#   make docs          build into .venv (with the `docs` extra) and build the
+#                      documentation into docs/_build/html, warnings as errors,
+#                      running every gallery example
 #   make clean         remove the virtualenvs and every build output
 #
 # Override e.g. `make test PYTHON=python3.12 PYTEST_ARGS='-x tests/test_x.py'`.
@@ -15,6 +18,8 @@ VENV ?= .venv
 VENV_CHECKED ?= .venv-checked
 DEMO_EXTRAS ?= progress,plot
 TEST_EXTRAS ?= test
+DOCS_EXTRAS ?= test,docs
+SPHINXOPTS ?= -W --keep-going -n
 # The build tests (tests/test_build.py) rebuild the package from source without
 # build isolation, so the test environments also get the build requirements
 # (setuptools>=77 reads the SPDX license string; a 3.11 venv comes with 65).
@@ -28,7 +33,7 @@ SOURCES := pyproject.toml setup.py MANIFEST.in \
 
 # Builds share build/ in this tree: never run two at once.
 .NOTPARALLEL:
-.PHONY: demo test checked-test clean
+.PHONY: demo test checked-test docs clean
 
 # pytest runs as the venv's `pytest` script, not `python -m pytest` (which puts
 # the current directory, the repository root, first on sys.path), so `import
@@ -40,12 +45,24 @@ RUN_PYTEST = env -u PYTHONPATH FASTBP_TEST_INSTALLED=1
 
 demo: $(VENV)/.installed-demo
 	$(VENV)/bin/fastbp demo
+	@echo
+	@echo "fastbp is installed in $(VENV): run $(VENV)/bin/fastbp, or first"
+	@echo "  source $(VENV)/bin/activate"
+	@echo "to have fastbp, python and pytest of that environment on your PATH."
 
 test: $(VENV)/.installed-test
 	$(RUN_PYTEST) $(VENV)/bin/pytest $(PYTEST_OPTS) $(PYTEST_ARGS)
 
 checked-test: $(VENV_CHECKED)/.installed-test
 	$(RUN_PYTEST) $(VENV_CHECKED)/bin/pytest $(PYTEST_OPTS) $(PYTEST_ARGS)
+
+# Sphinx with numpydoc and sphinx-gallery: -W turns every warning into an
+# error, -n (nitpicky) makes every cross-reference resolve; the gallery's
+# examples run as the pages are built (an example that fails fails the build).
+docs: $(VENV)/.installed-docs
+	rm -rf docs/_build docs/auto_examples docs/generated docs/sg_execution_times.rst
+	env -u PYTHONPATH MPLBACKEND=agg $(VENV)/bin/sphinx-build $(SPHINXOPTS) -b html docs docs/_build/html
+	@echo "open docs/_build/html/index.html"
 
 # The venv ignores itself in git (as Python 3.13's venv does).
 %/.venv-created:
@@ -55,14 +72,29 @@ checked-test: $(VENV_CHECKED)/.installed-test
 	$*/bin/python -m pip install --upgrade pip
 	touch $@
 
+# The compiled modules of the .venv build are also copied next to their
+# sources: Python started in this folder finds the source folder fastbp/
+# first on sys.path (python -c, python -m), and it then imports as well.
+# (-I: this copy itself must import the installed package.)
+COPY_INPLACE = $(VENV)/bin/python -I -c "import glob, os, shutil, fastbp._core as c; \
+	[shutil.copy2(f, 'fastbp/_core/') for f in glob.glob(os.path.join(os.path.dirname(c.__file__), '*.so'))]"
+
 # `pip install .` always rebuilds and reinstalls a local directory.
 $(VENV)/.installed-demo: $(VENV)/.venv-created $(SOURCES) Makefile
 	$(VENV)/bin/python -m pip install ".[$(DEMO_EXTRAS)]"
+	$(COPY_INPLACE)
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.venv-created $(SOURCES) Makefile
 	$(VENV)/bin/python -m pip install ".[$(TEST_EXTRAS)]" $(BUILD_TOOLS)
+	$(COPY_INPLACE)
 	touch $@
+
+# The docs extra holds the test extra: afterwards `make test` needs no rebuild.
+$(VENV)/.installed-docs: $(VENV)/.venv-created $(SOURCES) Makefile
+	$(VENV)/bin/python -m pip install ".[$(DOCS_EXTRAS)]" $(BUILD_TOOLS)
+	$(COPY_INPLACE)
+	touch $@ $(VENV)/.installed-test
 
 $(VENV_CHECKED)/.installed-test: $(VENV_CHECKED)/.venv-created $(SOURCES) Makefile
 	FASTBP_CHECKED=1 $(VENV_CHECKED)/bin/python -m pip install ".[$(TEST_EXTRAS)]" $(BUILD_TOOLS)
@@ -70,5 +102,6 @@ $(VENV_CHECKED)/.installed-test: $(VENV_CHECKED)/.venv-created $(SOURCES) Makefi
 
 clean:
 	rm -rf $(VENV) $(VENV_CHECKED) build dist *.egg-info .pytest_cache .benchmarks
+	rm -rf docs/_build docs/auto_examples docs/generated docs/sg_execution_times.rst
 	rm -f fastbp/_core/*.c fastbp/_core/*.html fastbp/_core/*.so
 	find fastbp tests benchmarks -name __pycache__ -type d -prune -exec rm -rf {} + 2>/dev/null || true

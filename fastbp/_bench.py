@@ -654,7 +654,7 @@ def format_report(report, markdown=False):
     cases = report["cases"]
     if cases:
         headers = ["case", "rows", "fastbp", "sklearn", "torch", "vs sklearn",
-                   "vs torch", "target", "met"]
+                   "vs torch", "fastbp aims at", "reached"]
         rows = []
         for res in cases:
             L = res["libs"]
@@ -665,7 +665,7 @@ def format_report(report, markdown=False):
                     tgt.append(f">={t:.0%} sgemm ({v:.0%})")
                 else:
                     tgt.append(f">={t:g}x {what[1:]}")
-                met.append("yes" if ok else "NO")
+                met.append("yes" if ok else "no")
             rows.append([_LABELS.get(res["case"], res["case"]), str(res["rows"]),
                          _fmt_ms(get("fastbp", "ms_per_epoch")),
                          _fmt_ms(get("sklearn", "ms_per_epoch")),
@@ -688,7 +688,7 @@ def format_report(report, markdown=False):
     pred = report.get("predict")
     if pred:
         headers = ["predict (digits 64-100-10)", "fastbp", "sklearn", "torch",
-                   "vs sklearn", "vs torch", "target", "met"]
+                   "vs sklearn", "vs torch", "fastbp aims at", "reached"]
         L = pred["libs"]
         rows = []
         for key, label in (("one_row", "1 row, us per call"),
@@ -703,7 +703,7 @@ def format_report(report, markdown=False):
                          *(_fmt_ms(L.get(lib, {}).get(f"{key}_us")) for lib in LIBS),
                          _fmt_x(L.get("sklearn", {}).get(f"{key}_speedup")),
                          _fmt_x(L.get("torch", {}).get(f"{key}_speedup")),
-                         tgt, ("yes" if c[2] else "NO") if c else "-"])
+                         tgt, ("yes" if c[2] else "no") if c else "-"])
         out.append("")
         out.append(_table(headers, rows, markdown))
     mem = report.get("memory")
@@ -730,7 +730,7 @@ def format_report(report, markdown=False):
                 f"{fb['excess_bytes'] / 2**20:.2f} MiB = {fb['excess_in_workspaces']:.1f} "
                 f"batch workspaces ({mem['gradient_buffers']} allocated, "
                 f"{mem['batch_workspace_bytes'] / 2**20:.2f} MiB each) "
-                f"[target <= 4: {'yes' if c['excess_workspaces'][2] else 'NO'}]")
+                f"[aim: at most 4; reached: {'yes' if c['excess_workspaces'][2] else 'no'}]")
     if report.get("busy") or report.get("sparse"):
         from fastbp._bench_load import format_busy, format_sparse
 

@@ -291,8 +291,12 @@ class _Table:
     def index(self, name):
         if name in self.names:
             return self.names.index(name)
-        raise CLIError(f"{self.path}: no column named {name!r} (columns: "
-                       f"{_shorten(self.names)})")
+        # Every column (a wide file's too: the one wanted may be anywhere),
+        # and the one taken without --target.
+        raise CLIError(f"{self.path}: no column named {name!r}; its "
+                       f"{len(self.names)} columns are: "
+                       f"{_shorten(self.names, n=1000)} (without --target, the "
+                       f"last one, {self.names[-1]!r}, is the target)")
 
     def numeric(self, i):
         import numpy as np
@@ -733,6 +737,11 @@ def _cmd_train(args):
     where = "training" if args.test_size == 0 else "held-out"
     print(f"{where} {metric}: {score:.4f} ({len(y_test)} rows)")
 
+    if info.get("features"):
+        # The CSV's column names, as a fit on a DataFrame would keep them (set
+        # after scoring on the array): the saved model then takes a DataFrame
+        # with these columns without warning that it was fitted without names.
+        est.feature_names_in_ = np.asarray(info["features"], dtype=object)
     if args.out:
         from fastbp._io import save
 

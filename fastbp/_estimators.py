@@ -38,6 +38,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from fastbp._callbacks import CallbackSupportMixin, EpochTasks, fit_task
 from fastbp._core import _backprop, _kernels, _optim
 from fastbp._network import ACTIVATIONS, Network, prepare_input
 from fastbp._progress import EpochProgress
@@ -113,7 +114,7 @@ def _check_fitted(est):
             "with appropriate arguments before using this estimator.")
 
 
-class BaseMultilayerPerceptron(BaseEstimator):
+class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
     """Shared machinery of MLPClassifier and MLPRegressor. Not for direct use."""
 
     _parameter_constraints: dict = {
@@ -207,22 +208,44 @@ class BaseMultilayerPerceptron(BaseEstimator):
 
     @property
     def network_(self):
-        """The fitted :class:`fastbp.Network` (its coefs/intercepts are
-        this estimator's coefs_/intercepts_): inspect activations with
-        ``network_.forward(X, return_activations=True)`` and gradients with
-        ``network_.loss_gradient(X, Y)``."""
+        """The fitted :class:`fastbp.Network`.
+
+        Its ``coefs`` and ``intercepts`` are this estimator's ``coefs_``
+        and ``intercepts_`` (the same arrays): inspect activations with
+        ``network_.forward(X, return_activations=True)``, gradients with
+        ``network_.loss_gradient(X, Y)`` and every layer's delta with
+        ``network_.backprop(X, Y)``.
+        """
         _check_fitted(self)
         return self._synced_network()
 
     def save(self, path, *, metadata=None):
-        """Save the fitted model to a safe file (arrays + JSON, no pickle);
-        same as ``fastbp.save(self, path)``; read back with ``fastbp.load``."""
+        """Save the fitted model to a safe file (arrays and JSON, no pickle).
+
+        The same as :func:`fastbp.save`; read it back with
+        :func:`fastbp.load`.
+
+        Parameters
+        ----------
+        path : str, os.PathLike or writable binary file object
+            Where to write (atomically, for a path).
+        metadata : dict, optional
+            Extra JSON-serializable information kept in the file.
+
+        Raises
+        ------
+        ValueError
+            If ``metadata`` is not JSON-serializable.
+        sklearn.exceptions.NotFittedError
+            If the estimator is not fitted.
+        """
         from fastbp._io import save
 
         save(self, path, metadata=metadata)
 
     def __getstate__(self):
-        # A new dict: pickling must never change the live estimator.
+        # A new dict (BaseEstimator returns the instance's own __dict__):
+        # pickling must never change the live estimator.
         state = dict(super().__getstate__())
         state.pop("_net", None)  # rebuilt from coefs_ / intercepts_ on use
         state.pop("_trainer", None)  # compiled workspace, remade on use
@@ -286,6 +309,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
             raise
 
     def _fit_unsafe(self, X, y, sample_weight, incremental, classes):
+        given = (X, y, sample_weight)  # what scikit-learn's callbacks see
         hidden_layer_sizes = self.hidden_layer_sizes
         if not hasattr(hidden_layer_sizes, "__iter__"):
             hidden_layer_sizes = [hidden_layer_sizes]
@@ -334,7 +358,10 @@ class BaseMultilayerPerceptron(BaseEstimator):
         if X.dtype != net.dtype:
             X = X.astype(net.dtype)
         n_threads = resolve_n_threads(self.n_threads)
-        with blas_limited(n_threads, always=True):
+        epochs = ((1 if incremental else self.max_iter)
+                  if self.solver in _STOCHASTIC_SOLVERS else 0)
+        with fit_task(self, *given, epochs), \
+                blas_limited(n_threads, always=True):
             if self.solver in _STOCHASTIC_SOLVERS:
                 self._fit_stochastic(X, y, sample_weight, incremental, n_threads)
             else:
@@ -468,9 +495,11 @@ class BaseMultilayerPerceptron(BaseEstimator):
         progress = EpochProgress(self.progress if not self.verbose else False,
                                  total=1 if incremental else self.max_iter,
                                  desc=type(self).__name__)
+        epochs = EpochTasks(self)  # scikit-learn's callbacks, if any
         try:
             self.n_iter_ = 0
             for it in range(self.max_iter):
+                epochs.begin()
                 if self.shuffle:
                     # The draws of scikit-learn's sklearn.utils.shuffle(perm,
                     # random_state=...) (a shuffled arange indexing the
@@ -507,6 +536,8 @@ class BaseMultilayerPerceptron(BaseEstimator):
                 progress.update(self.loss_, val_loss,
                                 self.validation_scores_[-1] if early_stopping else None)
                 self._schedule_iteration_ends(opt)
+                if epochs.end():
+                    break
 
                 if self._no_improvement_count > self.n_iter_no_change:
                     if early_stopping:
@@ -697,6 +728,162 @@ class BaseMultilayerPerceptron(BaseEstimator):
         return tags
 
 
+_SKLEARN_PARAMS_DOC = """
+    hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
+        The width of each hidden layer: the ith element is the number of
+        units of the ith hidden layer.
+
+    activation : {'identity', 'logistic', 'tanh', 'relu', 'leaky_relu', \
+'elu', 'softplus', 'gelu'}, default='relu'
+        Activation of the hidden layers: 'identity' f(x) = x, 'logistic'
+        1 / (1 + exp(-x)), 'tanh', 'relu' max(x, 0); and, beyond
+        scikit-learn, 'leaky_relu' (slope 0.01 below 0), 'elu' (alpha 1),
+        'softplus' log(1 + exp(x)) and 'gelu' (exact, erf form).
+
+    solver : {'lbfgs', 'sgd', 'adam', 'rmsprop', 'adamw'}, default='adam'
+        The weight optimizer: 'lbfgs', the quasi-Newton method of
+        ``scipy.optimize`` (full batch; small data sets); 'sgd', stochastic
+        gradient descent (with ``momentum``); 'adam', Kingma and Ba's Adam;
+        and, beyond scikit-learn, 'rmsprop' (``beta_2`` is its decay rate)
+        and 'adamw' (Adam with decoupled weight decay ``alpha``).
+
+    alpha : float, default=0.0001
+        Strength of the L2 penalty: the loss gains
+        ``alpha / 2 * sum(W ** 2) / sum(sample_weight)`` over the weights
+        (not the biases). With 'adamw', the decoupled weight decay instead.
+
+    batch_size : int or 'auto', default='auto'
+        Samples per mini-batch of the stochastic solvers; 'auto' is
+        ``min(200, n_samples)``. Ignored by 'lbfgs'.
+
+    learning_rate : {'constant', 'invscaling', 'adaptive', 'cosine'}, \
+default='constant'
+        Step-size schedule: 'constant' keeps ``learning_rate_init``;
+        'invscaling' divides it by ``(t + 1) ** power_t`` (t, the samples
+        seen); 'adaptive' divides it by 5 each time ``n_iter_no_change``
+        epochs bring no improvement of ``tol``; 'cosine' (beyond
+        scikit-learn) lowers it along half a cosine to 0 at ``max_iter``.
+        Every stochastic solver follows it (scikit-learn: 'sgd' only).
+
+    learning_rate_init : float, default=0.001
+        The initial step size of the stochastic solvers.
+
+    power_t : float, default=0.5
+        Exponent of the 'invscaling' schedule.
+
+    max_iter : int, default=200
+        Most epochs (passes over the data) for the stochastic solvers, most
+        iterations for 'lbfgs'.
+
+    shuffle : bool, default=True
+        Shuffle the samples before each epoch (stochastic solvers).
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights, the shuffling and the validation split;
+        an int makes fits reproducible (bitwise, for a given ``n_threads``).
+
+    tol : float, default=1e-4
+        Improvement of the loss (or of the validation score, with
+        ``early_stopping``) below which an epoch counts as no improvement;
+        ``n_iter_no_change`` such epochs in a row end training (or, with
+        'adaptive', lower the step size). For 'lbfgs', its gradient
+        tolerance.
+
+    verbose : bool, default=False
+        Print the loss after each epoch.
+
+    warm_start : bool, default=False
+        Start ``fit`` from the weights of the previous fit instead of new
+        random ones.
+
+    momentum : float, default=0.9
+        Momentum of 'sgd', between 0 and 1.
+
+    nesterovs_momentum : bool, default=True
+        Nesterov's momentum for 'sgd' with ``momentum > 0``.
+
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data (stratified
+        for the classifier) and stop when the validation score has not
+        improved by ``tol`` for ``n_iter_no_change`` epochs; the model ends
+        on the weights of its best epoch. Stochastic solvers only.
+
+    validation_fraction : float, default=0.1
+        Share of the training data held out for early stopping.
+
+    beta_1 : float, default=0.9
+        Decay rate of Adam's (and AdamW's) first-moment estimates.
+
+    beta_2 : float, default=0.999
+        Decay rate of Adam's second-moment estimates, and RMSProp's decay.
+
+    epsilon : float, default=1e-8
+        Added to the denominator of Adam's and RMSProp's steps.
+
+    n_iter_no_change : int, default=10
+        Epochs in a row without an improvement of ``tol`` that end training
+        (see ``tol``); ``np.inf`` never stops early.
+
+    max_fun : int, default=15000
+        Most loss evaluations of 'lbfgs'.
+"""
+
+_SKLEARN_ATTRS_DOC = """
+    loss_ : float
+        The loss at the end of training (of the last epoch, for the
+        stochastic solvers).
+
+    best_loss_ : float or None
+        The lowest training loss reached (None with early stopping).
+
+    loss_curve_ : list of float
+        The training loss of each epoch (stochastic solvers).
+
+    validation_scores_ : list of float or None
+        The validation score after each epoch (early stopping only).
+
+    best_validation_score_ : float or None
+        The best validation score (early stopping only).
+
+    validation_loss_curve_ : list of float or None
+        The validation loss after each epoch, without the L2 term (early
+        stopping only; not in scikit-learn).
+
+    t_ : int
+        Samples seen by the solver during fitting.
+
+    coefs_ : list of ndarray of shape (n_units_in, n_units_out)
+        The weight matrix of each layer. With ``intercepts_``, the model
+        itself: assigning new arrays changes what ``predict`` and a
+        warm-started fit use.
+
+    intercepts_ : list of ndarray of shape (n_units_out,)
+        The bias vector of each layer.
+
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+
+    feature_names_in_ : ndarray of shape (n_features,)
+        Names of the features seen during ``fit``, when X had string column
+        names (a pandas DataFrame).
+
+    n_iter_ : int
+        Epochs (or 'lbfgs' iterations) run.
+
+    n_layers_ : int
+        Number of layers, input and output included.
+
+    n_outputs_ : int
+        Number of outputs.
+
+    out_activation_ : str
+        The output activation.
+
+    network_ : Network
+        The trained :class:`fastbp.Network`; it shares its parameters with
+        ``coefs_`` and ``intercepts_``.
+"""
+
 _EXTRA_PARAMS_DOC = """
     n_threads : int, default=None
         Threads that share each mini-batch (OpenMP, BLAS limited to one
@@ -730,7 +917,7 @@ _DIFFERENCES_DOC = """
     schedule on 'adam' warns). With warm_start and early_stopping, a refit
     that never beats the best validation score so far ends on that best
     model's weights (scikit-learn ends on the refit's last weights, as its
-    best weights and coefs_ are the same arrays).
+    best weights and ``coefs_`` are the same arrays).
     The classifier refuses y with a single class (scikit-learn fits it and
     always predicts that class). Subnormal numbers are flushed to zero
     inside the compiled loops (and only there).
@@ -746,15 +933,10 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
     times faster.
 
     Parameters
-    ----------
-    hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate,
-    learning_rate_init, power_t, max_iter, shuffle, random_state, tol,
-    verbose, warm_start, momentum, nesterovs_momentum, early_stopping,
-    validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun
-        As in scikit-learn's MLPClassifier.
-
+    ----------""" + _SKLEARN_PARAMS_DOC + """
     class_weight : dict, list of dict, 'balanced' or None, default=None
-        Weights of the classes, multiplied into sample_weight: a dict
+        Weights of the classes (not in scikit-learn), multiplied into
+        sample_weight: a dict
         {label: weight}, or 'balanced' for n_samples / (n_classes *
         bincount(y)). For multilabel y, a list of one dict {0: w0, 1: w1}
         per output (their weights multiply, as in scikit-learn's
@@ -763,21 +945,30 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
 """ + _EXTRA_PARAMS_DOC + """
     Attributes
     ----------
-    classes_, loss_, best_loss_, loss_curve_, validation_scores_,
-    best_validation_score_, t_, coefs_, intercepts_, n_features_in_,
-    feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
-        As in scikit-learn. coefs_ and intercepts_ are the model: assigning
-        new arrays changes what predict and a warm-started fit use.
-
-    validation_loss_curve_ : list of float or None
-        Loss on the validation split after each epoch (early_stopping only;
-        without the L2 term).
-
-    network_ : fastbp.Network
-        The trained network, for inspecting activations and gradients.
+    classes_ : ndarray or list of ndarray
+        The class labels (for multilabel ``y``, the output indices).
+""" + _SKLEARN_ATTRS_DOC + """
+    See Also
+    --------
+    MLPRegressor : The regressor.
+    Network : The low-level network.
 
     Notes
-    -----""" + _DIFFERENCES_DOC
+    -----""" + _DIFFERENCES_DOC + """
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from fastbp import MLPClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = MLPClassifier(hidden_layer_sizes=(32,), max_iter=100,
+    ...                     random_state=0).fit(X / 16, y)
+    >>> clf.predict(X[:5] / 16)
+    array([0, 1, 2, 3, 4])
+    >>> clf.predict_proba(X[:1] / 16).shape
+    (1, 10)
+    >>> bool(clf.score(X / 16, y) > 0.95)
+    True
+"""
 
     _parameter_constraints: dict = {
         **BaseMultilayerPerceptron._parameter_constraints,
@@ -965,7 +1156,18 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
                          classes=classes)
 
     def predict_log_proba(self, X):
-        """Log of probability estimates, ``log(predict_proba(X))``."""
+        """Log of the probability estimates, ``log(predict_proba(X))``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        log_y_prob : ndarray of shape (n_samples, n_classes)
+            The log-probability of each class, in the order of ``classes_``.
+        """
         y_prob = self.predict_proba(X)
         return np.log(y_prob, out=y_prob)
 
@@ -1008,29 +1210,32 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
     ----------
     loss : {'squared_error', 'poisson'}, default='squared_error'
         Half squared error (identity output) or half Poisson deviance (exp
-        output), as in scikit-learn.
-
-    hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate,
-    learning_rate_init, power_t, max_iter, shuffle, random_state, tol,
-    verbose, warm_start, momentum, nesterovs_momentum, early_stopping,
-    validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun
-        As in scikit-learn's MLPRegressor.
-""" + _EXTRA_PARAMS_DOC + """
+        output, for counts and other non-negative targets), as in
+        scikit-learn.
+""" + _SKLEARN_PARAMS_DOC + _EXTRA_PARAMS_DOC + """
     Attributes
-    ----------
-    loss_, best_loss_, loss_curve_, validation_scores_,
-    best_validation_score_, t_, coefs_, intercepts_, n_features_in_,
-    feature_names_in_, n_iter_, n_layers_, n_outputs_, out_activation_
-        As in scikit-learn.
-
-    validation_loss_curve_ : list of float or None
-        Loss on the validation split after each epoch (early_stopping only).
-
-    network_ : fastbp.Network
-        The trained network.
+    ----------""" + _SKLEARN_ATTRS_DOC + """
+    See Also
+    --------
+    MLPClassifier : The classifier.
+    Network : The low-level network.
 
     Notes
-    -----""" + _DIFFERENCES_DOC
+    -----""" + _DIFFERENCES_DOC + """
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastbp import MLPRegressor
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.uniform(-1, 1, size=(500, 2))
+    >>> y = np.sin(3 * X[:, 0]) + X[:, 1] ** 2
+    >>> reg = MLPRegressor(hidden_layer_sizes=(32,), solver="lbfgs",
+    ...                    max_iter=500, random_state=0).fit(X, y)
+    >>> reg.predict(X[:3]).shape
+    (3,)
+    >>> bool(reg.score(X, y) > 0.95)
+    True
+"""
 
     _parameter_constraints: dict = {
         **BaseMultilayerPerceptron._parameter_constraints,

@@ -157,10 +157,41 @@ def save(estimator, path, *, metadata=None):
         added) and atomically: a temporary file in the same directory is
         renamed over it once complete.
     metadata : dict, optional
-        Extra JSON-serializable information kept in the file (read it back
-        with :func:`read_metadata`).
+        Extra JSON-serializable information kept in the file, under the
+        header's ``user`` key; ``fastbp info PATH`` prints it.
 
-    See the module docstring for the format.
+    Raises
+    ------
+    TypeError
+        If ``estimator`` is not a fastbp MLPClassifier or MLPRegressor.
+    sklearn.exceptions.NotFittedError
+        If it is not fitted.
+    ValueError
+        If ``metadata`` is not JSON-serializable.
+
+    See Also
+    --------
+    load : Read the file back.
+
+    Notes
+    -----
+    The file is a NumPy ``.npz`` archive of numeric and string arrays (the
+    weights, the classes, the curves) and a JSON header (format name and
+    version, the estimator's class and parameters, fitted scalars). Loading
+    it runs no code from the file.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from sklearn.datasets import load_iris
+    >>> import fastbp
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = fastbp.MLPClassifier(solver="lbfgs", max_iter=300, random_state=0).fit(X, y)
+    >>> path = os.path.join(tempfile.mkdtemp(), "iris.fbp")
+    >>> fastbp.save(clf, path, metadata={"data": "iris"})
+    >>> clf2 = fastbp.load(path)
+    >>> bool((clf2.predict_proba(X) == clf.predict_proba(X)).all())
+    True
     """
     from sklearn.utils.validation import check_is_fitted
 
@@ -368,6 +399,23 @@ def load(path):
     ValueError
         Not a fastbp model file, a newer format version, or a truncated,
         damaged or inconsistent file.
+
+    See Also
+    --------
+    save : Write a model file.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import fastbp
+    >>> X = np.random.RandomState(0).normal(size=(50, 3))
+    >>> reg = fastbp.MLPRegressor(hidden_layer_sizes=(8,), solver="lbfgs",
+    ...                           random_state=0).fit(X, X.sum(axis=1))
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.fbp")
+    >>> reg.save(path)
+    >>> fastbp.load(path)
+    MLPRegressor(hidden_layer_sizes=(8,), random_state=0, solver='lbfgs')
     """
     archive = _Archive(path)
     try:

@@ -4,6 +4,7 @@ A :class:`Network` is what the estimators train, and what a learner can use
 directly to look at a forward pass, a loss and its gradients layer by layer.
 """
 import numbers
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -102,6 +103,32 @@ class Network:
         Views into ``params``: writing into them changes the network.
     intercepts : list of ndarray of shape (fan_out,)
         Views into ``params``.
+
+    Raises
+    ------
+    ValueError
+        If a layer size, the activation, the loss or the dtype is invalid.
+
+    See Also
+    --------
+    MLPClassifier, MLPRegressor : The estimators that train a Network.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastbp import Network
+    >>> net = Network((4, 8, 3), activation="tanh", loss="log_loss", random_state=0)
+    >>> net.n_params                     # 4 * 8 + 8 * 3 weights, 8 + 3 biases
+    67
+    >>> net.coefs[0].shape
+    (4, 8)
+    >>> X = np.random.RandomState(0).normal(size=(5, 4))
+    >>> net.forward(X).sum(axis=1).round(6)   # softmax rows sum to 1
+    array([1., 1., 1., 1., 1.])
+    >>> Y = np.eye(3)[[0, 1, 2, 0, 1]]
+    >>> loss, coef_grads, intercept_grads = net.loss_gradient(X, Y)
+    >>> [g.shape for g in coef_grads]
+    [(4, 8), (8, 3)]
     """
 
     def __init__(self, layer_sizes, *, activation="relu", loss="squared_error",
@@ -180,11 +207,12 @@ class Network:
 
     @property
     def n_layers(self):
-        """Number of layers, input and output included (scikit-learn's n_layers_)."""
+        """Number of layers, input and output included (scikit-learn's ``n_layers_``)."""
         return len(self.layer_sizes)
 
     @property
     def n_params(self):
+        """Number of parameters: every weight and every bias."""
         return self.params.shape[0]
 
     @property
@@ -201,7 +229,17 @@ class Network:
         return _kernels.OUTPUTS[self.out_activation]
 
     def init_params(self, random_state=None):
-        """Draw new parameters in place, exactly as scikit-learn's MLP does."""
+        """Draw new parameters in place, exactly as scikit-learn's MLP does.
+
+        Parameters
+        ----------
+        random_state : int, RandomState instance or None, default=None
+            Seeds the draw: Glorot uniform, weights then bias, layer by layer.
+
+        Returns
+        -------
+        self : Network
+        """
         rng = check_random_state(random_state)
         factor = 2.0 if self.activation == "logistic" else 6.0
         for coef, intercept in zip(self.coefs, self.intercepts):
@@ -212,7 +250,25 @@ class Network:
         return self
 
     def set_params(self, coefs, intercepts):
-        """Copy per-layer arrays into the flat buffer (shapes must match)."""
+        """Copy per-layer arrays into the flat parameter buffer.
+
+        Parameters
+        ----------
+        coefs : sequence of array-like of shape (fan_in, fan_out)
+            One weight matrix per layer.
+        intercepts : sequence of array-like of shape (fan_out,)
+            One bias vector per layer.
+
+        Returns
+        -------
+        self : Network
+
+        Raises
+        ------
+        ValueError
+            If the number of arrays or a shape does not fit the network (the
+            network is then unchanged).
+        """
         if len(coefs) != len(self.coefs) or len(intercepts) != len(self.intercepts):
             raise ValueError(f"expected {len(self.coefs)} weight matrices and "
                              f"{len(self.intercepts)} bias vectors")
@@ -229,6 +285,12 @@ class Network:
         return self
 
     def copy(self):
+        """A network of the same shape with a copy of the parameters.
+
+        Returns
+        -------
+        net : Network
+        """
         new = object.__new__(Network)
         new.__dict__.update(self.__dict__)
         new.params = self.params.copy()
@@ -362,9 +424,29 @@ class Network:
     def forward(self, X, *, return_activations=False, n_threads=None):
         """Output of the network for X.
 
-        With ``return_activations=True``, returns the list of every layer's
-        activations instead, input first (as scikit-learn's ``_forward_pass``
-        fills it): ``[X, f(X W0 + b0), ..., out_activation(...)]``.
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, layer_sizes[0])
+            The input.
+        return_activations : bool, default=False
+            Return every layer's activations instead of the output alone.
+        n_threads : int, default=None
+            Threads to use (None: every core).
+
+        Returns
+        -------
+        output : ndarray of shape (n_samples, layer_sizes[-1])
+            The output activation's values (probabilities for the log
+            losses). With ``return_activations=True``, the list of every
+            layer's activations instead, input first (as scikit-learn's
+            ``_forward_pass`` fills it): ``[X, f(X W0 + b0), ...,
+            out_activation(...)]``.
+
+        Raises
+        ------
+        ValueError
+            If X does not have ``layer_sizes[0]`` columns, or holds NaN or
+            infinity.
         """
         X = self._check_X(X)
         n = X.shape[0]
@@ -400,12 +482,40 @@ class Network:
         the gradient of the reported data term (the L2 term is not
         multiplied); with one output they agree.
 
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, layer_sizes[0])
+            The input.
+        Y : array-like of shape (n_samples, layer_sizes[-1])
+            Targets, one row per sample and one column per output (one-hot
+            rows for 'log_loss'); 1-D when the network has one output.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; None weighs every sample 1.
+        alpha : float, default=0.0
+            L2 coefficient.
+        n_threads : int, default=None
+            Threads to use (None: every core).
+
         Returns
         -------
         loss : float
+            The loss.
         coef_grads : list of ndarray of shape (fan_in, fan_out)
+            Gradient with respect to each weight matrix.
         intercept_grads : list of ndarray of shape (fan_out,)
-            Views into one flat gradient array laid out as ``params``.
+            Gradient with respect to each bias vector. Both lists are views
+            into one flat gradient array laid out as ``params``.
+
+        Raises
+        ------
+        ValueError
+            If X or Y do not fit the network or hold NaN or infinity, or
+            sample_weight or alpha are invalid.
+
+        See Also
+        --------
+        backprop : Also every layer's activations and deltas, and the
+            gradient with respect to X.
         """
         X = self._check_X(X)
         n = X.shape[0]
@@ -417,3 +527,128 @@ class Network:
         loss = self._full_pass(X, Y, sw, alpha, grad=grad, n_threads=n_threads)
         coef_grads, intercept_grads = self._views(grad)
         return loss, coef_grads, intercept_grads
+
+    def backprop(self, X, Y, sample_weight=None, alpha=0.0):
+        """One forward and backward pass over a batch, keeping every layer.
+
+        Computes, in one compiled pass, what backpropagation goes through:
+        each layer's activations, each layer's error term (delta), the
+        gradient with respect to every parameter, and the gradient with
+        respect to the input features. All are derivatives of the one number
+        ``loss`` (the value :meth:`loss_gradient` returns), so each can be
+        checked against finite differences of it.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, layer_sizes[0])
+            The batch. Sparse input is multiplied as CSR directly, never
+            densified.
+        Y : array-like of shape (n_samples, layer_sizes[-1])
+            Targets, one row per sample and one column per output (one-hot
+            rows for 'log_loss'); 1-D when the network has one output.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; None weighs every sample 1.
+        alpha : float, default=0.0
+            L2 coefficient: the loss gains ``alpha / 2 * sum(W ** 2) /
+            sum(sample_weight)``.
+
+        Returns
+        -------
+        result : tuple
+            A named tuple (``BackpropResult``) with the fields:
+
+            - ``loss`` (float): the loss J, as :meth:`loss_gradient`.
+            - ``activations`` (list of length ``n_layers``): ``[X, A_1,
+              ..., output]``, as ``forward(X, return_activations=True)``;
+              ``X`` is the input as given.
+            - ``deltas`` (list of length ``n_layers - 1``): ``deltas[l]``
+              of shape (n_samples, layer_sizes[l + 1]) is dJ/dZ_l, the
+              derivative of the loss with respect to layer l's
+              pre-activation ``Z_l = A_l @ coefs[l] + intercepts[l]``. The
+              last is ``sample_weight * (output - Y) / sum(sample_weight)``.
+            - ``coef_grads``, ``intercept_grads``: as :meth:`loss_gradient`,
+              ``A_l.T @ deltas[l]`` (plus the L2 term) and the column sums
+              of ``deltas[l]``.
+            - ``input_grad`` (ndarray of shape (n_samples, layer_sizes[0]),
+              dense even for sparse ``X``): dJ/dX = ``deltas[0] @
+              coefs[0].T``.
+
+            Row i of ``deltas`` and ``input_grad`` is sample i's own
+            derivative times ``sample_weight[i] / sum(sample_weight)``
+            (``1 / n_samples`` without weights): multiply by ``n_samples``
+            for per-sample values, e.g. a saliency map.
+
+        Raises
+        ------
+        ValueError
+            If X or Y do not fit the network, contain NaN or infinity, or
+            sample_weight or alpha are invalid.
+
+        See Also
+        --------
+        loss_gradient : The loss and parameter gradients only, threaded.
+
+        Notes
+        -----
+        For 'squared_error' with several outputs, as in scikit-learn and
+        :meth:`loss_gradient`, the gradients are those of the per-output
+        losses summed while ``loss`` reports their mean: the data term of
+        every derivative is ``n_outputs`` times that of the reported value.
+        The pass runs on one thread (BLAS may use several inside each
+        product) and holds the whole batch in memory.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastbp import Network
+        >>> net = Network((3, 4, 1), activation="logistic",
+        ...               loss="binary_log_loss", random_state=0)
+        >>> X = np.array([[0.5, -1.0, 2.0], [1.0, 0.0, -0.5]])
+        >>> y = np.array([1.0, 0.0])
+        >>> res = net.backprop(X, y)
+        >>> [d.shape for d in res.deltas]
+        [(2, 4), (2, 1)]
+        >>> res.input_grad.shape
+        (2, 3)
+        >>> bool(np.allclose(res.deltas[-1], (res.activations[-1] - y[:, None]) / 2))
+        True
+        """
+        from fastbp._core import _inspect
+
+        X = self._check_X(X)
+        n = X.shape[0]
+        Y = self._check_Y(Y, n)
+        sw = self._check_sw(sample_weight, n)
+        if not (isinstance(alpha, numbers.Real) and np.isfinite(alpha) and alpha >= 0):
+            raise ValueError(f"alpha must be a finite number >= 0, got {alpha!r}")
+        Xd, data, ind, ptr = prepare_input(X, self.dtype)
+        total = n * sum(self.layer_sizes[1:])
+        A = np.empty(total, dtype=self.dtype)
+        D = np.empty(total, dtype=self.dtype)
+        Z = np.empty(total if self.activation == "gelu" else 0, dtype=self.dtype)
+        grad = np.empty_like(self.params)
+        dX = np.empty((n, self.layer_sizes[0]), dtype=self.dtype)
+        loss = _inspect.backprop_pass(Xd, data, ind, ptr, Y, sw, self.params,
+                                      self._sizes, self._hidden_code,
+                                      self._out_code, float(alpha), A, Z, D,
+                                      grad, dX)
+        acts, deltas = [X], []
+        off = 0
+        for width in self.layer_sizes[1:]:
+            acts.append(A[off:off + n * width].reshape(n, width))
+            deltas.append(D[off:off + n * width].reshape(n, width))
+            off += n * width
+        coef_grads, intercept_grads = self._views(grad)
+        return BackpropResult(float(loss), acts, deltas, coef_grads,
+                              intercept_grads, dX)
+
+
+class BackpropResult(NamedTuple):
+    """What ``Network.backprop`` returns (see there)."""
+
+    loss: float
+    activations: list
+    deltas: list
+    coef_grads: list
+    intercept_grads: list
+    input_grad: np.ndarray

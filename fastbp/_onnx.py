@@ -242,14 +242,39 @@ def to_onnx(estimator, *, target_opset=None, dtype=None):
 
     Returns
     -------
-    onnx.ModelProto
+    model : onnx.ModelProto
         Inputs ``X``; outputs ``label`` and ``probabilities`` (classifier)
         or ``variable`` (regressor). Save it with ``onnx.save(model, path)``;
         run it with ``onnxruntime.InferenceSession(model.SerializeToString())``.
+        Feed it arrays of its ``dtype`` (float32 by default): a runtime
+        refuses float64 input to a float32 graph.
+
+    Raises
+    ------
+    TypeError
+        If ``estimator`` is not a fastbp MLPClassifier or MLPRegressor.
+    ImportError
+        If the onnx package is missing.
 
     See Also
     --------
-    register_skl2onnx : to convert pipelines with ``skl2onnx.to_onnx``.
+    register_skl2onnx : To convert pipelines with ``skl2onnx.to_onnx``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import onnxruntime as ort
+    >>> from sklearn.datasets import load_iris
+    >>> import fastbp
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = fastbp.MLPClassifier(solver="lbfgs", max_iter=300, random_state=0).fit(X, y)
+    >>> sess = ort.InferenceSession(fastbp.to_onnx(clf).SerializeToString(),
+    ...                             providers=["CPUExecutionProvider"])
+    >>> label, proba = sess.run(None, {"X": X[:3].astype(np.float32)})
+    >>> label.tolist()
+    [0, 0, 0]
+    >>> bool(np.allclose(proba, clf.predict_proba(X[:3]), atol=1e-5))
+    True
     """
     onnx, helper, _, TensorProto = _import_onnx()
     from sklearn.base import is_classifier
@@ -352,11 +377,54 @@ _REGISTERED = False
 
 
 def register_skl2onnx(quiet=False):
-    """Register fastbp's estimators with skl2onnx (``update_registered_converter``).
+    """Register fastbp's estimators with skl2onnx.
 
-    Afterwards ``skl2onnx.to_onnx(pipeline, X[:1])`` converts pipelines that
-    contain fastbp.MLPClassifier or fastbp.MLPRegressor. Returns False
-    (or raises ImportError unless ``quiet``) when skl2onnx is missing.
+    Afterwards ``skl2onnx.to_onnx(pipeline, X[:1].astype(np.float32))``
+    converts pipelines that contain a fastbp MLPClassifier or MLPRegressor.
+    Calling it again does nothing.
+
+    skl2onnx takes the graph's input type from the sample it is given: give
+    it float32 data. With a float64 sample it builds a double graph, in
+    which its ZipMap step (the classifier's probabilities as a list of
+    dictionaries, on by default) makes an invalid model; pass
+    ``options={"zipmap": False}`` to leave ZipMap out.
+
+    Parameters
+    ----------
+    quiet : bool, default=False
+        Return False instead of raising when skl2onnx is missing.
+
+    Returns
+    -------
+    registered : bool
+        True once registered; False when skl2onnx is missing and ``quiet``.
+
+    Raises
+    ------
+    ImportError
+        If skl2onnx is missing (unless ``quiet``).
+
+    See Also
+    --------
+    to_onnx : Convert one fitted estimator without skl2onnx.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import skl2onnx
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> import fastbp
+    >>> X, y = load_iris(return_X_y=True)
+    >>> pipe = make_pipeline(StandardScaler(), fastbp.MLPClassifier(
+    ...     solver="lbfgs", max_iter=300, random_state=0)).fit(X, y)
+    >>> fastbp.register_skl2onnx()
+    True
+    >>> onx = skl2onnx.to_onnx(pipe, X[:1].astype(np.float32),
+    ...                        options={"zipmap": False})
+    >>> [o.name for o in onx.graph.output]
+    ['label', 'probabilities']
     """
     global _REGISTERED
     if _REGISTERED:

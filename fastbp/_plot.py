@@ -13,7 +13,20 @@ def _pyplot():
     return plt
 
 
-def plot_loss_curve(estimator, ax=None, *, title=None, log_scale=False):
+#: With log_scale='auto', a loss curve whose largest value is this many times
+#: its smallest gets a logarithmic axis (a first epoch's loss of 12 would
+#: flatten a curve that ends at 0.05 on a linear one).
+LOG_SCALE_RATIO = 20.0
+
+
+def _wants_log_scale(curves):
+    values = np.concatenate([np.asarray(c, dtype=float) for c in curves if c])
+    values = values[np.isfinite(values)]
+    return (values.size > 1 and values.min() > 0
+            and values.max() / values.min() > LOG_SCALE_RATIO)
+
+
+def plot_loss_curve(estimator, ax=None, *, title=None, log_scale="auto"):
     """Plot the training loss per epoch of a fitted MLP.
 
     Draws ``loss_curve_`` (training loss) and, when the fit used early
@@ -29,14 +42,38 @@ def plot_loss_curve(estimator, ax=None, *, title=None, log_scale=False):
         Where to draw; default a new figure's axes.
     title : str, optional
         Default: the estimator's class, solver and number of epochs.
-    log_scale : bool, default=False
-        Logarithmic loss axis.
+    log_scale : bool or 'auto', default='auto'
+        Logarithmic loss axis; 'auto' chooses it when the largest loss is
+        more than 20 times the smallest, so that a high first epoch does
+        not flatten the rest of the curve.
 
     Returns
     -------
     ax : matplotlib Axes
         The axes holding the loss curves (the score axis is ``ax.right_ax``
-        when drawn).
+        when drawn). Save the figure with ``ax.figure.savefig("curve.png")``.
+
+    Raises
+    ------
+    ImportError
+        If matplotlib is missing.
+    sklearn.exceptions.NotFittedError
+        If the estimator is not fitted.
+    ValueError
+        If it was fitted with 'lbfgs', which records no loss per epoch.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from sklearn.datasets import load_digits
+    >>> import fastbp
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = fastbp.MLPClassifier(max_iter=20, early_stopping=True,
+    ...                            random_state=0).fit(X, y)
+    >>> ax = fastbp.plot_loss_curve(clf)
+    >>> ax.get_yscale()                  # the first epochs' loss is high
+    'log'
+    >>> ax.figure.savefig(os.path.join(tempfile.mkdtemp(), "curve.png"))
     """
     curve = getattr(estimator, "loss_curve_", None)
     if curve is None:
@@ -61,11 +98,15 @@ def plot_loss_curve(estimator, ax=None, *, title=None, log_scale=False):
                          lw=1.8, label="validation loss")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
+    if log_scale == "auto":
+        log_scale = _wants_log_scale([curve, val_loss])
     if log_scale:
         ax.set_yscale("log")
     ax.grid(True, alpha=0.3)
-    if len(epochs) <= 12:
-        ax.set_xticks(epochs)
+    # Epochs are whole numbers: no tick at 2.5.
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
     scores = getattr(estimator, "validation_scores_", None)
     if scores:
