@@ -38,7 +38,7 @@ from sklearn.utils.validation import (
 )
 
 from fastbp._core import _backprop, _kernels, _optim
-from fastbp._network import ACTIVATIONS, Network, prepare_input
+from fastbp._network import ACTIVATIONS, Network, check_sparse, prepare_input
 from fastbp._progress import EpochProgress
 from fastbp._threads import blas_limited, resolve_n_threads
 
@@ -308,7 +308,8 @@ class BaseMultilayerPerceptron(BaseEstimator):
             not self.warm_start and not incremental)
         if incremental and is_classifier(self):
             self._partial_fit_labels(y, classes)
-        X, y, y_orig = self._validate_input(X, y, incremental, reset=first_pass)
+        X, y, y_orig = self._validate_input(check_sparse(X), y, incremental,
+                                            reset=first_pass)
         n_samples, n_features = X.shape
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype)
@@ -612,7 +613,8 @@ class BaseMultilayerPerceptron(BaseEstimator):
             # (which gives its own messages for non-finite values).
             if np.isfinite(X).all():
                 return X
-        return validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
+        return validate_data(self, check_sparse(X), accept_sparse=["csr", "csc"],
+                             reset=False,
                              dtype=(net.dtype.type, np.float64, np.float32))
 
     def _forward_pass_fast(self, X, check_input=True, logits=False):
