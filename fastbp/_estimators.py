@@ -221,7 +221,10 @@ class BaseMultilayerPerceptron(BaseEstimator):
         save(self, path, metadata=metadata)
 
     def __getstate__(self):
-        state = super().__getstate__()
+        # A new dict: scikit-learn's __getstate__ returns self.__dict__
+        # itself on Python 3.11+, and pickling must never change the model
+        # (another thread may be training or predicting with it).
+        state = dict(super().__getstate__())
         state.pop("_net", None)  # rebuilt from coefs_ / intercepts_ on use
         return state
 
@@ -393,7 +396,15 @@ class BaseMultilayerPerceptron(BaseEstimator):
 
     def _fit_stochastic(self, X, y, sample_weight, incremental, n_threads):
         net = self._net
-        opt = self._optimizer
+        # absent when coefs_ and the fitted attributes were set by hand
+        opt = self.__dict__.get("_optimizer")
+        tiny = np.finfo(net.dtype).tiny
+        if self.solver in ("adam", "adamw", "rmsprop") and self.epsilon < tiny:
+            raise ValueError(
+                f"epsilon={self.epsilon!r} is below the smallest normal "
+                f"{net.dtype.name} ({tiny:.4g}): the compiled loops flush such "
+                f"numbers to zero. Use epsilon >= {tiny:.4g}"
+                + (" or float64 data" if net.dtype == np.float32 else ""))
         keep = incremental or (self.keep_optimizer_state and opt is not None)
         if not keep or opt is None or not opt.compatible(
                 self.solver, net.n_params, net.dtype):

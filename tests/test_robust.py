@@ -119,3 +119,112 @@ def test_valid_sparse_with_duplicates_and_unsorted_indices_still_works():
                         np.array([0, 3, 4, 4])), shape=(3, 4))
     net = Network((4, 2), loss="squared_error", random_state=0)
     np.testing.assert_allclose(net.forward(Xs), net.forward(Xs.toarray()))
+
+
+# -- pickling never touches the live estimator ---------------------------------
+@pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
+def test_pickling_leaves_the_estimator_untouched(cls):
+    est = _fitted(cls)
+    net = est.network_
+    before = dict(est.__dict__)
+    state = est.__getstate__()
+    assert state is not est.__dict__ and "_net" not in state
+    pickle.dumps(est)
+    assert est.__dict__ == before and est.__dict__["_net"] is net
+    clone = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(clone.predict(X), est.predict(X))
+
+
+def test_pickling_while_another_thread_trains():
+    est = MLPClassifier(hidden_layer_sizes=(16,), max_iter=1, warm_start=True,
+                        random_state=0, n_threads=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, Y_CLF)
+    errors, stop = [], threading.Event()
+
+    def train():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                while not stop.is_set():
+                    est.partial_fit(X, Y_CLF)
+        except Exception as exc:  # pragma: no cover - the bug
+            errors.append(exc)
+
+    t = threading.Thread(target=train)
+    t.start()
+    try:
+        for _ in range(300):
+            pickle.loads(pickle.dumps(est))
+    finally:
+        stop.set()
+        t.join()
+    assert not errors, errors
+
+
+# -- optimizer state after weights set by hand ---------------------------------
+@pytest.mark.parametrize("how", ["partial_fit", "warm fit"])
+def test_training_on_from_hand_set_weights(how):
+    """scikit-learn's test_fit sets the weights and fitted attributes by
+    hand, then trains on: the optimizer is created when missing."""
+    src = _fitted()
+    est = MLPClassifier(solver="sgd", hidden_layer_sizes=(7,), max_iter=1,
+                        warm_start=True, random_state=0, n_threads=1)
+    for name in ("coefs_", "intercepts_", "n_outputs_", "n_layers_",
+                 "out_activation_", "n_features_in_", "classes_",
+                 "_label_binarizer"):
+        setattr(est, name, getattr(src, name))
+    est.coefs_ = [c.copy() for c in est.coefs_]
+    est.intercepts_ = [b.copy() for b in est.intercepts_]
+    est.n_iter_, est.t_, est.loss_curve_ = 0, 0, []
+    est.best_loss_, est._no_improvement_count = np.inf, 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if how == "partial_fit":
+            est.partial_fit(X, Y_CLF, classes=[0, 1, 2])
+        else:
+            est.fit(X, Y_CLF)
+    assert est._optimizer.t > 0
+    assert not np.array_equal(est.coefs_[0], src.coefs_[0])
+
+
+# -- epsilon below the smallest normal number ------------------------------------
+@pytest.mark.parametrize("solver", ["adam", "adamw", "rmsprop"])
+def test_subnormal_epsilon_in_float32_is_named(solver):
+    est = MLPClassifier(solver=solver, epsilon=1e-40, max_iter=2, random_state=0)
+    with pytest.raises(ValueError, match="epsilon=1e-40 is below the smallest "
+                       "normal float32"):
+        est.fit(X.astype(np.float32), Y_CLF)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, Y_CLF)  # float64: 1e-40 is a normal number there
+
+
+# -- NaN is never turned into a plausible number ------------------------------
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "elu", "softplus",
+                                        "tanh", "logistic", "gelu", "identity"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_rows", [3, 300])  # the small-rows path and the full pass
+def test_nan_weight_gives_nan_output(activation, dtype, n_rows):
+    net = Network((4, 6, 3), activation=activation, loss="log_loss", dtype=dtype,
+                  random_state=0)
+    net.coefs[0][:, 2] = np.nan  # one hidden unit
+    out = net.forward(np.random.RandomState(0).rand(n_rows, 4).astype(dtype))
+    assert np.isnan(out).all()
+
+
+def test_relu_kernel_keeps_nan_and_zeroes_negatives():
+    from fastbp._core import _kernels
+
+    for dtype in (np.float32, np.float64):
+        x = np.array([np.nan, -1.0, -0.0, 0.0, 2.5], dtype=dtype)
+        _kernels.activation(_kernels.ACTIVATIONS["relu"], x)
+        np.testing.assert_array_equal(x, [np.nan, 0, 0, 0, 2.5])
+        assert not np.signbit(x[2])
+
+
+def test_classifier_with_nan_weight_gives_nan_probabilities():
+    est = _fitted()
+    est.coefs_[0][0, 0] = np.nan
+    assert np.isnan(est.predict_proba(X)).all()
