@@ -112,6 +112,26 @@ def _check_fitted(est):
             "with appropriate arguments before using this estimator.")
 
 
+_NON_FINITE = ("Solver produced non-finite parameter weights. The input data may"
+               " contain large values and need to be preprocessed.")
+
+
+def _divergence_cause(est, X):
+    """The likely cause of a diverging fit, in words: the learning rate, and
+    the features' scale when they are far from standardized."""
+    data = X.data if hasattr(X, "tocsr") else X
+    big = float(np.max(np.abs(data))) if data.size else 0.0
+    text = ""
+    if est.solver != "lbfgs":
+        text = (f"the learning rate (learning_rate_init={est.learning_rate_init!r}) "
+                "may be too large")
+    if big > 1e3:
+        text += (" or " if text else "") + (
+            f"the features are not scaled (largest absolute value {big:.3g}): "
+            "standardize them, e.g. with sklearn.preprocessing.StandardScaler")
+    return text or "the input data may need to be preprocessed"
+
+
 class BaseMultilayerPerceptron(BaseEstimator):
     """Shared machinery of MLPClassifier and MLPRegressor. Not for direct use."""
 
@@ -342,8 +362,8 @@ class BaseMultilayerPerceptron(BaseEstimator):
                 self._fit_lbfgs(X, y, sample_weight, n_threads)
         if not np.isfinite(self._net.params).all():
             raise ValueError(
-                "Solver produced non-finite parameter weights. The input data may"
-                " contain large values and need to be preprocessed.")
+                f"{_NON_FINITE} Training diverged: {_divergence_cause(self, X)}. "
+                "The model is left as it was before this call.")
         return self
 
     def _apply_class_weight(self, y, sample_weight, incremental):
@@ -487,6 +507,15 @@ class BaseMultilayerPerceptron(BaseEstimator):
                 self.loss_ = loss_sum / n_samples
                 self.t_ += n_samples
                 self.loss_curve_.append(self.loss_)
+                diverged = not math.isfinite(self.loss_)
+                if diverged and not early_stopping:
+                    # the weights are lost: stop now; _fit puts back the
+                    # model from before this call
+                    raise ValueError(
+                        f"{_NON_FINITE} Training diverged: the loss became "
+                        f"{self.loss_} at epoch {self.n_iter_}; "
+                        f"{_divergence_cause(self, X_train)}. The model is left "
+                        "as it was before this call.")
                 if self.verbose:
                     print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
 
@@ -517,6 +546,13 @@ class BaseMultilayerPerceptron(BaseEstimator):
                         break
                     self._no_improvement_count = 0
 
+                if diverged:  # early stopping: back to its best model below
+                    warnings.warn(
+                        f"Training diverged: the loss became {self.loss_} at "
+                        f"epoch {self.n_iter_}; {_divergence_cause(self, X_train)}. "
+                        "Training stopped; the model is the best one before "
+                        "that (by validation score).", RuntimeWarning)
+                    break
                 if incremental:
                     break
                 if self.n_iter_ == self.max_iter:
@@ -531,6 +567,46 @@ class BaseMultilayerPerceptron(BaseEstimator):
             progress.close()
         if early_stopping:
             net.params[...] = self._best_params
+        if not incremental and math.isfinite(self.loss_):
+            self._warn_if_exploded(X_train, Y, sw, n_threads)
+
+    def _warn_if_exploded(self, X, Y, sw, n_threads):
+        """Warn when the fitted network is much worse on (a sample of) its
+        training data than an untrained one predicting a constant (the
+        output activation of 0): the updates exploded, although every
+        number stayed finite (a constant prediction, without a word)."""
+        net = self._net
+        step = max(1, X.shape[0] // 512)
+        Xs, Ys = X[::step], np.ascontiguousarray(Y[::step])
+        sws = np.ascontiguousarray(np.ones(Ys.shape[0], dtype=net.dtype)
+                                   if sw.shape[0] == 0 else sw[::step])
+        if sws.sum() <= 0:
+            return
+        out = np.empty(Ys.shape, dtype=net.dtype)
+        loss = net._full_pass(Xs, Ys, None if sw.shape[0] == 0 else sws, 0.0,
+                              out=out, n_threads=n_threads)
+        # the same output for every row, though the targets differ: every
+        # hidden unit is dead or saturated (what a blown-up ReLU net does)
+        constant = (Ys.shape[0] > 1 and np.ptp(Ys, axis=0).max() > 0
+                    and np.ptp(out, axis=0).max() <= 1e-7 * (1 + np.abs(out).max()))
+        z = np.zeros(Ys.shape, dtype=net.dtype)
+        per_sample = _kernels.output_loss(
+            net._out_code, z, Ys, np.ones(Ys.shape[0], dtype=net.dtype),
+            np.empty_like(z))
+        untrained = float(np.average(np.asarray(per_sample), weights=sws))
+        if constant:
+            what = ("the network gives the same output for every sample (its "
+                    "hidden units are dead or saturated)")
+        elif loss > 100 * untrained + 1e-6 or not math.isfinite(loss):
+            # (an undertrained network may be a few times worse: its random
+            # initial outputs are not 0)
+            what = (f"the training loss {loss:.4g} (without the L2 term) is far "
+                    f"worse than an untrained network's {untrained:.4g} (all "
+                    "outputs at 0)")
+        else:
+            return
+        warnings.warn(f"Training diverged: {what}; {_divergence_cause(self, X)}.",
+                      RuntimeWarning, stacklevel=5)
 
     def _schedule_iteration_ends(self, opt):
         """Learning-rate schedules act between epochs (as scikit-learn's)."""

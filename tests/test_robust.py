@@ -228,3 +228,89 @@ def test_classifier_with_nan_weight_gives_nan_probabilities():
     est = _fitted()
     est.coefs_[0][0, 0] = np.nan
     assert np.isnan(est.predict_proba(X)).all()
+
+
+# -- divergence is never silent --------------------------------------------------
+def _digits():
+    from sklearn.datasets import load_digits
+
+    Xd, yd = load_digits(return_X_y=True)
+    return Xd / 16, yd
+
+
+@pytest.mark.parametrize("case", ["adam lr=10", "sgd lr=10", "sgd lr=1e3",
+                                  "sgd unscaled"])
+def test_exploded_fit_predicting_one_class_warns(case):
+    """These fits end on a network that predicts one class for every input
+    (every hidden unit dead), with finite weights: they used to be silent."""
+    Xd, yd = _digits()
+    solver, what = case.split()
+    kw = {"lr=10": dict(learning_rate_init=10), "lr=1e3": dict(learning_rate_init=1e3),
+          "unscaled": {}}[what]
+    if what == "unscaled":
+        Xd = Xd * 1e6
+    est = MLPClassifier(solver=solver, max_iter=30, random_state=0, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with pytest.warns(RuntimeWarning, match="Training diverged: the network "
+                          "gives the same output") as caught:
+            est.fit(Xd, yd)
+    message = next(str(w.message) for w in caught
+                   if "Training diverged" in str(w.message))
+    if what == "unscaled":
+        assert "features are not scaled" in message and "StandardScaler" in message
+    else:
+        assert f"learning_rate_init={kw['learning_rate_init']!r}" in message
+    assert len(np.unique(est.predict(Xd))) == 1
+
+
+def test_healthy_fits_do_not_warn_of_divergence():
+    Xd, yd = _digits()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.filterwarnings("error", message="Training diverged")
+        MLPClassifier(max_iter=20, random_state=0).fit(Xd, yd)
+        MLPClassifier(max_iter=1, random_state=0, solver="sgd").fit(Xd, yd)
+        # undertrained, several times worse than all-zero outputs: still fine
+        MLPRegressor(max_iter=3, random_state=0, solver="sgd").fit(X, X[:, 0])
+        MLPRegressor(max_iter=50, random_state=0).fit(Xd, yd * 1e3)
+
+
+@pytest.mark.parametrize("scale, cause", [(1, "learning_rate_init=10"),
+                                          (1e6, "features are not scaled")])
+def test_non_finite_loss_stops_at_once_and_keeps_the_model(scale, cause):
+    reg = MLPRegressor(solver="sgd", max_iter=2, random_state=0, warm_start=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, X[:, 0] * 100)
+    before = [c.copy() for c in reg.coefs_]
+    curve = list(reg.loss_curve_)
+    reg.set_params(learning_rate_init=10, max_iter=200)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with pytest.raises(ValueError, match="non-finite parameter weights.*"
+                           f"Training diverged: the loss became .* at epoch .*{cause}"):
+            reg.fit(X * scale, X[:, 0] * 100)
+    # the last finite model: the one before the call
+    for a, b in zip(reg.coefs_, before):
+        np.testing.assert_array_equal(a, b)
+    assert reg.loss_curve_ == curve
+
+
+def test_divergence_with_early_stopping_keeps_the_best_model():
+    # scikit-learn's test_mlp_diverging_loss: it trains on to max_iter
+    from sklearn.datasets import load_iris
+
+    Xi, yi = load_iris(return_X_y=True)
+    reg = MLPRegressor(hidden_layer_sizes=100, activation="identity", solver="sgd",
+                       learning_rate_init=1, max_iter=20, early_stopping=True,
+                       n_iter_no_change=10, random_state=0)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with pytest.warns(RuntimeWarning, match="Training diverged: the loss "
+                          "became .*learning_rate_init=1\\).*the model is the best one"):
+            reg.fit(Xi, yi)
+    assert reg.n_iter_ < 20   # stopped at the first non-finite epoch
+    assert np.isnan(reg.validation_scores_[-1])
+    assert all(np.isfinite(c).all() for c in reg.coefs_)
+    assert np.isfinite(reg.predict(Xi)).all()
