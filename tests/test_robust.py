@@ -276,21 +276,24 @@ def test_healthy_fits_do_not_warn_of_divergence():
         MLPRegressor(max_iter=50, random_state=0).fit(Xd, yd * 1e3)
 
 
-@pytest.mark.parametrize("scale, cause", [(1, "learning_rate_init=10"),
-                                          (1e6, "features are not scaled")])
-def test_non_finite_loss_stops_at_once_and_keeps_the_model(scale, cause):
+@pytest.mark.parametrize("scale, lr, cause", [(1, 10, "learning_rate_init=10"),
+                                              (1e6, 1e-3, "features are not scaled")])
+def test_non_finite_loss_stops_at_once_and_keeps_the_model(scale, lr, cause):
+    from sklearn.datasets import make_regression
+
+    Xr, yr = make_regression(200, 10, random_state=0)
     reg = MLPRegressor(solver="sgd", max_iter=2, random_state=0, warm_start=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        reg.fit(X, X[:, 0] * 100)
+        reg.fit(Xr, yr)
     before = [c.copy() for c in reg.coefs_]
     curve = list(reg.loss_curve_)
-    reg.set_params(learning_rate_init=10, max_iter=200)
+    reg.set_params(learning_rate_init=lr, max_iter=30)
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         with pytest.raises(ValueError, match="non-finite parameter weights.*"
                            f"Training diverged: the loss became .* at epoch .*{cause}"):
-            reg.fit(X * scale, X[:, 0] * 100)
+            reg.fit(Xr * scale, yr)
     # the last finite model: the one before the call
     for a, b in zip(reg.coefs_, before):
         np.testing.assert_array_equal(a, b)
