@@ -571,10 +571,12 @@ class BaseMultilayerPerceptron(BaseEstimator):
             self._warn_if_exploded(X_train, Y, sw, n_threads)
 
     def _warn_if_exploded(self, X, Y, sw, n_threads):
-        """Warn when the fitted network is much worse on (a sample of) its
-        training data than an untrained one predicting a constant (the
-        output activation of 0): the updates exploded, although every
-        number stayed finite (a constant prediction, without a word)."""
+        """Warn when the fitted network gives one output for every row of
+        (a sample of) its training data, or is far worse there than an
+        untrained one predicting the output activation of 0: the updates
+        exploded although every number stayed finite (before, a model that
+        predicts one class, without a word). One forward pass over at most
+        ~1000 rows."""
         net = self._net
         step = max(1, X.shape[0] // 512)
         Xs, Ys = X[::step], np.ascontiguousarray(Y[::step])
@@ -595,18 +597,21 @@ class BaseMultilayerPerceptron(BaseEstimator):
             np.empty_like(z))
         untrained = float(np.average(np.asarray(per_sample), weights=sws))
         if constant:
-            what = ("the network gives the same output for every sample (its "
-                    "hidden units are dead or saturated)")
-        elif loss > 100 * untrained + 1e-6 or not math.isfinite(loss):
-            # (an undertrained network may be a few times worse: its random
-            # initial outputs are not 0)
-            what = (f"the training loss {loss:.4g} (without the L2 term) is far "
-                    f"worse than an untrained network's {untrained:.4g} (all "
-                    "outputs at 0)")
-        else:
+            warnings.warn(
+                "The fitted network gives the same output for every sample: "
+                "every hidden unit is inactive (dead ReLU) or saturated. "
+                f"Likely causes: {_divergence_cause(self, X)}; with very few "
+                "hidden units, also the initial weights.",
+                RuntimeWarning, stacklevel=5)
             return
-        warnings.warn(f"Training diverged: {what}; {_divergence_cause(self, X)}.",
-                      RuntimeWarning, stacklevel=5)
+        # (an undertrained network may be a few times worse than all-zero
+        # outputs: its random initial outputs are not 0)
+        if loss > 100 * untrained + 1e-6 or not math.isfinite(loss):
+            warnings.warn(
+                f"Training diverged: the training loss {loss:.4g} (without the "
+                f"L2 term) is far worse than an untrained network's "
+                f"{untrained:.4g} (all outputs at 0); "
+                f"{_divergence_cause(self, X)}.", RuntimeWarning, stacklevel=5)
 
     def _schedule_iteration_ends(self, opt):
         """Learning-rate schedules act between epochs (as scikit-learn's)."""
