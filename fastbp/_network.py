@@ -34,7 +34,7 @@ def _as_dtype(dtype):
     return dtype
 
 
-def _check_compressed(X, name, n_major, n_minor):
+def _check_compressed(X, name, n_major, n_minor, minor="column"):
     indptr, indices = X.indptr, X.indices
     for arr, what in ((indptr, "indptr"), (indices, "indices")):
         if not isinstance(arr, np.ndarray) or arr.ndim != 1 or arr.dtype.kind not in "iu":
@@ -51,7 +51,8 @@ def _check_compressed(X, name, n_major, n_minor):
                          "entries")
     used = indices[:nnz]
     if used.size and (used.min() < 0 or used.max() >= n_minor):
-        raise ValueError(f"{name} X is malformed: indices outside [0, {n_minor})")
+        raise ValueError(f"{name} X is malformed: {minor} indices outside "
+                         f"[0, {n_minor})")
 
 
 def check_sparse(X):
@@ -78,14 +79,14 @@ def check_sparse(X):
     if X.format == "csr":
         _check_compressed(X, name, shape[0], shape[1])
     elif X.format == "csc":
-        _check_compressed(X, name, shape[1], shape[0])
+        _check_compressed(X, name, shape[1], shape[0], "row")
     elif X.format == "bsr":
         R, C = X.blocksize
         if (data.ndim != 3 or data.shape[1:] != (R, C) or R < 1 or C < 1
                 or shape[0] % R or shape[1] % C):
             raise ValueError(f"{name} X is malformed: blocks of shape "
                              f"{data.shape[1:]} do not tile {shape}")
-        _check_compressed(X, name, shape[0] // R, shape[1] // C)
+        _check_compressed(X, name, shape[0] // R, shape[1] // C, "block column")
     elif X.format == "coo":
         coords = getattr(X, "coords", None) or (X.row, X.col)
         for axis, c in enumerate(coords[:2]):
