@@ -85,6 +85,26 @@ def _lbfgs_options(iprint):
         return {}
 
 
+_NON_FINITE = ("Solver produced non-finite parameter weights. The input data may"
+               " contain large values and need to be preprocessed.")
+
+
+def _divergence_cause(est, X):
+    """The likely cause of a diverging fit, in words: the learning rate, and
+    the features' scale when they are far from standardized."""
+    data = X.data if hasattr(X, "tocsr") else X
+    big = float(np.max(np.abs(data))) if data.size else 0.0
+    text = ""
+    if est.solver != "lbfgs":
+        text = (f"the learning rate (learning_rate_init={est.learning_rate_init!r}) "
+                "may be too large")
+    if big > 1e3:
+        text += (" or " if text else "") + (
+            f"the features are not scaled (largest absolute value {big:.3g}): "
+            "standardize them, e.g. with sklearn.preprocessing.StandardScaler")
+    return text or "the input data may need to be preprocessed"
+
+
 class _Optimizer:
     """Optimizer state kept between epochs: flat moment buffers, step count
     and the current learning rate (schedules act on it between epochs)."""
@@ -110,26 +130,6 @@ def _check_fitted(est):
         raise NotFittedError(
             f"This {type(est).__name__} instance is not fitted yet. Call 'fit' "
             "with appropriate arguments before using this estimator.")
-
-
-_NON_FINITE = ("Solver produced non-finite parameter weights. The input data may"
-               " contain large values and need to be preprocessed.")
-
-
-def _divergence_cause(est, X):
-    """The likely cause of a diverging fit, in words: the learning rate, and
-    the features' scale when they are far from standardized."""
-    data = X.data if hasattr(X, "tocsr") else X
-    big = float(np.max(np.abs(data))) if data.size else 0.0
-    text = ""
-    if est.solver != "lbfgs":
-        text = (f"the learning rate (learning_rate_init={est.learning_rate_init!r}) "
-                "may be too large")
-    if big > 1e3:
-        text += (" or " if text else "") + (
-            f"the features are not scaled (largest absolute value {big:.3g}): "
-            "standardize them, e.g. with sklearn.preprocessing.StandardScaler")
-    return text or "the input data may need to be preprocessed"
 
 
 class BaseMultilayerPerceptron(BaseEstimator):
@@ -241,9 +241,8 @@ class BaseMultilayerPerceptron(BaseEstimator):
         save(self, path, metadata=metadata)
 
     def __getstate__(self):
-        # A new dict: scikit-learn's __getstate__ returns self.__dict__
-        # itself on Python 3.11+, and pickling must never change the model
-        # (another thread may be training or predicting with it).
+        # A new dict (BaseEstimator returns the instance's own __dict__):
+        # pickling must never change the live estimator.
         state = dict(super().__getstate__())
         state.pop("_net", None)  # rebuilt from coefs_ / intercepts_ on use
         return state
