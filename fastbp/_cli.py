@@ -6,6 +6,7 @@ reported as one line, ``fastbp: error: ...``, on stderr (set FASTBP_DEBUG=1
 to see the traceback instead).
 """
 import argparse
+import contextlib
 import csv
 import os
 import re
@@ -302,6 +303,8 @@ class _Table:
         import numpy as np
 
         values = self.columns[i]
+        if isinstance(values, np.ndarray):
+            return values  # parsed and checked while reading
         name = self.names[i]
         try:
             out = np.array(values, dtype=np.float64)
@@ -333,9 +336,38 @@ def _shorten(names, n=12):
     return text + (f", ... ({len(names)} in all)" if len(names) > n else "")
 
 
-def _read_csv(path):
+_CSV_CHUNK = 4096  # rows parsed into numbers at a time
+
+
+def _parse_chunk(table, i, values, lines):
+    """float64 values of column i for these rows, or the CLIError of the
+    first bad one (missing, not numeric, not finite) with its line."""
+    import numpy as np
+
+    try:
+        out = np.array(values, dtype=np.float64)
+    except ValueError:
+        out = None
+    if out is not None and np.isfinite(out).all():
+        return out
+    return _Table(table.path, table.names, {i: values}, lines).numeric(i)
+
+
+def _read_csv(path, numeric=None):
+    """The columns of a CSV file with a header row.
+
+    `numeric(names)` gives the indices of the columns that must hold
+    numbers: those are parsed while reading, a few thousand rows at a time
+    (8 bytes a value, not a Python string), and the first missing or bad
+    value stops the reading with its line number: memory stays bounded
+    whatever the file. The other columns are kept as strings."""
+    import numpy as np
+
     with open(path, newline="", encoding="utf-8-sig") as f:
-        sample = f.read(65536)
+        try:
+            sample = f.read(65536)
+        except UnicodeDecodeError:
+            raise CLIError(f"{path}: not a text CSV file (it is not UTF-8)") from None
         f.seek(0)
         try:
             dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
@@ -347,7 +379,24 @@ def _read_csv(path):
             if header is None:
                 raise CLIError(f"{path}: the file is empty (a CSV needs a header row)")
             names = [h.strip() for h in header]
-            rows, lines = [], []
+            num = sorted(set(numeric(names))) if numeric is not None else []
+            text = [i for i in range(len(names)) if i not in set(num)]
+            table = _Table(path, names, None, None)
+            parsed = {i: [] for i in num}
+            strings = {i: [] for i in text}
+            rows, lines, chunk_lines = 0, [], []
+            chunk = []
+
+            def flush():
+                for i in num:
+                    parsed[i].append(_parse_chunk(table, i, [r[i] for r in chunk],
+                                                  chunk_lines))
+                for i in text:
+                    strings[i].extend(r[i] for r in chunk)
+                lines.extend(chunk_lines)
+                chunk.clear()
+                chunk_lines.clear()
+
             for row in reader:
                 if not row or not any(c.strip() for c in row):
                     continue
@@ -355,8 +404,12 @@ def _read_csv(path):
                 if len(row) != len(names):
                     raise CLIError(f"{path}: line {line} has {len(row)} fields, the "
                                    f"header has {len(names)}")
-                rows.append(row)
-                lines.append(line)
+                chunk.append(row)
+                chunk_lines.append(line)
+                rows += 1
+                if len(chunk) == _CSV_CHUNK:
+                    flush()
+            flush()
         except csv.Error as exc:
             raise CLIError(f"{path}: not a readable CSV file ({exc})") from None
         except UnicodeDecodeError:
@@ -366,7 +419,8 @@ def _read_csv(path):
     if len(set(names)) != len(names):
         dup = sorted({n for n in names if names.count(n) > 1})
         raise CLIError(f"{path}: duplicate column names: {_shorten(dup)}")
-    columns = [list(c) for c in zip(*rows)]
+    columns = [np.concatenate(parsed[i]) if i in parsed else strings[i]
+               for i in range(len(names))]
     return _Table(path, names, columns, lines)
 
 
@@ -431,7 +485,13 @@ def _load_npz(path):
     try:
         with np.load(path, allow_pickle=False) as npz:
             return {k: npz[k] for k in npz.files}
-    except Exception as exc:  # BadZipFile, pickled objects, damaged members
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):  # not numpy's advice to unpickle it
+            raise CLIError(f"{path}: an array in the archive holds Python objects "
+                           "(a scipy.sparse matrix given to np.savez?); save plain "
+                           "arrays X and y with np.savez") from None
+        raise CLIError(f"{path}: not a readable .npz archive ({_one_line(exc)})") from None
+    except Exception as exc:  # BadZipFile, damaged members
         raise CLIError(f"{path}: not a readable .npz archive ({_one_line(exc)})") from None
 
 
@@ -443,7 +503,15 @@ def _load_training_data(path, target):
     kind = _kind(path)
     info = {"source": os.path.basename(path), "input": kind}
     if kind == "csv":
-        table = _read_csv(path)
+        def numeric(names):  # every column but the target
+            if target is not None and target not in names:
+                _Table(path, names, None, None).index(target)  # its error
+            if len(names) < 2:
+                return []
+            t = names.index(target) if target is not None else len(names) - 1
+            return [i for i in range(len(names)) if i != t]
+
+        table = _read_csv(path, numeric)
         if len(table.names) < 2:
             raise CLIError(f"{path}: need at least one feature column and a "
                            "target column")
@@ -501,7 +569,11 @@ def _load_features(path, est, user):
     n_features = est.n_features_in_
     target = user.get("target")
     if kind == "csv":
-        table = _read_csv(path)
+        def numeric(names):  # the model's feature columns, when all there
+            wanted = user.get("features") or [n for n in names if n != target]
+            return [names.index(f) for f in wanted if f in names]
+
+        table = _read_csv(path, numeric)
         features = user.get("features")
         if features:
             missing = [f for f in features if f not in table.names]
@@ -642,6 +714,20 @@ def _check_writable(path, flag):
         raise CLIError(f"{flag} {path}: is a directory")
 
 
+def _check_not_an_input(path, flag, inputs):
+    """Refuse an output that is one of the inputs (predict -o MODEL would
+    replace the model with CSV; train --out DATA.csv the training data)."""
+    if path is None or not os.path.exists(path):
+        return
+    for what, other in inputs:
+        try:
+            same = os.path.samefile(path, other)
+        except OSError:
+            same = False
+        if same:
+            raise UsageError(f"{flag} {path} is the {what}: choose another output file")
+
+
 def _check_plotting(path):
     import importlib.util
 
@@ -657,6 +743,11 @@ def _cmd_train(args):
 
     _check_writable(args.out, "--out")
     _check_writable(args.plot, "--plot")
+    _check_not_an_input(args.out, "--out", [("training data", args.data)])
+    _check_not_an_input(args.plot, "--plot", [("training data", args.data)])
+    if args.out is not None and args.plot is not None and (
+            os.path.abspath(args.out) == os.path.abspath(args.plot)):
+        raise UsageError(f"--out and --plot are the same file: {args.out}")
     _check_plotting(args.plot)
     if args.plot and args.solver == "lbfgs":
         raise UsageError("--plot needs a stochastic solver (adam, sgd, rmsprop, "
@@ -824,6 +915,8 @@ def _cmd_predict(args):
     from sklearn.base import is_classifier
 
     _check_writable(args.output, "-o")
+    _check_not_an_input(args.output, "-o", [("model file", args.model),
+                                            ("data file", args.data)])
     est, meta = _load_model(args.model)
     user = meta.get("user") or {}
     if args.proba and not is_classifier(est):
@@ -954,9 +1047,36 @@ def _run(func, *args):
         return 1
 
 
+@contextlib.contextmanager
+def _printable_file_names():
+    """File names with bytes that are not UTF-8 reach Python as lone
+    surrogates; print them escaped instead of failing the whole run."""
+    changed = []
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="backslashreplace")
+                changed.append(stream)
+            except (ValueError, OSError):
+                pass
+    try:
+        yield
+    finally:
+        for stream in changed:
+            try:
+                stream.reconfigure(errors="strict")
+            except (ValueError, OSError):
+                pass
+
+
 def main(argv=None):
     """Run the command line with `argv` (default: sys.argv[1:]); returns
     the exit status."""
+    with _printable_file_names():
+        return _main(argv)
+
+
+def _main(argv):
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "bench":
         return _run(_cmd_bench, argv[1:])

@@ -40,7 +40,7 @@ from sklearn.utils.validation import (
 
 from fastbp._callbacks import CallbackSupportMixin, EpochTasks, fit_task
 from fastbp._core import _backprop, _kernels, _optim
-from fastbp._network import ACTIVATIONS, Network, prepare_input
+from fastbp._network import ACTIVATIONS, Network, check_sparse, prepare_input
 from fastbp._progress import EpochProgress
 from fastbp._threads import blas_limited, resolve_n_threads
 
@@ -85,6 +85,26 @@ def _lbfgs_options(iprint):
         return _get_additional_lbfgs_options_dict("iprint", iprint)
     except ImportError:  # pragma: no cover - older/newer scikit-learn
         return {}
+
+
+_NON_FINITE = ("Solver produced non-finite parameter weights. The input data may"
+               " contain large values and need to be preprocessed.")
+
+
+def _divergence_cause(est, X):
+    """The likely cause of a diverging fit, in words: the learning rate, and
+    the features' scale when they are far from standardized."""
+    data = X.data if hasattr(X, "tocsr") else X
+    big = float(np.max(np.abs(data))) if data.size else 0.0
+    text = ""
+    if est.solver != "lbfgs":
+        text = (f"the learning rate (learning_rate_init={est.learning_rate_init!r}) "
+                "may be too large")
+    if big > 1e3:
+        text += (" or " if text else "") + (
+            f"the features are not scaled (largest absolute value {big:.3g}): "
+            "standardize them, e.g. with sklearn.preprocessing.StandardScaler")
+    return text or "the input data may need to be preprocessed"
 
 
 class _Optimizer:
@@ -335,7 +355,8 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
             not self.warm_start and not incremental)
         if incremental and is_classifier(self):
             self._partial_fit_labels(y, classes)
-        X, y, y_orig = self._validate_input(X, y, incremental, reset=first_pass)
+        X, y, y_orig = self._validate_input(check_sparse(X), y, incremental,
+                                            reset=first_pass)
         n_samples, n_features = X.shape
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype)
@@ -368,8 +389,8 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
                 self._fit_lbfgs(X, y, sample_weight, n_threads)
         if not np.isfinite(self._net.params).all():
             raise ValueError(
-                "Solver produced non-finite parameter weights. The input data may"
-                " contain large values and need to be preprocessed.")
+                f"{_NON_FINITE} Training diverged: {_divergence_cause(self, X)}. "
+                "The model is left as it was before this call.")
         return self
 
     def _apply_class_weight(self, y, sample_weight, incremental):
@@ -438,7 +459,15 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
 
     def _fit_stochastic(self, X, y, sample_weight, incremental, n_threads):
         net = self._net
-        opt = self._optimizer
+        # absent when coefs_ and the fitted attributes were set by hand
+        opt = self.__dict__.get("_optimizer")
+        tiny = np.finfo(net.dtype).tiny
+        if self.solver in ("adam", "adamw", "rmsprop") and self.epsilon < tiny:
+            raise ValueError(
+                f"epsilon={self.epsilon!r} is below the smallest normal "
+                f"{net.dtype.name} ({tiny:.4g}): the compiled loops flush such "
+                f"numbers to zero. Use epsilon >= {tiny:.4g}"
+                + (" or float64 data" if net.dtype == np.float32 else ""))
         keep = incremental or (self.keep_optimizer_state and opt is not None)
         if not keep or opt is None or not opt.compatible(
                 self.solver, net.n_params, net.dtype):
@@ -520,6 +549,15 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
                 self.n_iter_ += 1
                 self.loss_ = loss_sum / n_samples
                 self.loss_curve_.append(self.loss_)
+                diverged = not math.isfinite(self.loss_)
+                if diverged and not early_stopping:
+                    # the weights are lost: stop now; _fit puts back the
+                    # model from before this call
+                    raise ValueError(
+                        f"{_NON_FINITE} Training diverged: the loss became "
+                        f"{self.loss_} at epoch {self.n_iter_}; "
+                        f"{_divergence_cause(self, X_train)}. The model is left "
+                        "as it was before this call.")
                 if self.verbose:
                     print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
 
@@ -552,6 +590,13 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
                         break
                     self._no_improvement_count = 0
 
+                if diverged:  # early stopping: back to its best model below
+                    warnings.warn(
+                        f"Training diverged: the loss became {self.loss_} at "
+                        f"epoch {self.n_iter_}; {_divergence_cause(self, X_train)}. "
+                        "Training stopped; the model is the best one before "
+                        "that (by validation score).", RuntimeWarning)
+                    break
                 if incremental:
                     break
                 if self.n_iter_ == self.max_iter:
@@ -569,6 +614,51 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
             progress.close()
         if early_stopping:
             net.params[...] = self._best_params
+        if not incremental and math.isfinite(self.loss_):
+            self._warn_if_exploded(X_train, Y, sw, n_threads)
+
+    def _warn_if_exploded(self, X, Y, sw, n_threads):
+        """Warn when the fitted network gives one output for every row of
+        (a sample of) its training data, or is far worse there than an
+        untrained one predicting the output activation of 0: the updates
+        exploded although every number stayed finite (before, a model that
+        predicts one class, without a word). One forward pass over at most
+        ~500 rows (~1 ms on digits)."""
+        net = self._net
+        step = max(1, X.shape[0] // 256)
+        Xs, Ys = X[::step], np.ascontiguousarray(Y[::step])
+        sws = np.ascontiguousarray(np.ones(Ys.shape[0], dtype=net.dtype)
+                                   if sw.shape[0] == 0 else sw[::step])
+        if sws.sum() <= 0:
+            return
+        out = np.empty(Ys.shape, dtype=net.dtype)
+        loss = net._full_pass(Xs, Ys, None if sw.shape[0] == 0 else sws, 0.0,
+                              out=out, n_threads=n_threads)
+        # the same output for every row, though the targets differ: every
+        # hidden unit is dead or saturated (what a blown-up ReLU net does)
+        constant = (Ys.shape[0] > 1 and np.ptp(Ys, axis=0).max() > 0
+                    and np.ptp(out, axis=0).max() <= 1e-7 * (1 + np.abs(out).max()))
+        z = np.zeros(Ys.shape, dtype=net.dtype)
+        per_sample = _kernels.output_loss(
+            net._out_code, z, Ys, np.ones(Ys.shape[0], dtype=net.dtype),
+            np.empty_like(z))
+        untrained = float(np.average(np.asarray(per_sample), weights=sws))
+        if constant:
+            warnings.warn(
+                "The fitted network gives the same output for every sample: "
+                "every hidden unit is inactive (dead ReLU) or saturated. "
+                f"Likely causes: {_divergence_cause(self, X)}; with very few "
+                "hidden units, also the initial weights.",
+                RuntimeWarning, stacklevel=5)
+            return
+        # (an undertrained network may be a few times worse than all-zero
+        # outputs: its random initial outputs are not 0)
+        if loss > 100 * untrained + 1e-6 or not math.isfinite(loss):
+            warnings.warn(
+                f"Training diverged: the training loss {loss:.4g} (without the "
+                f"L2 term) is far worse than an untrained network's "
+                f"{untrained:.4g} (all outputs at 0); "
+                f"{_divergence_cause(self, X)}.", RuntimeWarning, stacklevel=5)
 
     def _trainer_for(self, net, opt, batch_size, n_threads, *, sparse):
         """The compiled Trainer for this fit, kept between partial_fit calls
@@ -684,7 +774,8 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
             # (which gives its own messages for non-finite values).
             if np.isfinite(X).all():
                 return X
-        return validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
+        return validate_data(self, check_sparse(X), accept_sparse=["csr", "csc"],
+                             reset=False,
                              dtype=(net.dtype.type, np.float64, np.float32))
 
     def _forward_pass_fast(self, X, check_input=True, logits=False):

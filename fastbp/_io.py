@@ -41,9 +41,12 @@ Format (``format: "fastbp-model"``, ``format_version: 1``)
 ``loss_curve_``, ``validation_scores_``, ``validation_loss_curve_``
     float64 arrays, when the estimator has them.
 
-A file with another ``format``, a newer ``format_version``, missing or
-inconsistent arrays, or damaged bytes (zip CRC) is refused with a
-ValueError naming the problem.
+A file with another ``format``, a newer ``format_version``, missing,
+duplicated or inconsistent arrays, or damaged bytes (zip CRC) is refused
+with a ValueError naming the problem. ``load`` reads only what the header
+declares: each array's size is checked against the layer sizes before it is
+decompressed, and a file that is not a zip archive is refused after its
+first four bytes.
 """
 import contextlib
 import errno
@@ -51,7 +54,9 @@ import io
 import json
 import math
 import os
+import stat
 import tempfile
+import zipfile
 import warnings
 from numbers import Integral, Real
 
@@ -155,7 +160,8 @@ def save(estimator, path, *, metadata=None):
     path : str, os.PathLike or writable binary file object
         Where to write. A path is written as given (no ``.npz`` suffix is
         added) and atomically: a temporary file in the same directory is
-        renamed over it once complete.
+        renamed over it once complete, with the permissions ``open()`` would
+        give. A FIFO or a device (``/dev/stdout``) is written into directly.
     metadata : dict, optional
         Extra JSON-serializable information kept in the file, under the
         header's ``user`` key; ``fastbp info PATH`` prints it.
@@ -264,17 +270,53 @@ def save(estimator, path, *, metadata=None):
         np.savez(f, **arrays)
 
 
+def _umask():
+    """The process umask, read without changing it where Linux tells it."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o22)  # elsewhere: set and put back at once
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_write(path, mode="w", **open_kw):
     """Open a temporary file beside `path` for writing; on success it
     replaces `path` in one step, on any error it is removed: a failed write
-    never leaves a partial file, nor touches an existing one."""
+    never leaves a partial file, nor touches an existing one.
+
+    As ``open(path, "w")`` would: a symbolic link is followed (the file it
+    points to is replaced, the link stays), the new file gets the old one's
+    permissions or, for a new file, 0666 less the umask; a path that is not
+    a regular file (``/dev/null``, a FIFO, a terminal, a link to
+    ``/dev/stdout``) is written into directly, never replaced."""
     path = os.fspath(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        st = None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory", path)
+        with open(path, mode, **open_kw) as f:
+            yield f
+        return
+    if st is not None:
+        path = os.path.realpath(path)  # replace the link's target, keep the link
+        perms = stat.S_IMODE(st.st_mode)
+    else:
+        perms = 0o666 & ~_umask()
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FileNotFoundError(errno.ENOENT, "no such directory", directory)
     fd, tmp = tempfile.mkstemp(prefix=".fastbp-", suffix=".tmp", dir=directory)
     try:
+        os.fchmod(fd, perms)  # mkstemp makes 0600 whatever the umask
         with os.fdopen(fd, mode, **open_kw) as f:
             yield f
             f.flush()
@@ -288,40 +330,153 @@ def atomic_write(path, mode="w", **open_kw):
         raise
 
 
-# -- loading -----------------------------------------------------------------
+# What a model file may make load() allocate is bounded by what its header
+# declares (the layer sizes give every weight array's size), and every size
+# is checked before anything is decompressed: a small file of deflated zeros
+# (about 1000:1) cannot claim gigabytes.
+_HEADER_LIMIT = 64 << 20      # the JSON header (feature names included)
+_CURVE_LIMIT = 64 << 20       # each curve: 8 million epochs
+_LABEL_LIMIT = 4096           # bytes per class label
+_NPY_HEADER = 65536           # a .npy member's own header, at most
+
+
+def _declared_sizes(meta):
+    """Layer widths [n_features, hidden..., n_outputs] as the header declares
+    them (None for a width it does not give), or None without hidden sizes."""
+    attrs = meta.get("attributes")
+    params = meta.get("params")
+    attrs = attrs if isinstance(attrs, dict) else {}
+    hidden = params.get("hidden_layer_sizes") if isinstance(params, dict) else None
+    hidden = [hidden] if isinstance(hidden, int) else hidden
+    if not isinstance(hidden, list):
+        return None
+
+    def width(n):
+        return n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else None
+
+    return ([width(attrs.get("n_features_in_"))] + [width(h) for h in hidden]
+            + [width(attrs.get("n_outputs_"))])
+
+
+# A weight array whose width the header leaves out (an edited header: fastbp
+# always writes them) is bounded by its compression ratio instead: trained
+# weights barely deflate, zeros deflate about 1000:1.
+_MAX_RATIO = 50
+
+
 class _Archive:
     """The arrays of a model file, read without pickle, with clear errors."""
 
     def __init__(self, path):
         self.where = getattr(path, "name", None) if hasattr(path, "read") else path
         self.where = os.fspath(self.where) if self.where is not None else "<file>"
+        if isinstance(self.where, bytes):
+            self.where = os.fsdecode(self.where)
+        self._file = None
+        self._limits = None
         if hasattr(path, "read"):
-            data = path.read()
+            f = path
+            if not (getattr(f, "seekable", lambda: False)()):
+                head = f.read(4)
+                self._check_magic(head)
+                f = io.BytesIO(head + f.read())
         else:
-            with open(path, "rb") as f:  # FileNotFoundError as is
-                data = f.read()
-        if not data.startswith(b"PK"):
+            # stat first: a FIFO or a device is refused without being
+            # opened (opening a FIFO waits for a writer)
+            st = os.stat(path)  # FileNotFoundError as is
+            if stat.S_ISDIR(st.st_mode):
+                raise IsADirectoryError(errno.EISDIR, "is a directory", self.where)
+            if not stat.S_ISREG(st.st_mode):
+                raise ValueError(f"{self.where} is not a fastbp model file (not "
+                                 "a regular file)")
+            f = self._file = open(path, "rb")
+        try:
+            pos = f.tell()
+            self._check_magic(f.read(4))  # nothing more is read of a non-zip
+            f.seek(pos)
+            try:
+                self._zip = zipfile.ZipFile(f)
+                infos = self._zip.infolist()
+            except Exception as exc:  # BadZipFile, OSError, EOFError, ...
+                raise ValueError(f"{self.where} is not a readable fastbp model "
+                                 f"file (truncated or damaged archive: {exc})") from None
+            names = [i.filename for i in infos]
+            if len(set(names)) != len(names):
+                dup = sorted({n for n in names if names.count(n) > 1})
+                raise ValueError(f"{self.where}: the archive holds member "
+                                 f"{dup[0]!r} more than once (a tampered file)")
+            self._infos = {i.filename[:-4]: i for i in infos
+                           if i.filename.endswith(".npy")}
+            self.keys = set(self._infos)
+        except BaseException:
+            self.close()
+            raise
+
+    def _check_magic(self, head):
+        if not head.startswith(b"PK"):
             raise ValueError(f"{self.where} is not a fastbp model file "
                              "(not an .npz archive)")
-        try:
-            self._npz = np.load(io.BytesIO(data), allow_pickle=False)
-            self.keys = set(self._npz.files)
-        except Exception as exc:  # BadZipFile, NotImplementedError, ...
-            raise ValueError(f"{self.where} is not a readable fastbp model file "
-                             f"(truncated or damaged archive: {exc})") from None
+
+    def _limit(self, key, info):
+        if key == _META_KEY:
+            return _HEADER_LIMIT
+        if key in _CURVES:
+            return _CURVE_LIMIT + _NPY_HEADER
+        meta = self._limits
+        sizes = None if meta is None else _declared_sizes(meta)
+        if sizes is None:
+            raise ValueError(f"{self.where}: the model header does not declare "
+                             "hidden_layer_sizes")
+        ratio_limit = _MAX_RATIO * info.compress_size + _NPY_HEADER
+        itemsize = 4 if meta.get("dtype") == "float32" else 8
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            if key == f"coef_{i}":
+                return ratio_limit if None in (a, b) else a * b * itemsize + _NPY_HEADER
+            if key == f"intercept_{i}":
+                return ratio_limit if b is None else b * itemsize + _NPY_HEADER
+        if key == "classes_":
+            if sizes[-1] is None:
+                return ratio_limit
+            return max(2, sizes[-1]) * _LABEL_LIMIT + _NPY_HEADER
+        return _NPY_HEADER
 
     def get(self, key):
         if key not in self.keys:
             raise ValueError(f"{self.where}: model file is incomplete: array "
                              f"{key!r} is missing")
+        info = self._infos[key]
+        limit = self._limit(key, info)
+        if info.file_size > limit:
+            raise ValueError(f"{self.where}: array {key!r} claims {info.file_size} "
+                             f"bytes, more than the model header allows ({limit})")
         try:
-            return self._npz[key]
+            with self._zip.open(info) as m:
+                version = np.lib.format.read_magic(m)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, fortran, dtype = read_header(m, max_header_size=_NPY_HEADER)
+                if dtype.hasobject:
+                    raise ValueError(f"{self.where}: array {key!r} holds Python "
+                                     "objects, which a model file may not")
+                if dtype.itemsize == 0 or dtype.kind not in "biufU":
+                    raise ValueError(f"{self.where}: array {key!r} has an "
+                                     f"unsupported dtype {dtype.str}")
+                nbytes = math.prod(shape) * dtype.itemsize
+                if nbytes > info.file_size:
+                    raise ValueError(f"{self.where}: array {key!r} is damaged (its "
+                                     f"shape {shape} needs more bytes than it has)")
+                arr = np.empty(shape, dtype=dtype, order="F" if fortran else "C")
+                view = memoryview(arr.reshape(-1, order="A").view(np.uint8))
+                got = m.readinto(view) if nbytes else 0
+                if got != nbytes or m.read(1):  # reading to the end checks the CRC
+                    raise ValueError(f"{self.where}: array {key!r} is damaged "
+                                     "(its size does not match its shape)")
+                return arr
         except ValueError as exc:
-            if "pickle" in str(exc).lower():
-                raise ValueError(f"{self.where}: array {key!r} holds Python "
-                                 "objects, which a model file may not") from None
+            if str(exc).startswith(self.where):
+                raise
             raise ValueError(f"{self.where}: array {key!r} is damaged ({exc})") from None
-        except Exception as exc:  # BadZipFile (CRC), RuntimeError, MemoryError...
+        except Exception as exc:  # BadZipFile (CRC), zlib.error, EOFError, ...
             raise ValueError(f"{self.where}: array {key!r} is damaged ({exc})") from None
 
     def metadata(self):
@@ -333,8 +488,9 @@ class _Archive:
             raise ValueError(f"{self.where}: the model header is not a byte array")
         try:
             meta = json.loads(raw.tobytes().decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{self.where}: the model header is damaged ({exc})") from None
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise ValueError(f"{self.where}: the model header is damaged "
+                             f"({type(exc).__name__}: {exc})") from None
         if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
             raise ValueError(f"{self.where} is not a fastbp model file (format "
                              f"{meta.get('format') if isinstance(meta, dict) else None!r})")
@@ -345,10 +501,14 @@ class _Archive:
             raise ValueError(
                 f"{self.where} has model format version {version}, newer than "
                 f"this fastbp reads (up to {FORMAT_VERSION}): upgrade fastbp")
+        self._limits = meta
         return meta
 
     def close(self):
-        self._npz.close()
+        if getattr(self, "_zip", None) is not None:
+            self._zip.close()
+        if self._file is not None:
+            self._file.close()
 
 
 def read_metadata(path):
@@ -422,7 +582,8 @@ def load(path):
         meta = archive.metadata()
         try:
             return _build(archive, meta)
-        except (AttributeError, TypeError, KeyError, IndexError) as exc:
+        except (AttributeError, TypeError, KeyError, IndexError, OverflowError,
+                RecursionError, MemoryError) as exc:
             # a header of the right format whose fields have the wrong types
             raise ValueError(f"{archive.where}: the model header is damaged "
                              f"({type(exc).__name__}: {exc})") from None
@@ -542,9 +703,15 @@ def _set_labels(est, archive, meta, n_out, out_act):
     if (n_out, out_act) != expected or not n_classes_ok:
         raise ValueError(f"{where}: {len(classes)} classes ({y_type}) do not match "
                          f"{n_out} outputs with {out_act!r}")
-    lb = LabelBinarizer(neg_label=int(lb_meta.get("neg_label", 0)),
-                        pos_label=int(lb_meta.get("pos_label", 1)),
-                        sparse_output=False)
+    # fastbp always writes 0 and 1; any other pair changes every prediction
+    labels = (lb_meta.get("neg_label", 0), lb_meta.get("pos_label", 1))
+    if any(type(v) is not int for v in labels) or labels != (0, 1):
+        raise ValueError(f"{where}: invalid label binarizer labels "
+                         f"neg_label={labels[0]!r}, pos_label={labels[1]!r} "
+                         "(a fastbp model has 0 and 1)")
+    if len(set(classes.tolist())) != len(classes):
+        raise ValueError(f"{where}: classes_ holds a label more than once")
+    lb = LabelBinarizer(neg_label=0, pos_label=1, sparse_output=False)
     lb.classes_ = classes
     lb.y_type_ = y_type
     lb.sparse_input_ = False

@@ -35,6 +35,73 @@ def _as_dtype(dtype):
     return dtype
 
 
+def _check_compressed(X, name, n_major, n_minor, minor="column"):
+    indptr, indices = X.indptr, X.indices
+    for arr, what in ((indptr, "indptr"), (indices, "indices")):
+        if not isinstance(arr, np.ndarray) or arr.ndim != 1 or arr.dtype.kind not in "iu":
+            raise ValueError(f"{name} X is malformed: its {what} is not a 1-D "
+                             "integer array")
+    if indptr.shape[0] != n_major + 1:
+        raise ValueError(f"{name} X is malformed: indptr has {indptr.shape[0]} "
+                         f"entries, its shape needs {n_major + 1}")
+    nnz = int(indptr[-1])
+    if (indptr[0] != 0 or (np.diff(indptr) < 0).any() or nnz > indices.shape[0]
+            or nnz > X.data.shape[0]):
+        raise ValueError(f"{name} X is malformed: indptr must start at 0, never "
+                         "decrease and end at most at the number of stored "
+                         "entries")
+    used = indices[:nnz]
+    if used.size and (used.min() < 0 or used.max() >= n_minor):
+        raise ValueError(f"{name} X is malformed: {minor} indices outside "
+                         f"[0, {n_minor})")
+
+
+def check_sparse(X):
+    """Refuse a malformed or complex sparse X before scipy touches it.
+
+    scipy checks neither its index arrays nor their consistency when a
+    matrix is built from arrays, and its own methods (sum_duplicates, tocsr,
+    astype) then write out of bounds: an interpreter abort. This reads the
+    raw arrays only. Dense X is returned as is.
+    """
+    if not sp.issparse(X):
+        return X
+    name = f"sparse ({X.format})"
+    if X.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported: X is a {name} matrix of "
+                         f"dtype {X.dtype}")
+    shape = X.shape
+    if len(shape) != 2:
+        raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {shape}")
+    data = getattr(X, "data", None)
+    if X.format in ("csr", "csc", "bsr", "coo") and (
+            not isinstance(data, np.ndarray)):
+        raise ValueError(f"{name} X is malformed: its data is not an array")
+    if X.format == "csr":
+        _check_compressed(X, name, shape[0], shape[1])
+    elif X.format == "csc":
+        _check_compressed(X, name, shape[1], shape[0], "row")
+    elif X.format == "bsr":
+        R, C = X.blocksize
+        if (data.ndim != 3 or data.shape[1:] != (R, C) or R < 1 or C < 1
+                or shape[0] % R or shape[1] % C):
+            raise ValueError(f"{name} X is malformed: blocks of shape "
+                             f"{data.shape[1:]} do not tile {shape}")
+        _check_compressed(X, name, shape[0] // R, shape[1] // C, "block column")
+    elif X.format == "coo":
+        coords = getattr(X, "coords", None) or (X.row, X.col)
+        for axis, c in enumerate(coords[:2]):
+            if (not isinstance(c, np.ndarray) or c.ndim != 1 or c.dtype.kind not in "iu"
+                    or c.shape[0] != data.shape[0]):
+                raise ValueError(f"{name} X is malformed: its coordinates and data "
+                                 "differ in length")
+            if c.size and (c.min() < 0 or c.max() >= shape[axis]):
+                raise ValueError(f"{name} X is malformed: "
+                                 f"{'row' if axis == 0 else 'column'} indices "
+                                 f"outside [0, {shape[axis]})")
+    return X
+
+
 def prepare_input(X, dtype, n_features=None):
     """Split X into the arguments the compiled functions take.
 
@@ -44,7 +111,7 @@ def prepare_input(X, dtype, n_features=None):
     """
     empty_idx = np.empty(0, dtype=np.intp)
     if sp.issparse(X):
-        X = X.tocsr()
+        X = check_sparse(X).tocsr()
         if not X.has_canonical_format:
             # Duplicate entries mean their sum, as in scipy; sorted indices too.
             X = X.copy()
@@ -313,6 +380,7 @@ class Network:
 
     # -- computation -------------------------------------------------------
     def _check_X(self, X):
+        check_sparse(X)
         if not sp.issparse(X):
             X = np.asarray(X)
             if X.dtype.kind not in "biuf":

@@ -16,24 +16,91 @@ import warnings
 
 from fastbp._core._backprop import OPENMP_ENABLED, max_threads, threads_ran
 
-# OpenMP runtimes are not fork-safe: once a process has run a parallel
-# region, a child made by fork() (multiprocessing's default start method on
-# Linux, gunicorn --preload, celery) hangs forever in its first parallel
-# region, because the parent's thread pool does not exist there. fastbp
-# therefore runs single-threaded in such a child, and says so once.
+# GNU OpenMP (libgomp) is not fork-safe: a thread that ran a parallel region
+# keeps a pool of worker threads, and a child made by fork() from that
+# thread (multiprocessing's default start method on Linux, gunicorn
+# --preload, celery) hangs forever in its first parallel region, waiting for
+# workers that do not exist there. Any library's region counts (libgomp is
+# one per process, shared by every -fopenmp extension), and no call tells
+# whether a pool exists. So, just before a fork, the forking thread's pool is
+# freed with omp_pause_resource (OpenMP 5.0, libgomp from GCC 10): the child
+# then starts threads of its own, and the parent makes a new pool on its next
+# region (tens of microseconds). Where that cannot be done (an older libgomp,
+# no /proc), a child of a parent that may hold a pool runs single-threaded
+# and says so once. The pool of a child already in that state is never
+# touched: freeing it would wait for its missing workers.
 _forked_after_openmp = False
 _fork_warned = False
+_fork_safe = False      # set in the parent by _before_fork, inherited by the child
+_gomp_handles = {}      # path -> ctypes handle of each libgomp loaded
+
+
+def _gomp_libraries():
+    """ctypes handles of the libgomp copies loaded in this process (None
+    when that cannot be known: no /proc/self/maps)."""
+    import ctypes
+
+    try:
+        with open("/proc/self/maps") as f:
+            maps = f.read()
+    except OSError:
+        return None
+    libs = []
+    for path in {line.split(None, 5)[-1] for line in maps.splitlines()
+                 if "libgomp" in line}:
+        if not os.path.basename(path).startswith("libgomp") or ".so" not in path:
+            continue
+        if path not in _gomp_handles:
+            try:  # RTLD_NOLOAD: a handle to the copy loaded, never a new one
+                _gomp_handles[path] = ctypes.CDLL(
+                    path, mode=os.RTLD_NOLOAD | os.RTLD_LOCAL)
+            except OSError:
+                _gomp_handles[path] = None
+        libs.append(_gomp_handles[path])
+    return libs
+
+
+def _pause_openmp():
+    """Free the calling thread's OpenMP thread pool in every libgomp loaded;
+    True when that was done (or no libgomp is loaded)."""
+    libs = _gomp_libraries()
+    if libs is None:
+        return False
+    ok = True
+    for lib in libs:
+        pause = getattr(lib, "omp_pause_resource", None) if lib is not None else None
+        if pause is None:
+            ok = False
+            continue
+        # omp_pause_hard (2) on the host: device -1 (omp_initial_device,
+        # GCC 12+) or the host's number in older ones.
+        if pause(2, -1) != 0 and pause(2, lib.omp_get_initial_device()) != 0:
+            ok = False
+    return ok
+
+
+def _before_fork():
+    global _fork_safe
+    _fork_safe = False
+    if OPENMP_ENABLED and not _forked_after_openmp:
+        try:
+            _fork_safe = _pause_openmp()
+        except Exception:  # never let a fork fail here
+            _fork_safe = False
 
 
 def _after_fork_in_child():
     global _forked_after_openmp, _fork_warned
-    if threads_ran():
+    if _fork_safe:
+        return
+    if _forked_after_openmp or threads_ran() or (
+            OPENMP_ENABLED and _gomp_libraries() != []):
         _forked_after_openmp = True
         _fork_warned = False
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 
 
 def _single_thread_after_fork():
@@ -42,8 +109,8 @@ def _single_thread_after_fork():
         _fork_warned = True
         warnings.warn(
             "fastbp runs on one thread in this process: it was forked after "
-            "fastbp had used OpenMP threads in its parent, and OpenMP cannot "
-            "start threads in a forked child (it would hang). To use every "
+            "OpenMP threads ran in its parent, and OpenMP cannot start "
+            "threads in such a forked child (it would hang). To use every "
             "core in worker processes, start them with the 'spawn' or "
             "'forkserver' method (joblib's default backend does).",
             RuntimeWarning, stacklevel=4)

@@ -460,3 +460,126 @@ def test_predict_to_a_missing_folder_names_the_output(used, work):
     (work / "outdir").mkdir()
     r = run("predict", "animals.fbp", "animals.csv", "-o", "outdir", cwd=work)
     assert r.returncode == 1 and "-o outdir: is a directory" in r.err
+
+
+# -- hostile and unlucky use (issue 10) ------------------------------------------------------
+def test_output_that_is_an_input_is_refused(used, work, capsys, monkeypatch):
+    from fastbp._cli import main
+
+    monkeypatch.chdir(work)
+    model, data = (work / "animals.fbp").read_bytes(), (work / "animals.csv").read_bytes()
+    for argv, text in [
+            (["predict", "animals.fbp", "animals.csv", "-o", "animals.fbp"],
+             "-o animals.fbp is the model file"),
+            (["predict", "animals.fbp", "animals.csv", "-o", "./animals.csv"],
+             "-o ./animals.csv is the data file"),
+            (["train", "animals.csv", "--target", "kind", "--out", "animals.csv"],
+             "--out animals.csv is the training data"),
+            (["train", "animals.csv", "--target", "kind", "--plot", "animals.csv"],
+             "--plot animals.csv is the training data")]:
+        code = main(argv)
+        out, err = capsys.readouterr()
+        _check_error(2, text, code, out, err)
+    assert (work / "animals.fbp").read_bytes() == model
+    assert (work / "animals.csv").read_bytes() == data
+
+
+def test_file_names_that_are_not_utf8(used, work, tmp_path):
+    """A byte that is not UTF-8 in a file name failed the whole run with a
+    codec error when stdout is strict UTF-8."""
+    name = os.fsdecode(b"caf\xe9")
+    (tmp_path / f"{name}.csv").write_bytes((work / "animals.csv").read_bytes())
+    env = dict(_env(), PYTHONIOENCODING="utf-8")  # strict, as in a UTF-8 locale
+    outs = []
+    for args in (["train", f"{name}.csv", "--target", "kind", "--epochs", "3",
+                  "--out", f"{name}.fbp"],
+                 ["info", f"{name}.fbp"],
+                 ["predict", f"{name}.fbp", f"{name}.csv", "-o", f"{name}.out"]):
+        proc = subprocess.run([sys.executable, "-m", "fastbp", *args], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=120,
+                              errors="backslashreplace")
+        assert proc.returncode == 0, proc.stderr
+        outs.append(proc.stdout + proc.stderr)
+    assert "caf\\udce9.fbp" in outs[0] and "caf\\udce9.csv" in outs[1]
+    assert (tmp_path / f"{name}.out").exists()
+
+
+def test_npz_holding_a_pickled_sparse_matrix_is_one_line(tmp_path, capsys, monkeypatch):
+    import scipy.sparse as sp
+
+    from fastbp._cli import main
+
+    monkeypatch.chdir(tmp_path)
+    np.savez(tmp_path / "zeros.npz", X=sp.csr_matrix((5, 3)), y=np.zeros(5))
+    code = main(["train", "zeros.npz"])
+    out, err = capsys.readouterr()
+    _check_error(1, "holds Python objects", code, out, err)
+    assert "allow_pickle" not in err
+
+
+def test_csv_with_missing_values_fails_early_in_bounded_memory(tmp_path, capsys,
+                                                                monkeypatch):
+    """A large CSV whose cells are mostly empty: the first missing value
+    stops the reading (it read the whole file into lists of strings first)."""
+    import tracemalloc
+
+    from fastbp._cli import main
+
+    monkeypatch.chdir(tmp_path)
+    n_cols = 60
+    with open(tmp_path / "sparse.csv", "w") as f:
+        f.write(",".join(f"c{i}" for i in range(n_cols)) + "\n")
+        f.write(",".join(["1"] * n_cols) + "\n")
+        row = "1" + "," * (n_cols - 2) + ",0\n"
+        f.write(row * 200_000)  # 12 MB
+    tracemalloc.start()
+    try:
+        code = main(["train", "sparse.csv"])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    out, err = capsys.readouterr()
+    _check_error(1, "column 'c1' has a missing value (line 3)", code, out, err)
+    assert peak < 12_000_000, peak
+
+
+def test_csv_columns_are_kept_as_numbers_while_reading(tmp_path, monkeypatch, capsys):
+    import tracemalloc
+
+    from fastbp._cli import _read_csv
+
+    n_cols, n_rows = 20, 50_000
+    rng = np.random.RandomState(0)
+    path = tmp_path / "big.csv"
+    np.savetxt(path, rng.randint(0, 9, (n_rows, n_cols)), fmt="%d", delimiter=",",
+               header=",".join(f"c{i}" for i in range(n_cols)), comments="")
+    tracemalloc.start()
+    try:
+        table = _read_csv(str(path), lambda names: range(len(names) - 1))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert table.numeric(0).shape == (n_rows,) and table.numeric(0).dtype == np.float64
+    assert table.columns[-1][:3] == [str(v) for v in np.loadtxt(
+        path, delimiter=",", skiprows=1, max_rows=3, usecols=n_cols - 1, dtype=int)]
+    # 8 bytes a number and the chunk being parsed, not a string per cell
+    assert peak < 3 * n_rows * n_cols * 8, peak
+
+
+def test_info_on_a_large_non_model_file_reads_little(tmp_path, capsys, monkeypatch):
+    import tracemalloc
+
+    from fastbp._cli import main
+
+    monkeypatch.chdir(tmp_path)
+    with open(tmp_path / "big.fbp", "wb") as f:
+        f.truncate(300 << 20)  # sparse: no disk used
+    tracemalloc.start()
+    try:
+        code = main(["info", "big.fbp"])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    out, err = capsys.readouterr()
+    _check_error(1, "not a fastbp model file", code, out, err)
+    assert peak < 5_000_000, peak

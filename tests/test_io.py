@@ -378,3 +378,222 @@ def test_atomic_write_names_a_missing_directory(tmp_path):
         with atomic_write(tmp_path / "nodir" / "out.csv"):
             pass
     assert info.value.filename == str(tmp_path / "nodir")
+
+
+# -- hostile files (issue 10) ---------------------------------------------------------
+def _npy_bytes(a=None, header=None):
+    """The bytes of a .npy file of array `a`, or a bare header dict."""
+    buf = io.BytesIO()
+    if header is None:
+        np.lib.format.write_array(buf, a, allow_pickle=False)
+    else:
+        np.lib.format.write_array_header_1_0(buf, header)
+    return buf.getvalue()
+
+
+def _zip(path, members, compression=None):
+    """Write members (name -> bytes, or a list of pairs) as an npz archive."""
+    import zipfile
+
+    items = members.items() if isinstance(members, dict) else members
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # zipfile: duplicate name
+        with zipfile.ZipFile(path, "w", compression or zipfile.ZIP_STORED) as zf:
+            for name, data in items:
+                zf.writestr(name, data)
+    return path
+
+
+def _members(path):
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        return [(i.filename, zf.read(i)) for i in zf.infolist()]
+
+
+@pytest.mark.parametrize("field, value", [
+    ("neg_label", float("inf")), ("pos_label", float("-inf")), ("neg_label", -1),
+    ("pos_label", 2), ("neg_label", 0.5), ("pos_label", True), ("neg_label", "0")])
+def test_label_binarizer_labels_are_validated(saved, tmp_path, field, value):
+    # Infinity gave OverflowError; other values turned every prediction
+    # into one class
+    def change(arrays, meta):
+        meta["label_binarizer"][field] = value
+
+    with pytest.raises(ValueError, match="invalid label binarizer labels"):
+        load(_rewrite(saved[2], tmp_path, change))
+
+
+def test_deeply_nested_header_is_a_value_error(saved, tmp_path):
+    deep = np.frombuffer(b"[" * 200_000 + b"]" * 200_000, dtype=np.uint8)
+
+    def change(arrays, meta):
+        arrays["__fastbp__"] = deep
+
+    with pytest.raises(ValueError, match="header is damaged"):
+        load(_rewrite(saved[2], tmp_path, change))
+
+
+@pytest.mark.parametrize("descr, shape", [("<U0", (10**12,)), ("<f8", (10**12,)),
+                                          ("<U1", (10**11,))])
+def test_small_file_declaring_a_huge_array_is_refused(saved, tmp_path, descr, shape):
+    # a 3 KB file declaring a (10^12,) <U0 classes_ gave MemoryError
+    members = [(n, _npy_bytes(header={"descr": descr, "fortran_order": False,
+                                      "shape": shape}) if n == "classes_.npy" else d)
+               for n, d in _members(saved[2])]
+    bad = _zip(tmp_path / "huge.fbp", members)
+    assert bad.stat().st_size < 10_000
+    with pytest.raises(ValueError, match="classes_"):
+        load(bad)
+
+
+def test_duplicated_member_is_refused(saved, tmp_path):
+    members = _members(saved[2])
+    coef = dict(members)["coef_0.npy"]
+    other = _npy_bytes(np.load(io.BytesIO(coef)) * 2)
+    bad = _zip(tmp_path / "dup.fbp", members + [("coef_0.npy", other)])
+    with pytest.raises(ValueError, match="'coef_0.npy' more than once"):
+        load(bad)
+
+
+@pytest.mark.parametrize("header", ["as saved", "without n_features_in_"])
+def test_deflated_zeros_are_refused_before_decompressing(saved, tmp_path, header):
+    """400 MB of zeros deflate about 1000:1: the member's declared size is
+    checked against the layer sizes in the header before it is read (or,
+    where an edited header leaves a width out, its compression ratio)."""
+    import tracemalloc
+    import zipfile
+
+    members = _members(saved[2])
+    if header != "as saved":
+        meta = json.loads(np.load(io.BytesIO(dict(members)["__fastbp__.npy"])).tobytes())
+        del meta["attributes"]["n_features_in_"]
+        members = [(n, _npy_bytes(_meta_array(meta)) if n == "__fastbp__.npy" else d)
+                   for n, d in members]
+    bad = tmp_path / "bomb.fbp"
+    with zipfile.ZipFile(bad, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members:
+            if name != "coef_0.npy":
+                zf.writestr(name, data)
+        with zf.open("coef_0.npy", "w", force_zip64=True) as m:
+            m.write(_npy_bytes(header={"descr": "<f8", "fortran_order": False,
+                                       "shape": (50_000, 1_000)}))
+            zeros = bytes(1 << 20)
+            for _ in range(400):
+                m.write(zeros)
+    assert bad.stat().st_size < 1_000_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="'coef_0' claims 419430528 bytes, "
+                           "more than the model header allows"):
+            load(bad)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20_000_000
+
+
+def test_large_non_model_file_is_refused_before_reading_it(tmp_path):
+    import tracemalloc
+
+    big = tmp_path / "big.bin"
+    with open(big, "wb") as f:
+        f.truncate(300 << 20)  # sparse: no disk used
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="not an .npz archive"):
+            load(big)
+        with pytest.raises(ValueError, match="not an .npz archive"):
+            read_metadata(big)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 5_000_000
+
+
+def test_device_and_fifo_are_refused_without_reading(tmp_path):
+    """/dev/zero was read forever; a FIFO without a writer blocked open()."""
+    import subprocess
+    import sys
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    code = ("import fastbp, sys\n"
+            "for p in sys.argv[1:]:\n"
+            "    try:\n"
+            "        fastbp.load(p)\n"
+            "    except ValueError as exc:\n"
+            "        print('refused:', exc)\n")
+    out = subprocess.run([sys.executable, "-c", code, "/dev/zero", str(fifo)],
+                         capture_output=True, text=True, timeout=60,
+                         cwd=os.path.dirname(os.path.abspath(__file__)))
+    assert out.stdout.count("not a regular file") == 2, out.stderr[-2000:]
+
+
+@pytest.mark.parametrize("how", ["fifo", "link to fifo"])
+def test_save_writes_into_a_fifo_instead_of_replacing_it(tmp_path, how):
+    import stat
+    import threading
+
+    est, X = _fit("binary", hidden_layer_sizes=(3,))
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    target = fifo
+    if how == "link to fifo":
+        target = tmp_path / "link"
+        target.symlink_to(fifo)
+    chunks = []
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+
+    def drain():
+        import select
+        while True:
+            select.select([fd], [], [], 5)
+            data = os.read(fd, 1 << 16)
+            if not data:
+                if chunks:
+                    return
+                continue
+            chunks.append(data)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        save(est, target)
+        reader.join(30)
+    finally:
+        os.close(fd)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)  # still a FIFO
+    if how == "link to fifo":
+        assert target.is_symlink()
+    other = load(io.BytesIO(b"".join(chunks)))
+    assert np.array_equal(other.predict_proba(X), est.predict_proba(X))
+
+
+@pytest.mark.parametrize("umask, expected", [(0o022, 0o644), (0o077, 0o600),
+                                             (0o002, 0o664)])
+def test_new_model_file_honours_the_umask(tmp_path, umask, expected):
+    import stat
+
+    est, _ = _fit("binary", hidden_layer_sizes=(3,))
+    old = os.umask(umask)
+    try:
+        save(est, tmp_path / "m.fbp")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "m.fbp").st_mode) == expected
+
+
+def test_replaced_model_file_keeps_its_mode_and_links(tmp_path):
+    import stat
+
+    est, _ = _fit("binary", hidden_layer_sizes=(3,))
+    real = tmp_path / "real.fbp"
+    save(est, real)
+    os.chmod(real, 0o640)
+    link = tmp_path / "link.fbp"
+    link.symlink_to(real)
+    save(est, link)
+    assert link.is_symlink()  # the link stays, its target is replaced
+    assert stat.S_IMODE(os.stat(real).st_mode) == 0o640
+    load(link)
