@@ -614,7 +614,8 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
             progress.close()
         if early_stopping:
             net.params[...] = self._best_params
-        if not incremental and math.isfinite(self.loss_):
+        if (not incremental and self.n_iter_ > 0
+                and math.isfinite(getattr(self, "loss_", math.nan))):
             self._warn_if_exploded(X_train, Y, sw, n_threads)
 
     def _warn_if_exploded(self, X, Y, sw, n_threads):
