@@ -37,6 +37,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from fastbp import _scale
 from fastbp._core import _backprop, _kernels, _optim
 from fastbp._network import ACTIVATIONS, Network, prepare_input
 from fastbp._progress import EpochProgress
@@ -221,7 +222,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
         save(self, path, metadata=metadata)
 
     def __getstate__(self):
-        state = super().__getstate__()
+        state = dict(super().__getstate__())   # a copy: pickling must not change self
         state.pop("_net", None)  # rebuilt from coefs_ / intercepts_ on use
         return state
 
@@ -308,6 +309,9 @@ class BaseMultilayerPerceptron(BaseEstimator):
             not self.warm_start and not incremental)
         if incremental and is_classifier(self):
             self._partial_fit_labels(y, classes)
+        # out-of-core X (memmap, h5py, zarr, dask): validated through a
+        # stand-in of its shape, read in windows by fastbp/_scale.py
+        X, source = _scale.stand_in(X, self, first_pass)
         X, y, y_orig = self._validate_input(X, y, incremental, reset=first_pass)
         n_samples, n_features = X.shape
         if sample_weight is not None:
@@ -332,7 +336,9 @@ class BaseMultilayerPerceptron(BaseEstimator):
             X = X.astype(net.dtype)
         n_threads = resolve_n_threads(self.n_threads)
         with blas_limited(n_threads, always=True):
-            if self.solver in _STOCHASTIC_SOLVERS:
+            if _scale.takes_over(source):   # out-of-core, or data_parallel()
+                _scale.fit(self, source, X, y, sample_weight, incremental, n_threads)
+            elif self.solver in _STOCHASTIC_SOLVERS:
                 self._fit_stochastic(X, y, sample_weight, incremental, n_threads)
             else:
                 self._fit_lbfgs(X, y, sample_weight, n_threads)
