@@ -5,8 +5,10 @@ zarr array or a dask array (or any of them wrapped in :func:`stream` to set
 the knobs). X is never loaded whole: it is cut into blocks of consecutive
 rows, and each epoch
 
-1. shuffles the order of the blocks,
-2. groups them, in that order, into windows of ``blocks_per_window`` blocks,
+1. shuffles the order of the blocks and groups them into windows of
+   ``blocks_per_window`` blocks, stratified by position: each window takes
+   one block from each of ``blocks_per_window`` consecutive stretches of the
+   file (see window_plan),
 3. reads each window into memory (a reader thread fills the next window
    while the compiled epoch trains on the current one; it runs with the GIL
    released), and
@@ -176,6 +178,10 @@ class Source:
     def read(self, start, stop, out):
         """Rows start:stop of X into out (stop - start rows)."""
         X = self.X
+        if self.kind == "memmap":
+            out[...] = X[start:stop]
+            _drop_pages(X, start, stop)
+            return
         if self.kind == "h5py" and X.dtype == out.dtype and out.flags.c_contiguous:
             X.read_direct(out, np.s_[start:stop], np.s_[0:stop - start])
             return
@@ -205,12 +211,60 @@ class Source:
         return out
 
 
+def _drop_pages(X, start, stop):
+    """Unmap the pages of rows start:stop of a read-only memmap once copied:
+    they stay in the page cache, but no longer count in this process's
+    resident memory (which would otherwise grow to the file's size)."""
+    mm = getattr(X, "_mmap", None)
+    if (mm is None or getattr(X, "mode", None) != "r" or not hasattr(mm, "madvise")
+            or not X.flags.c_contiguous):
+        return
+    import mmap
+
+    try:
+        base = np.frombuffer(mm, dtype=np.uint8).ctypes.data
+        lo = X[start:stop].ctypes.data - base
+        hi = lo + (stop - start) * X.strides[0]
+        page = mmap.PAGESIZE
+        lo = -(-lo // page) * page         # whole pages inside the rows only
+        hi = hi // page * page
+        if hi > lo:
+            mm.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+    except (ValueError, OSError, TypeError):   # pragma: no cover - best effort
+        pass
+
+
 def _check_finite(X, start, stop):
     # a sum is one pass without a temporary; only a non-finite sum (or an
     # overflow of huge values) needs the exact test
     if not np.isfinite(np.sum(X, dtype=np.float64)) and not np.isfinite(X).all():
         raise ValueError(f"Input X contains NaN or infinity (in rows {start}:"
                          f"{stop} of the out-of-core data).")
+
+
+def window_plan(n_blocks, per_window, random_state):
+    """The windows of one epoch: lists of block numbers.
+
+    The blocks are cut into `per_window` strata of consecutive blocks, and
+    window w takes the w-th block of each stratum after each stratum's order
+    is shuffled: every window draws one block from each part of the file (on
+    a file sorted by label, every window holds every label in about its
+    share), and every block is read once per epoch. random_state None: the
+    blocks in file order, one window after the other.
+    """
+    if random_state is None:
+        return [np.arange(i, min(i + per_window, n_blocks))
+                for i in range(0, n_blocks, per_window)]
+    k = min(per_window, n_blocks)
+    strata = np.array_split(np.arange(n_blocks), k)
+    n_windows = len(strata[0])
+    slots = np.full((n_windows, k), -1, dtype=np.intp)
+    for j, s in enumerate(strata):
+        # a stratum one block short leaves a random window without it (a
+        # fixed one would always miss the same end of the file)
+        where = random_state.permutation(n_windows)[:len(s)]
+        slots[where, j] = random_state.permutation(s)
+    return [w[w >= 0] for w in slots]
 
 
 class StreamData:
@@ -288,11 +342,8 @@ class StreamData:
         return pos
 
     def epoch(self, est, runner):
-        n_blocks = len(self.bounds) - 1
-        order = (est._random_state.permutation(n_blocks) if est.shuffle
-                 else np.arange(n_blocks))
-        k = self.per_window
-        windows = [order[i:i + k] for i in range(0, n_blocks, k)]
+        windows = window_plan(len(self.bounds) - 1, self.per_window,
+                              est._random_state if est.shuffle else None)
         total = 0.0
         pending = self._pool.submit(self._fill, windows[0], self.bufs[0])
         for w in range(len(windows)):
