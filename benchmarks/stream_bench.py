@@ -55,6 +55,35 @@ def _peak_rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _status(key):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class _AnonPeak:
+    """Samples RssAnon (memory that is not file pages) every 20 ms."""
+
+    def __init__(self):
+        import threading
+
+        self.peak = _status("RssAnon")
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stop.wait(0.02):
+            self.peak = max(self.peak, _status("RssAnon"))
+
+    def close(self):
+        self.stop.set()
+        self.thread.join()
+        return max(self.peak, _status("RssAnon"))
+
+
 def run_one(path, mode, epochs, hidden, n_threads):
     import fastbp
 
@@ -75,6 +104,8 @@ def run_one(path, mode, epochs, hidden, n_threads):
     clf = fastbp.MLPClassifier(hidden, max_iter=epochs, random_state=0,
                                n_threads=n_threads, shuffle=True, tol=0,
                                n_iter_no_change=10 ** 6)
+    before = _peak_rss_mib()
+    anon = _AnonPeak()
     t0 = time.perf_counter()
     import warnings
     with warnings.catch_warnings():
@@ -82,9 +113,11 @@ def run_one(path, mode, epochs, hidden, n_threads):
         clf.fit(data, y)
     dt = time.perf_counter() - t0
     peak = _peak_rss_mib()
+    anon_peak = anon.close()
     return {"mode": mode, "accuracy": float(clf.score(Xte, yte)),
             "rows_per_s": X.shape[0] * clf.n_iter_ / dt, "fit_s": dt,
-            "peak_rss_mib": peak, "rows": X.shape[0], "features": X.shape[1],
+            "peak_rss_mib": peak, "peak_anon_mib": anon_peak,
+            "rss_before_fit_mib": before, "rows": X.shape[0], "features": X.shape[1],
             "epochs": clf.n_iter_, "file_mib": X.nbytes / 2 ** 20}
 
 
@@ -123,7 +156,9 @@ def main(argv=None):
         r = json.loads(out.stdout.strip().splitlines()[-1])
         results.append(r)
         print(f"{r['mode']:>16}: accuracy {r['accuracy']:.4f}  "
-              f"{r['rows_per_s']:>9.0f} rows/s  peak RSS {r['peak_rss_mib']:.0f} MiB",
+              f"{r['rows_per_s']:>9.0f} rows/s  peak RSS {r['peak_rss_mib']:.0f} MiB "
+              f"(before fit {r['rss_before_fit_mib']:.0f}; anonymous peak "
+              f"{r['peak_anon_mib']:.0f})",
               flush=True)
     print(f"({args.rows} x {args.features} float32 = {results[0]['file_mib']:.0f} MiB "
           f"sorted by label, {args.epochs} epochs, hidden {hidden}, "

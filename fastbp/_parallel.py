@@ -166,7 +166,6 @@ class MPIRunner:
         if est.n_threads is None:
             n_threads = max(1, (os.cpu_count() or 1) // _node_ranks(comm))
         self.n_threads = n_threads
-        self._limits = blas_limited(n_threads, always=True)
         self.comm_seconds = 0.0    # time spent in the gradient Allgather
         self.steps = 0
 
@@ -234,7 +233,7 @@ class MPIRunner:
         total = 0.0
         gout = self.send[:net.n_params]
         tail = self.send[net.n_params:].view(np.float64)
-        with self._limits:
+        with blas_limited(self.n_threads, always=True):
             for start in range(0, n, bs):
                 m = min(bs, n - start)
                 rows = perm[start + cut(m, r, P):start + cut(m, r + 1, P)]
@@ -302,7 +301,7 @@ class MPIRunner:
 
         iprint = 1 if ((est.verbose is True or est.verbose >= 1)
                        and self.root) else -1
-        with self._limits:
+        with blas_limited(self.n_threads, always=True):
             res = scipy.optimize.minimize(
                 loss_grad, net.params.astype(np.float64), method="L-BFGS-B",
                 jac=True,
