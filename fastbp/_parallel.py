@@ -40,6 +40,10 @@ from fastbp._threads import blas_limited
 
 _COMM = contextvars.ContextVar("fastbp_data_parallel", default=None)
 
+#: The runner of this process's latest data-parallel fit (its ``steps`` and
+#: ``comm_seconds``, the time spent in the gradient Allgather).
+last_run = None
+
 
 @contextlib.contextmanager
 def data_parallel(comm=None):
@@ -168,6 +172,8 @@ class MPIRunner:
         self.n_threads = n_threads
         self.comm_seconds = 0.0    # time spent in the gradient Allgather
         self.steps = 0
+        global last_run
+        last_run = self            # for benchmarks: steps and comm time
 
     def agree(self, shape, y, sample_weight):
         """Every rank must hold the same data; with random_state=None they
