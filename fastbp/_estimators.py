@@ -11,6 +11,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.optimize
+import scipy.sparse
 from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
@@ -222,8 +223,10 @@ class BaseMultilayerPerceptron(BaseEstimator):
         save(self, path, metadata=metadata)
 
     def __getstate__(self):
-        state = dict(super().__getstate__())   # a copy: pickling must not change self
+        # A new dict: pickling must never change the live estimator.
+        state = dict(super().__getstate__())
         state.pop("_net", None)  # rebuilt from coefs_ / intercepts_ on use
+        state.pop("_trainer", None)  # compiled workspace, remade on use
         return state
 
     def _initialize(self, y, layer_units, dtype):
@@ -360,29 +363,45 @@ class BaseMultilayerPerceptron(BaseEstimator):
         sw = (np.empty(0, dtype=net.dtype) if sample_weight is None
               else np.ascontiguousarray(sample_weight, dtype=net.dtype))
         rows = min(256, X.shape[0])
-        buffers = net.workspace(rows, min(n_threads, -(-X.shape[0] // rows)))
+        buffers = net.workspace(rows, min(n_threads, -(-X.shape[0] // rows)),
+                                sparse=scipy.sparse.issparse(X))
         grad = np.empty(net.n_params, dtype=net.dtype)
         w32 = np.empty(net.n_params, dtype=net.dtype)
+        best = {"loss": np.inf, "w": None, "evals": 0}
 
         def loss_grad(w):
             np.copyto(w32, w, casting="unsafe")
             loss = net._full_pass(X, Y, sw, self.alpha, grad=grad, params=w32,
                                   n_threads=n_threads, rows=rows, buffers=buffers)
+            best["evals"] += 1
+            if loss < best["loss"]:  # the best iterate, kept for Ctrl-C
+                best["loss"], best["w"] = loss, w32.copy()
             return loss, grad.astype(np.float64)
 
         iprint = 1 if (self.verbose is True or self.verbose >= 1) else -1
-        opt_res = scipy.optimize.minimize(
-            loss_grad,
-            net.params.astype(np.float64),
-            method="L-BFGS-B",
-            jac=True,
-            options={
-                "maxfun": self.max_fun,
-                "maxiter": self.max_iter,
-                "gtol": self.tol,
-                **_lbfgs_options(iprint),
-            },
-        )
+        try:
+            opt_res = scipy.optimize.minimize(
+                loss_grad,
+                net.params.astype(np.float64),
+                method="L-BFGS-B",
+                jac=True,
+                options={
+                    "maxfun": self.max_fun,
+                    "maxiter": self.max_iter,
+                    "gtol": self.tol,
+                    **_lbfgs_options(iprint),
+                },
+            )
+        except KeyboardInterrupt:
+            if best["w"] is not None:
+                net.params[...] = best["w"]
+                self.loss_ = float(best["loss"])
+            self.n_iter_ = 0
+            warnings.warn(
+                "Training interrupted by user: L-BFGS stopped after "
+                f"{best['evals']} loss evaluations; the model holds the best "
+                "iterate found so far.")
+            return
         self.n_iter_ = _check_optimize_result("lbfgs", opt_res, self.max_iter)
         self.loss_ = float(opt_res.fun)
         net.params[...] = opt_res.x
@@ -449,10 +468,9 @@ class BaseMultilayerPerceptron(BaseEstimator):
         Y = np.ascontiguousarray(y_train, dtype=net.dtype)
         sw = (np.empty(0, dtype=net.dtype) if sw_train is None
               else np.ascontiguousarray(sw_train, dtype=net.dtype))
-        split = _split_layers(net.layer_sizes, batch_size, n_threads)
-        G, ws = net.workspace(batch_size, 1 if split else n_threads)
+        trainer = self._trainer_for(net, opt, batch_size, n_threads,
+                                    sparse=ptr.shape[0] > 0)
         perm = np.arange(n_samples, dtype=np.intp)
-        min_work = _MIN_WORK_PER_THREAD
         progress = EpochProgress(self.progress if not self.verbose else False,
                                  total=1 if incremental else self.max_iter,
                                  desc=type(self).__name__)
@@ -468,18 +486,16 @@ class BaseMultilayerPerceptron(BaseEstimator):
                     order = np.arange(n_samples, dtype=np.intp)
                     self._random_state.shuffle(order)
                     perm = perm[order]
-                loss_sum, opt.t = _backprop.train_epoch(
-                    Xd, data, ind, ptr, Y, sw, net.params, net._sizes,
-                    net._hidden_code, net._out_code, float(self.alpha), G, ws,
-                    perm, batch_size, False, 0, opt.kind,
-                    opt.learning_rate, float(self.momentum),
-                    bool(self.nesterovs_momentum), float(self.beta_1),
-                    float(self.beta_2), float(self.epsilon), float(self.alpha),
-                    opt.s1, opt.s2, opt.t, n_threads, min_work,
-                    split_layers=split)
+                trainer.lr = opt.learning_rate
+                try:
+                    loss_sum = trainer.epoch(Xd, data, ind, ptr, Y, sw, perm,
+                                             float(self.alpha))
+                finally:
+                    # also after Ctrl-C within the epoch: the mini-batches done
+                    opt.t = trainer.t
+                    self.t_ += trainer.rows_done
                 self.n_iter_ += 1
                 self.loss_ = loss_sum / n_samples
-                self.t_ += n_samples
                 self.loss_curve_.append(self.loss_)
                 if self.verbose:
                     print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
@@ -520,11 +536,36 @@ class BaseMultilayerPerceptron(BaseEstimator):
                         % self.max_iter,
                         ConvergenceWarning)
         except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.")
+            warnings.warn(
+                "Training interrupted by user: the model holds the weights "
+                f"of the mini-batches done ({self.n_iter_} whole epochs, "
+                f"t_={self.t_} samples seen).")
         finally:
             progress.close()
         if early_stopping:
             net.params[...] = self._best_params
+
+    def _trainer_for(self, net, opt, batch_size, n_threads, *, sparse):
+        """The compiled Trainer for this fit, kept between partial_fit calls
+        (its thread tuner learns across them) while nothing it holds changed."""
+        split = sparse or _split_layers(net.layer_sizes, batch_size, n_threads)
+        key = (id(net.params), net.layer_sizes, net.activation, net.loss,
+               net.dtype, batch_size, n_threads, sparse, split)
+        cached = self.__dict__.get("_trainer")
+        if cached is not None and cached[0] == key and cached[1].params is net.params:
+            trainer = cached[1]
+        else:
+            trainer = _backprop.Trainer(
+                net.params, net._sizes, net._hidden_code, net._out_code,
+                batch_size=batch_size, n_threads=n_threads, sparse=sparse,
+                split_layers=split, min_work=_MIN_WORK_PER_THREAD)
+            self._trainer = (key, trainer)
+        trainer.set_optimizer(
+            opt.kind, opt.learning_rate, momentum=float(self.momentum),
+            nesterov=bool(self.nesterovs_momentum), beta1=float(self.beta_1),
+            beta2=float(self.beta_2), eps=float(self.epsilon),
+            weight_decay=float(self.alpha), s1=opt.s1, s2=opt.s2, t=opt.t)
+        return trainer
 
     def _schedule_iteration_ends(self, opt):
         """Learning-rate schedules act between epochs (as scikit-learn's)."""

@@ -301,10 +301,12 @@ class Network:
             raise ValueError("sample_weight must not sum to zero")
         return np.ascontiguousarray(sw)
 
-    def workspace(self, rows, n_threads, *, gradient=True):
+    def workspace(self, rows, n_threads, *, gradient=True, sparse=False):
         """Buffers for `n_threads` threads working on blocks of `rows` rows
-        (without gradient buffers when `gradient` is False)."""
-        size = _backprop.workspace_size(self._sizes, rows, self._hidden_code)
+        (without gradient buffers when `gradient` is False; for CSR input,
+        which is never densified, when `sparse`)."""
+        size = _backprop.workspace_size(self._sizes, rows, self._hidden_code,
+                                        sparse)
         G = np.empty((n_threads, self.n_params if gradient else 0), dtype=self.dtype)
         ws = np.empty((n_threads, size), dtype=self.dtype)
         return G, ws
@@ -323,7 +325,8 @@ class Network:
         rows = max(1, min(rows, n))
         if buffers is None:
             buffers = self.workspace(rows, min(T, -(-n // rows)),
-                                     gradient=grad is not None)
+                                     gradient=grad is not None,
+                                     sparse=sp.issparse(X))
         G, ws = buffers
         T = min(T, G.shape[0])
         Xd, data, ind, ptr = prepare_input(X, self.dtype)
@@ -373,11 +376,12 @@ class Network:
             self._full_pass(X, out=out, n_threads=n_threads, rows=None)
             return out
         # One chunk holding every row: the workspace then holds each layer.
-        G, ws = self.workspace(n, 1)
+        sparse = sp.issparse(X)
+        G, ws = self.workspace(n, 1, sparse=sparse)
         out = np.empty((n, self.layer_sizes[-1]), dtype=self.dtype)
         self._full_pass(X, out=out, n_threads=1, rows=n, buffers=(G, ws))
         acts = [X]
-        off = n * self.layer_sizes[0]
+        off = 0 if sparse else n * self.layer_sizes[0]
         for width in self.layer_sizes[1:-1]:
             acts.append(ws[0, off:off + n * width].reshape(n, width).copy())
             off += n * width

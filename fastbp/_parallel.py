@@ -30,12 +30,12 @@ script under ``python -m mpi4py``, which aborts every rank when one raises.
 import contextlib
 import contextvars
 import os
+import time
 import zlib
 
 import numpy as np
 
-from fastbp._core import _backprop, _optim
-from fastbp._network import prepare_input
+from fastbp._core import _backprop
 from fastbp._threads import blas_limited
 
 _COMM = contextvars.ContextVar("fastbp_data_parallel", default=None)
@@ -68,12 +68,19 @@ def data_parallel(comm=None):
     shared out among the ranks on that node (one thread per rank when the
     ranks outnumber the cores); an explicit ``n_threads`` is used as is.
 
-    Equivalence: P ranks compute and combine what one process with
-    ``n_threads=P`` computes when it splits each mini-batch over P threads
-    by rows. The gradient sums currently come through a rescaling of the
-    compiled full-pass gradient, so the weights match that process to about
-    1e-12 relative in float64 (tested), not bitwise; all ranks, and repeated
-    runs with the same rank count and random_state, are bitwise equal.
+    Equivalence: all ranks, and repeated runs with the same rank count and
+    random_state, end with bitwise the same weights. P ranks compute and
+    combine exactly what one process with ``n_threads=P`` computes when it
+    cuts each mini-batch over its threads by rows (the row split): the
+    weights are bitwise that process's (tested for every stochastic solver,
+    sample and class weights, early stopping, schedules, warm_start and
+    partial_fit). Like that process, a mini-batch with less work than
+    about 4 Mflop per part is cut into fewer parts, and the ranks past
+    them wait for that batch. Where one process would pick the layer split
+    instead (wide layers, and always for sparse X), the ranks still split
+    rows: the weights then agree to rounding (1e-12 relative in float64).
+    lbfgs combines each rank's full-data loss and gradient over its row cut
+    and agrees with one process to rounding.
     """
     if comm is None:
         from mpi4py import MPI
@@ -109,53 +116,14 @@ def _node_ranks(comm):
         return 1
 
 
-# -- the adapter over the compiled core --------------------------------------
-# Only these two functions touch the compiled interface.
-
-def _grad_sums(net, X, Y, sw, rows, work, out):
-    """Gradient sums over rows `rows` of (X, Y, sw): out[:] = sum over the
-    rows of sw * dloss/dparams (no L2 term, no scaling). Returns (weighted
-    loss sum, weight sum)."""
-    m = len(rows)
-    if m == 0:
-        out[...] = 0
-        return 0.0, 0.0
-    Xc = X[rows]
-    Xd, data, ind, ptr = prepare_input(Xc, net.dtype)
-    Yc = Y[rows]
-    swc = np.empty(0, dtype=net.dtype) if sw is None else sw[rows]
-    G, ws, cap = work     # workspace for up to cap rows in one chunk
-    empty2 = np.empty((0, 0), dtype=net.dtype)
-    loss = _backprop.loss_grad(
-        Xd, data, ind, ptr, Yc, swc, net.params, net._sizes,
-        net._hidden_code, net._out_code, 0.0, G, ws, cap, out, empty2, 1)
-    sw_sum = float(m) if sw is None else float(np.cumsum(swc, dtype=np.float64)[-1])
-    # loss_grad returns the mean: back to sums (exact once the compiled
-    # core returns the sums themselves)
-    out *= net.dtype.type(sw_sum)
-    return loss * sw_sum, sw_sum
-
-
-def _apply_step(est, opt, slots, sw_sum):
-    """One optimizer update from the gradient-sum slots (k, n_params),
-    summed in slot order, then the L2 term and 1 / sw_sum, as the compiled
-    epoch's fused update does."""
-    net = est._net
-    p = net.params
-    g = slots[0].copy()
-    for c in range(1, slots.shape[0]):
-        g += slots[c]
-    t = net.dtype.type
-    nc = net.n_coef
-    l2 = 0.0 if est.solver == "adamw" else float(est.alpha)
-    scale = t(1.0 / sw_sum)
-    if l2 != 0:
-        g[:nc] += t(l2) * p[:nc]
-    g *= scale
-    opt.t = _optim.step(
-        opt.kind, p, g, opt.s1, opt.s2, nc, opt.t, opt.learning_rate,
-        float(est.momentum), bool(est.nesterovs_momentum), float(est.beta_1),
-        float(est.beta_2), float(est.epsilon), float(est.alpha))
+def n_parts(m, work_per_row, P, min_work):
+    """Parts a mini-batch of m rows is cut into: what one process with
+    n_threads=P does (n_chunks_for in fastbp/_core/_backprop.pyx), so that
+    P ranks reproduce its sums; ranks past the parts idle on this batch."""
+    c = min(P, m)
+    if min_work > 0 and work_per_row > 0:
+        c = min(c, (m * work_per_row) // min_work)
+    return max(1, c)
 
 
 # -- the runner --------------------------------------------------------------
@@ -198,62 +166,88 @@ class MPIRunner:
     def combine_decision(self, value):
         return self.comm.bcast(value, root=0)
 
-    def setup(self, opt, batch_size):
-        net = self.est._net
+    def setup(self, opt, batch_size, sparse):
+        from fastbp._estimators import _MIN_WORK_PER_THREAD
+
+        est, net = self.est, self.est._net
         self.opt = opt
         self.batch_size = batch_size
-        P = self.size
-        rows = max(1, -(-batch_size // P))
-        G, ws = net.workspace(rows, 1)
-        self.work = (G, ws, rows)
+        self.min_work = _MIN_WORK_PER_THREAD
+        # One thread computes this rank's part (as one thread of a process
+        # computes one row part); the update may use the rank's threads.
+        self.trainer = _backprop.Trainer(
+            net.params, net._sizes, net._hidden_code, net._out_code,
+            batch_size=batch_size, n_threads=self.n_threads, sparse=sparse,
+            split_layers=False, min_work=0, adaptive=False)
+        self.trainer.set_optimizer(
+            opt.kind, opt.learning_rate, momentum=float(est.momentum),
+            nesterov=bool(est.nesterovs_momentum), beta1=float(est.beta_1),
+            beta2=float(est.beta_2), eps=float(est.epsilon),
+            weight_decay=float(est.alpha), s1=opt.s1, s2=opt.s2, t=opt.t)
         itemsize = net.dtype.itemsize
         self.extra = -(-16 // itemsize)     # loss and weight sums, 2 doubles
         n = net.n_params
+        P = self.size
         self.send = np.zeros(n + self.extra, dtype=net.dtype)
         self.recv = np.zeros((P, n + self.extra), dtype=net.dtype)
+        self.G = np.zeros((P, n), dtype=net.dtype)
 
-    def _combine(self):
-        """Allgather of the slots; returns (slots, loss sum, weight sum)."""
-        import time
-
+    def _combine(self, K):
+        """Allgather of every rank's slot with its loss and weight sums;
+        returns the first K slots (contiguous) and their loss sum, added
+        in rank order."""
         n = self.est._net.n_params
         t0 = time.perf_counter()
         self.comm.Allgather(self.send, self.recv)
         self.comm_seconds += time.perf_counter() - t0
         self.steps += 1
-        sums = self.recv[:, n:].copy().view(np.float64)[:, :2]
+        G = self.G[:K]
+        np.copyto(G, self.recv[:K, :n])
+        sums = self.recv[:K, n:].copy().view(np.float64)
         loss = 0.0
-        sw = 0.0
-        for c in range(self.size):   # rank order
+        for c in range(K):   # rank order, as the threads' parts are added
             loss += float(sums[c, 0])
-            sw += float(sums[c, 1])
-        return self.recv[:, :n], loss, sw
+        return G, loss
 
     def train(self, X, prepared, Y, sw, perm):
-        est, net, opt = self.est, self.est._net, self.opt
+        est, net, opt, tr = self.est, self.est._net, self.opt, self.trainer
         n = perm.shape[0]
         bs = min(self.batch_size, n)
         P, r = self.size, self.rank
-        nc = net.n_coef
-        alpha_loss = 0.0 if est.solver == "adamw" else float(est.alpha)
-        total = 0.0
+        work = 6 * net.n_coef
+        alpha = float(est.alpha)
+        Xd, data, ind, ptr = prepared
+        swa = np.empty(0, dtype=net.dtype) if sw is None else sw
         gout = self.send[:net.n_params]
         tail = self.send[net.n_params:].view(np.float64)
-        with blas_limited(self.n_threads, always=True):
-            for start in range(0, n, bs):
-                m = min(bs, n - start)
-                rows = perm[start + cut(m, r, P):start + cut(m, r + 1, P)]
-                loss_r, sw_r = _grad_sums(net, X, Y, sw, rows, self.work, gout)
-                tail[0], tail[1] = loss_r, sw_r
-                slots, loss, sw_sum = self._combine()
-                if sw_sum <= 0:
-                    continue   # every row weighs 0: no step (as in one process)
-                wsq = 0.0
-                if alpha_loss != 0:
-                    w = net.params[:nc].astype(np.float64)
-                    wsq = float(np.dot(w, w))
-                total += (loss + 0.5 * alpha_loss * wsq) / sw_sum * m
-                _apply_step(est, opt, slots, sw_sum)
+        empty = np.empty(0, dtype=np.intp)
+        total = 0.0
+        tr.lr = opt.learning_rate
+        tr.begin(alpha)
+        try:
+            with blas_limited(self.n_threads, always=True):
+                for start in range(0, n, bs):
+                    m = min(bs, n - start)
+                    K = n_parts(m, work, P, self.min_work)
+                    if r < K:
+                        rows = perm[start + cut(m, r, K):start + cut(m, r + 1, K)]
+                    else:
+                        rows = empty
+                    tail[0], tail[1] = tr.gradient(Xd, data, ind, ptr, Y, swa,
+                                                   rows, gout)
+                    G, loss = self._combine(K)
+                    # the batch's weight sum in one process's order (every
+                    # rank holds the weights): bitwise its 1 / sum(sw)
+                    if sw is None:
+                        sw_sum = float(m)
+                    else:
+                        sw_sum = float(np.cumsum(sw[perm[start:start + m]],
+                                                 dtype=np.float64)[-1])
+                    if not sw_sum > 0:
+                        continue   # every row weighs 0: no step (as in one process)
+                    total += tr.step(G, loss, sw_sum, alpha) * m
+        finally:
+            opt.t = tr.t
         return total
 
     def fit_lbfgs(self, data):

@@ -14,18 +14,19 @@ Both run the epoch loop below, which does per epoch what the estimator's
 own loop does (loss curve, early stopping, schedules, verbose, progress)
 around a pluggable epoch: ``data.epoch(runner)`` streams windows or
 shuffles the in-memory rows, and ``runner.train(...)`` trains a block of
-rows in memory, by one compiled call (one process) or by a Python loop over
-mini-batches whose gradient sums are combined over MPI.
+rows in memory, by one compiled call (one process: ``Trainer.epoch``) or by
+a Python loop over mini-batches whose gradient sums (``Trainer.gradient``)
+are combined over MPI before each ``Trainer.step``.
 """
 import warnings
 
 import numpy as np
+import scipy.sparse
 from sklearn.base import is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import train_test_split
 
-from fastbp._core import _backprop
 from fastbp._network import prepare_input
 from fastbp._progress import EpochProgress
 
@@ -85,6 +86,7 @@ class ArrayData:
 
     def __init__(self, X, y, sample_weight, dtype):
         self.X, self.y, self.sw, self.dtype = X, y, sample_weight, dtype
+        self.sparse = scipy.sparse.issparse(X)
 
     def split_validation(self, est):
         """Hold out the validation rows as the estimator does; keep the rest."""
@@ -139,37 +141,25 @@ class LocalRunner:
     def combine_decision(self, value):
         return value
 
-    def setup(self, opt, batch_size):
-        from fastbp._estimators import _split_layers
-
-        net = self.est._net
+    def setup(self, opt, batch_size, sparse):
+        # the estimator's own compiled Trainer (kept across partial_fit calls)
         self.opt = opt
-        self.batch_size = batch_size
-        self.split = _split_layers(net.layer_sizes, batch_size, self.n_threads)
-        self.G, self.ws = net.workspace(batch_size,
-                                        1 if self.split else self.n_threads)
+        self.trainer = self.est._trainer_for(self.est._net, opt, batch_size,
+                                             self.n_threads, sparse=sparse)
 
     def train(self, X, prepared, Y, sw, perm):
-        """Mini-batches over rows perm of (X, Y, sw), in place; returns the
-        sum over batches of batch loss * batch rows."""
-        from fastbp._estimators import _MIN_WORK_PER_THREAD
-
-        est, net, opt = self.est, self.est._net, self.opt
+        """Mini-batches over rows perm of (X, Y, sw), in place, by one
+        compiled call; returns the sum over batches of batch loss * rows."""
+        net, opt, trainer = self.est._net, self.opt, self.trainer
         Xd, data, ind, ptr = prepared
         if sw is None:
             sw = np.empty(0, dtype=net.dtype)
-        # The only call into the compiled epoch: adapt here when its
-        # interface changes.
-        loss_sum, opt.t = _backprop.train_epoch(
-            Xd, data, ind, ptr, Y, sw, net.params, net._sizes,
-            net._hidden_code, net._out_code, float(est.alpha), self.G, self.ws,
-            perm, self.batch_size, False, 0, opt.kind,
-            opt.learning_rate, float(est.momentum),
-            bool(est.nesterovs_momentum), float(est.beta_1),
-            float(est.beta_2), float(est.epsilon), float(est.alpha),
-            opt.s1, opt.s2, opt.t, self.n_threads, _MIN_WORK_PER_THREAD,
-            split_layers=self.split)
-        return loss_sum
+        trainer.lr = opt.learning_rate
+        try:
+            return trainer.epoch(Xd, data, ind, ptr, Y, sw, perm,
+                                 float(self.est.alpha))
+        finally:
+            opt.t = trainer.t
 
     def fit_lbfgs(self, data):
         # one process, in memory: the estimator's own lbfgs
@@ -216,7 +206,7 @@ def fit_stochastic(est, data, runner, incremental):
         sw_val = None if sw_val is None else np.ascontiguousarray(sw_val, dtype=net.dtype)
 
     n_samples = data.n_train
-    runner.setup(opt, est._batch_size(n_samples))
+    runner.setup(opt, est._batch_size(n_samples), data.sparse)
     verbose = est.verbose and runner.root
     progress = EpochProgress(
         est.progress if (runner.root and not est.verbose) else False,

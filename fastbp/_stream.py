@@ -275,6 +275,7 @@ class StreamData:
         self.dtype = np.dtype(dtype)
         self.bounds, self.per_window = source.layout(self.dtype.itemsize)
         self.keep = None      # rows left out of training (validation), or None
+        self.sparse = False
         self.n_train = source.shape[0]
         self._pool = None
 

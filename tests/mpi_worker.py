@@ -16,6 +16,9 @@ from sklearn.datasets import make_classification
 # Rows and widths such that one process with n_threads=P splits every full
 # mini-batch over P threads by rows (the split that P ranks reproduce).
 HIDDEN = (500,)
+# Cases where one process does not cut mini-batches by rows (sparse X takes
+# the layer split) or is not mini-batched (lbfgs): equal to rounding only.
+ROUNDING_ONLY = ("sparse", "lbfgs")
 
 
 def data(dtype=np.float64):

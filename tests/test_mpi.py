@@ -65,10 +65,14 @@ def test_ranks_match_one_process_with_as_many_threads(run, name):
         ref = how(fastbp.MLPClassifier(**{**params, "n_threads": n}), X, y)
     got = ranks[0][name + "/params"]
     want = ref.network_.params
-    # float64; the gradient sums pass through a rescaling today (see
-    # fastbp/_parallel.py): 1e-12 relative, not bitwise
-    scale = np.abs(want).max()
-    assert np.abs(got - want).max() <= 1e-12 * scale, name
+    if name in mpi_worker.ROUNDING_ONLY:
+        # one process splits sparse X by layers; lbfgs sums its loss and
+        # gradient in other blocks: the same numbers to rounding
+        scale = np.abs(want).max()
+        assert np.abs(got - want).max() <= 1e-12 * scale, name
+    else:
+        # the row split of one process, bitwise
+        np.testing.assert_array_equal(got, want, err_msg=name)
     assert ranks[0][name + "/n_iter"][0] == ref.n_iter_
     want_loss = np.atleast_1d(getattr(ref, "loss_curve_", None) or ref.loss_)
     np.testing.assert_allclose(ranks[0][name + "/loss"], want_loss, rtol=1e-10)
@@ -123,5 +127,4 @@ def test_one_rank_is_one_process(tmp_path):
         ref = fastbp.MLPClassifier(**params).fit(X, y)
         with fastbp.data_parallel(MPI.COMM_SELF):
             got = fastbp.MLPClassifier(**params).fit(X, y)
-    scale = np.abs(ref.network_.params).max()
-    assert np.abs(got.network_.params - ref.network_.params).max() <= 1e-12 * scale
+    np.testing.assert_array_equal(got.network_.params, ref.network_.params)

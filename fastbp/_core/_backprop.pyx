@@ -37,6 +37,8 @@ from cython.parallel cimport prange
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
+from cpython.exc cimport PyErr_CheckSignals
 
 from fastbp._core._blas cimport gemm
 from fastbp._core._activations cimport (
@@ -53,15 +55,9 @@ from fastbp._core._fpmode cimport fastbp_fpmode, fastbp_ftz_on, fastbp_fpmode_re
 
 OPENMP_ENABLED = bool(FASTBP_OPENMP)
 
-# Whether a call of this process ran an OpenMP region of several threads
-# (fastbp._threads needs it in a forked child: OpenMP cannot start threads
-# there once its parent has).
-_threads_ran = False
-
-
 def threads_ran():
     """True once this process ran a parallel region (inherited by fork)."""
-    return _threads_ran
+    return _threads_ran_c
 
 
 def max_threads():
@@ -74,6 +70,7 @@ cdef struct Net:
     int hidden              # hidden activation code
     int out                 # output activation / loss code
     bint store_z            # keep pre-activations (GELU)
+    bint sparse             # CSR input: the first layer reads it in place
     Py_ssize_t n_coef       # number of weights (they come first)
     Py_ssize_t n_params
     Py_ssize_t rows         # rows the workspace is laid out for
@@ -86,7 +83,7 @@ cdef struct Net:
 
 
 cdef int net_init(Net* net, const Py_ssize_t[::1] sizes, int hidden, int out,
-                  Py_ssize_t rows) except -1:
+                  Py_ssize_t rows, bint sparse=False) except -1:
     cdef int L = sizes.shape[0] - 1
     cdef int l
     cdef Py_ssize_t off, widest = 0
@@ -96,6 +93,7 @@ cdef int net_init(Net* net, const Py_ssize_t[::1] sizes, int hidden, int out,
     net.hidden = hidden
     net.out = out
     net.store_z = hidden == ACT_GELU
+    net.sparse = sparse
     net.rows = rows
     net.sizes = <Py_ssize_t*>malloc((5 * L + 1) * sizeof(Py_ssize_t))
     if net.sizes == NULL:
@@ -117,7 +115,8 @@ cdef int net_init(Net* net, const Py_ssize_t[::1] sizes, int hidden, int out,
     net.n_params = off
     off = 0
     net.x_off = off
-    off += rows * sizes[0]
+    if not sparse:  # sparse rows are never densified
+        off += rows * sizes[0]
     for l in range(L):
         net.a_off[l] = off
         off += rows * sizes[l + 1]
@@ -140,10 +139,12 @@ cdef inline void net_free(Net* net) noexcept:
     net.sizes = NULL
 
 
-def workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t rows, int hidden):
-    """Number of elements one thread's workspace needs for `rows` rows."""
+def workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t rows, int hidden,
+                   bint sparse=False):
+    """Number of elements one thread's workspace needs for `rows` rows (of
+    CSR input when `sparse`: no room for densified input rows then)."""
     cdef Net net
-    net_init(&net, sizes, hidden, 0, rows)
+    net_init(&net, sizes, hidden, 0, rows, sparse)
     try:
         return net.ws_size
     finally:
@@ -151,24 +152,74 @@ def workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t rows, int hidden):
 
 
 cdef void gather_rows(const Net* net, floating* xbuf, const floating* X,
-                      const floating* Xdata, const Py_ssize_t* Xind,
-                      const Py_ssize_t* Xptr, const Py_ssize_t* idx,
-                      Py_ssize_t start, Py_ssize_t i0, Py_ssize_t i1) noexcept nogil:
-    """Rows i0:i1 of the input block into xbuf (row stride sizes[0]).
+                      const Py_ssize_t* idx, Py_ssize_t start, Py_ssize_t i0,
+                      Py_ssize_t i1) noexcept nogil:
+    """Rows i0:i1 of the dense input block into xbuf (row stride sizes[0]):
+    block row i is sample idx[start + i] of X."""
+    cdef Py_ssize_t n_in = net.sizes[0], i
+    for i in range(i0, i1):
+        memcpy(xbuf + i * n_in, X + idx[start + i] * n_in,
+               n_in * sizeof(floating))
 
-    Block row i is sample idx[start + i] (start + i when idx is NULL) of X,
-    or of the CSR matrix (Xdata, Xind, Xptr) when Xptr is not NULL."""
-    cdef Py_ssize_t n_in = net.sizes[0], i, r, p
-    if Xptr != NULL:
-        memset(xbuf + i0 * n_in, 0, (i1 - i0) * n_in * sizeof(floating))
-        for i in range(i0, i1):
-            r = idx[start + i] if idx != NULL else start + i
-            for p in range(Xptr[r], Xptr[r + 1]):
-                xbuf[i * n_in + Xind[p]] = Xdata[p]
-    else:
-        for i in range(i0, i1):
-            memcpy(xbuf + i * n_in, X + idx[start + i] * n_in,
-                   n_in * sizeof(floating))
+
+# Sparse input
+# ------------
+# A CSR batch is never densified: the first layer's forward pass is a
+# sparse-times-dense product (each stored x_ij adds x_ij * W[j, :] to row i
+# of A_0) and its weight gradient a scatter (each x_ij adds x_ij * D[i, :]
+# to row j of dW_0). Both cost O(nnz * width) instead of O(rows * n_features
+# * width), and no buffer is n_features wide but W_0 and its gradient.
+
+cdef void sparse_forward(const Net* net, floating* A, const floating* W,
+                         const floating* Xdata, const Py_ssize_t* Xind,
+                         const Py_ssize_t* Xptr, const Py_ssize_t* idx,
+                         Py_ssize_t start, Py_ssize_t i0,
+                         Py_ssize_t i1) noexcept nogil:
+    """A[i, :] = X[r, :] @ W for block rows i0:i1 (A has row stride
+    sizes[1]); block row i is sample r = idx[start + i] (start + i when idx
+    is NULL) of the CSR matrix (Xdata, Xind, Xptr)."""
+    cdef Py_ssize_t n = net.sizes[1], i, j, p, r
+    cdef floating v
+    cdef floating* a
+    cdef const floating* w
+    for i in range(i0, i1):
+        r = idx[start + i] if idx != NULL else start + i
+        a = A + i * n
+        memset(a, 0, n * sizeof(floating))
+        for p in range(Xptr[r], Xptr[r + 1]):
+            v = Xdata[p]
+            w = W + Xind[p] * n
+            for j in range(n):
+                a[j] = a[j] + v * w[j]
+
+
+cdef void sparse_scatter(const Net* net, floating* gW, floating beta,
+                         const floating* D, const floating* Xdata,
+                         const Py_ssize_t* Xind, const Py_ssize_t* Xptr,
+                         const Py_ssize_t* idx, Py_ssize_t start, Py_ssize_t m,
+                         Py_ssize_t j0, Py_ssize_t j1) noexcept nogil:
+    """Columns j0:j1 of dW_0 = X_block^T D (beta = 0 overwrites, 1 adds)
+    for the m-row block with delta D (row stride sizes[1])."""
+    cdef Py_ssize_t n = net.sizes[1], n_in = net.sizes[0], i, j, p, r
+    cdef floating v
+    cdef floating* g
+    cdef const floating* d
+    if j1 <= j0:
+        return
+    if beta == 0:
+        if j0 == 0 and j1 == n:
+            memset(gW, 0, n_in * n * sizeof(floating))
+        else:
+            for i in range(n_in):
+                memset(gW + i * n + j0, 0, (j1 - j0) * sizeof(floating))
+    for i in range(m):
+        r = idx[start + i] if idx != NULL else start + i
+        d = D + i * n
+        for p in range(Xptr[r], Xptr[r + 1]):
+            v = Xdata[p]
+            g = gW + Xind[p] * n
+            for j in range(j0, j1):
+                g[j] = g[j] + v * d[j]
 
 
 cdef double loss_rows(const Net* net, floating* A, floating* D,
@@ -202,7 +253,7 @@ cdef double rows_pass(const Net* net, const floating* params, floating* grad,
 
     IN:  the rows are idx[start:start + m], or start:start + m when idx is
          NULL, of X (dense, row stride sizes[0]) or, when Xptr is not NULL,
-         of the CSR matrix (Xdata, Xind, Xptr).
+         of the CSR matrix (Xdata, Xind, Xptr), read in place (net.sparse).
          Y (n, n_out) targets and sw (n,) weights, either may be NULL.
     OUT: grad (n_params,) receives the gradient sums when not NULL
          (beta = 0 overwrites, beta = 1 accumulates); out receives the
@@ -227,10 +278,13 @@ cdef double rows_pass(const Net* net, const floating* params, floating* grad,
             memset(grad, 0, net.n_params * sizeof(floating))
         return 0
 
-    # Input block: gather shuffled rows, densify sparse rows, or read in place.
-    if Xptr != NULL or idx != NULL:
+    # Input block: read CSR rows in place (first layer below), gather
+    # shuffled dense rows, or read contiguous dense rows in place.
+    if Xptr != NULL:
+        xin = NULL
+    elif idx != NULL:
         xin = ws + net.x_off
-        gather_rows(net, ws + net.x_off, X, Xdata, Xind, Xptr, idx, start, 0, m)
+        gather_rows(net, ws + net.x_off, X, idx, start, 0, m)
     else:
         xin = X + start * n_in
 
@@ -240,8 +294,12 @@ cdef double rows_pass(const Net* net, const floating* params, floating* grad,
         k = net.sizes[l]
         n = net.sizes[l + 1]
         A = ws + net.a_off[l]
-        gemm(False, False, <int>m, <int>n, <int>k, <floating>1, prev, <int>k,
-             params + net.w_off[l], <int>n, <floating>0, A, <int>n)
+        if l == 0 and Xptr != NULL:
+            sparse_forward(net, A, params + net.w_off[0], Xdata, Xind, Xptr,
+                           idx, start, 0, m)
+        else:
+            gemm(False, False, <int>m, <int>n, <int>k, <floating>1, prev, <int>k,
+                 params + net.w_off[l], <int>n, <floating>0, A, <int>n)
         if l < L - 1:
             bias_activate(net.hidden, A, params + net.b_off[l], m, n,
                           ws + net.z_off[l] if net.store_z else NULL, n)
@@ -269,8 +327,12 @@ cdef double rows_pass(const Net* net, const floating* params, floating* grad,
         k = net.sizes[l]
         n = net.sizes[l + 1]
         prev = xin if l == 0 else ws + net.a_off[l - 1]
-        gemm(True, False, <int>k, <int>n, <int>m, <floating>1, prev, <int>k,
-             D, <int>n, beta, grad + net.w_off[l], <int>n)
+        if l == 0 and Xptr != NULL:
+            sparse_scatter(net, grad + net.w_off[0], beta, D, Xdata, Xind, Xptr, idx, start,
+                           m, 0, n)
+        else:
+            gemm(True, False, <int>k, <int>n, <int>m, <floating>1, prev, <int>k,
+                 D, <int>n, beta, grad + net.w_off[l], <int>n)
         gb = grad + net.b_off[l]
         if beta == 0:
             memset(gb, 0, n * sizeof(floating))
@@ -318,11 +380,14 @@ cdef inline Py_ssize_t cut(Py_ssize_t n, int c, int T, Py_ssize_t align) noexcep
 
 
 cdef void forward_part(const Net* net, int l, const floating* params,
-                       floating* ws, const floating* xin, Py_ssize_t m,
+                       floating* ws, const floating* xin,
+                       const floating* Xdata, const Py_ssize_t* Xind,
+                       const Py_ssize_t* Xptr, const Py_ssize_t* idx,
+                       Py_ssize_t start, Py_ssize_t m,
                        int c, int T) noexcept nogil:
-    """Thread c's part of layer l's forward pass over the m-row block:
+    """Part c of T of layer l's forward pass over the m-row block:
     A_l = f(A_{l-1} @ W_l + b_l), split by rows when the layer is narrower
-    than the block, else by columns."""
+    than the block (always for a sparse first layer), else by columns."""
     cdef Py_ssize_t k = net.sizes[l], n = net.sizes[l + 1], i0, i1
     cdef const floating* prev = xin if l == 0 else ws + net.a_off[l - 1]
     cdef const floating* W = params + net.w_off[l]
@@ -332,7 +397,14 @@ cdef void forward_part(const Net* net, int l, const floating* params,
     cdef int act = net.hidden if l < net.L - 1 else ACT_IDENTITY
     if net.store_z and l < net.L - 1:
         z = ws + net.z_off[l]
-    if n < m:
+    if l == 0 and Xptr != NULL:
+        i0 = cut(m, c, T, 1)
+        i1 = cut(m, c + 1, T, 1)
+        if i1 > i0:
+            sparse_forward(net, A, W, Xdata, Xind, Xptr, idx, start, i0, i1)
+            bias_activate(act, A + i0 * n, b, i1 - i0, n,
+                          z + i0 * n if z != NULL else NULL, n)
+    elif n < m:
         i0 = cut(m, c, T, 1)
         i1 = cut(m, c + 1, T, 1)
         if i1 > i0:
@@ -352,6 +424,9 @@ cdef void forward_part(const Net* net, int l, const floating* params,
 
 cdef void backward_part(const Net* net, int l, const floating* params,
                         floating* grad, floating* ws, const floating* xin,
+                        const floating* Xdata, const Py_ssize_t* Xind,
+                        const Py_ssize_t* Xptr, const Py_ssize_t* idx,
+                        Py_ssize_t start,
                         const floating* D, floating* Dn, Py_ssize_t m,
                         int c, int T) noexcept nogil:
     """Thread c's part of layer l's backward pass over the m-row block with
@@ -366,7 +441,10 @@ cdef void backward_part(const Net* net, int l, const floating* params,
     cdef floating* gb = grad + net.b_off[l]
     cdef const floating* a
     cdef const floating* z = NULL
-    if n <= k:
+    if l == 0 and Xptr != NULL:
+        sparse_scatter(net, gW, 0, D, Xdata, Xind, Xptr, idx, start, m,
+                       cut(n, c, T, 16), cut(n, c + 1, T, 16))
+    elif n <= k:
         i0 = cut(k, c, T, 1)
         i1 = cut(k, c + 1, T, 1)
         if i1 > i0:
@@ -409,52 +487,257 @@ cdef void backward_part(const Net* net, int l, const floating* params,
                                z + i * k + i0 if z != NULL else NULL, i1 - i0)
 
 
-cdef double split_batch(const Net* net, const floating* params, floating* grad,
-                        floating* ws, const floating* X,
-                        const floating* Xdata, const Py_ssize_t* Xind,
-                        const Py_ssize_t* Xptr, const Py_ssize_t* idx,
-                        Py_ssize_t start, Py_ssize_t m, const floating* Y,
-                        const floating* sw, int T, double* part) noexcept nogil:
-    """rows_pass with a gradient, over one mini-batch as one block whose
-    layers are split over T threads (see above); grad is overwritten with
-    the gradient sums and the weighted loss sum is returned. part: T doubles
-    of scratch. The result depends on T but not on scheduling."""
-    cdef int L = net.L, l, c
-    cdef const floating* xin
-    cdef floating* D = ws + net.d0_off
-    cdef floating* Dn = ws + net.d1_off
-    cdef floating* tmp
-    cdef double loss = 0
-    cdef fastbp_fpmode fpw
-    if Xptr != NULL or idx != NULL:
-        xin = ws + net.x_off
-        for c in prange(T, num_threads=T, schedule='static', chunksize=1):
-            gather_rows(net, ws + net.x_off, X, Xdata, Xind, Xptr, idx, start,
-                        cut(m, c, T, 1), cut(m, c + 1, T, 1))
+# Running a mini-batch
+# --------------------
+# Every parallel step of a mini-batch is cut into K parts fixed by the
+# problem and the requested thread count (never by how many threads are
+# free): row blocks with their own gradient slot, layer parts, loss rows,
+# update ranges. Each part writes only its own outputs and partial sums are
+# added in part order, so the result depends on K alone. How many threads
+# run the K parts (the "team", 1 to K, parts handed out dynamically) can
+# then change from one mini-batch to the next without changing a bit.
+#
+# On a busy machine that freedom is what keeps fastbp fast: every parallel
+# region ends in a barrier, and a barrier waits for a thread the OS has
+# descheduled for a whole time slice (several ms, against a mini-batch of
+# tens of us). The Tuner below times windows of mini-batches with the team
+# at K and at one thread, keeps the faster, and re-measures the other from
+# time to time (with exponential backoff, so the probes cost little): an
+# idle machine keeps its threads, a loaded one falls back to one thread and
+# back again when the load goes.
+
+cdef enum:
+    PH_GATHER = 0
+    PH_FORWARD = 1
+    PH_LOSS = 2
+    PH_BACKWARD = 3
+    PH_ROWS = 4
+    PH_UPDATE = 5
+
+
+cdef struct Ctx:
+    # One mini-batch's arguments, shared by its parts (pointers to float or
+    # double, cast back in do_part).
+    const Net* net
+    void* params
+    void* grad              # gradient slots, row stride ldg
+    void* ws                # workspaces, row stride ldw
+    const void* X
+    const void* Xdata
+    const Py_ssize_t* Xind
+    const Py_ssize_t* Xptr
+    const Py_ssize_t* idx
+    const void* Y
+    const void* sw
+    Py_ssize_t start, m, ldg, ldw
+    const void* xin         # layer split: the input block
+    void* D                 # layer split: delta of layer l, and the next
+    void* Dn
+    int l
+    int n_grads             # gradient slots the batch filled
+    const OptParams* opt
+    void* s1
+    void* s2
+    double alpha, scale
+    bint want_sumsq
+    double* part            # one partial sum per part
+
+
+# Whether this process ran a parallel region of several threads (fastbp._threads
+# needs it in a forked child: OpenMP cannot start threads there once its
+# parent has).
+cdef bint _threads_ran_c = False
+
+
+cdef void do_part(Ctx* x, int phase, int c, int K, floating* tag) noexcept nogil:
+    """Part c of K of one step of a mini-batch (tag only selects the type)."""
+    cdef const Net* net = x.net
+    cdef floating* params = <floating*>x.params
+    cdef floating* grad = <floating*>x.grad
+    cdef floating* ws = <floating*>x.ws
+    cdef Py_ssize_t cs = cut(x.m, c, K, 1), ce = cut(x.m, c + 1, K, 1)
+    if phase == PH_GATHER:
+        gather_rows(net, ws + net.x_off, <const floating*>x.X, x.idx, x.start,
+                    cs, ce)
+    elif phase == PH_FORWARD:
+        forward_part(net, x.l, params, ws, <const floating*>x.xin,
+                     <const floating*>x.Xdata, x.Xind, x.Xptr, x.idx, x.start,
+                     x.m, c, K)
+    elif phase == PH_LOSS:
+        x.part[c] = loss_rows(net, ws + net.a_off[net.L - 1], <floating*>x.D,
+                              <const floating*>x.Y, <const floating*>x.sw,
+                              x.idx, x.start, cs, ce)
+    elif phase == PH_BACKWARD:
+        backward_part(net, x.l, params, grad, ws, <const floating*>x.xin,
+                      <const floating*>x.Xdata, x.Xind, x.Xptr, x.idx,
+                      x.start, <const floating*>x.D, <floating*>x.Dn, x.m,
+                      c, K)
+    elif phase == PH_ROWS:
+        x.part[c] = rows_pass(net, params, grad + c * x.ldg, 0,
+                              ws + c * x.ldw, <const floating*>x.X,
+                              <const floating*>x.Xdata, x.Xind, x.Xptr,
+                              x.idx, x.start + cs, ce - cs,
+                              <const floating*>x.Y, <const floating*>x.sw,
+                              NULL)
     else:
-        xin = X + start * net.sizes[0]
-    for l in range(L):
-        for c in prange(T, num_threads=T, schedule='static', chunksize=1):
+        x.part[c] = update(x.opt, params, grad, x.n_grads, x.ldg,
+                           cut(net.n_params, c, K, 1),
+                           cut(net.n_params, c + 1, K, 1), net.n_coef,
+                           <floating>x.alpha, <floating>x.scale,
+                           <floating*>x.s1, <floating*>x.s2, x.want_sumsq)
+
+
+cdef void run_phase(Ctx* x, int phase, int K, int team,
+                    floating* tag) noexcept nogil:
+    """Parts 0..K-1 of a step, on `team` threads (serially when 1)."""
+    global _threads_ran_c
+    cdef int c
+    cdef fastbp_fpmode fpw
+    if team > K:
+        team = K
+    if team <= 1:
+        for c in range(K):
+            do_part(x, phase, c, K, tag)
+    else:
+        _threads_ran_c = True
+        for c in prange(K, num_threads=team, schedule='dynamic', chunksize=1):
             fpw = fastbp_ftz_on()
-            forward_part(net, l, params, ws, xin, m, c, T)
+            do_part(x, phase, c, K, tag)
             fastbp_fpmode_restore(fpw)
-    for c in prange(T, num_threads=T, schedule='static', chunksize=1):
-        fpw = fastbp_ftz_on()
-        part[c] = loss_rows(net, ws + net.a_off[L - 1], D, Y, sw, idx, start,
-                            cut(m, c, T, 1), cut(m, c + 1, T, 1))
-        fastbp_fpmode_restore(fpw)
-    for c in range(T):
-        loss += part[c]
-    for l in range(L - 1, -1, -1):
-        for c in prange(T, num_threads=T, schedule='static', chunksize=1):
-            fpw = fastbp_ftz_on()
-            backward_part(net, l, params, grad, ws, xin, D, Dn, m, c, T)
-            fastbp_fpmode_restore(fpw)
-        tmp = D
-        D = Dn
-        Dn = tmp
+
+
+cdef double batch_gradient(Ctx* x, bint split, int K, int team,
+                           floating* tag) noexcept nogil:
+    """Gradient sums of the mini-batch x.idx[x.start:x.start + x.m] (rows
+    x.start.. when idx is NULL) and its weighted loss sum, which is returned.
+
+    K == 1: one block, one gradient slot. Otherwise K parts, either row
+    blocks each with a gradient slot and a workspace of its own (x.n_grads
+    = K, summed by the update), or (split) the batch as one block whose
+    layers' GEMMs are cut into K parts of one gradient buffer (see "Layer-
+    split mini-batches")."""
+    cdef const Net* net = x.net
+    cdef floating* ws = <floating*>x.ws
+    cdef int l, c
+    cdef double loss = 0
+    cdef void* tmp
+    if K <= 1:
+        x.n_grads = 1
+        return rows_pass(net, <floating*>x.params, <floating*>x.grad, 0, ws,
+                         <const floating*>x.X, <const floating*>x.Xdata,
+                         x.Xind, x.Xptr, x.idx, x.start, x.m,
+                         <const floating*>x.Y, <const floating*>x.sw, NULL)
+    if not split:
+        x.n_grads = K
+        run_phase(x, PH_ROWS, K, team, tag)
+    else:
+        x.n_grads = 1
+        x.D = ws + net.d0_off
+        x.Dn = ws + net.d1_off
+        if x.Xptr != NULL:
+            x.xin = NULL
+        elif x.idx != NULL:
+            x.xin = ws + net.x_off
+            run_phase(x, PH_GATHER, K, team, tag)
+        else:
+            x.xin = <const floating*>x.X + x.start * net.sizes[0]
+        for l in range(net.L):
+            x.l = l
+            run_phase(x, PH_FORWARD, K, team, tag)
+        run_phase(x, PH_LOSS, K, team, tag)
+        for l in range(net.L - 1, -1, -1):
+            x.l = l
+            run_phase(x, PH_BACKWARD, K, team, tag)
+            tmp = x.D
+            x.D = x.Dn
+            x.Dn = tmp
+    for c in range(K):
+        loss += x.part[c]
     return loss
 
+
+cdef struct Tuner:
+    int mode                # 1: the team is K threads, 0: one thread
+    bint fixed              # never tune (always K threads)
+    bint probing            # the current window measures the other mode
+    int backoff, countdown  # windows until the next probe
+    double win_time
+    Py_ssize_t win_rows
+    int win_batches
+    double rate[2]          # seconds per row in the last window of each mode
+
+
+cdef inline void tuner_init(Tuner* u, bint fixed) noexcept nogil:
+    u.mode = 1
+    u.fixed = fixed
+    u.probing = False
+    u.backoff = 1
+    u.countdown = 1
+    u.win_time = 0
+    u.win_rows = 0
+    u.win_batches = 0
+    u.rate[0] = 0
+    u.rate[1] = 0
+
+
+cdef inline int tuner_team(const Tuner* u, int K) noexcept nogil:
+    if K <= 1:
+        return 1
+    return K if (u.fixed or u.mode == 1) else 1
+
+
+cdef void tuner_record(Tuner* u, double dt, Py_ssize_t rows, int K) noexcept nogil:
+    """Account one mini-batch of `rows` rows that took dt seconds; at the
+    end of a window (at least 4 batches and 5 ms) choose the next mode."""
+    cdef double r
+    cdef int other
+    if K <= 1 or u.fixed:
+        return
+    u.win_time += dt
+    u.win_rows += rows
+    u.win_batches += 1
+    if u.win_batches < 4 or (u.win_time < 0.005 and u.win_batches < 512):
+        return
+    r = u.win_time / u.win_rows
+    u.rate[u.mode] = r
+    u.win_time = 0
+    u.win_rows = 0
+    u.win_batches = 0
+    other = 1 - u.mode
+    if u.rate[other] == 0:
+        u.mode = other          # first measurement of the other mode
+        u.probing = True
+    elif u.probing:
+        # The window just closed tried `mode` against the incumbent `other`,
+        # measured in the window before: keep the probe only if clearly better.
+        u.probing = False
+        if r < 0.95 * u.rate[other]:
+            u.backoff = 1
+        else:
+            u.mode = other
+            u.backoff = u.backoff * 2 if u.backoff < 64 else 64
+        u.countdown = u.backoff
+    else:
+        u.countdown -= 1
+        if u.countdown <= 0:
+            u.mode = other
+            u.probing = True
+
+
+cdef inline double now() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return ts.tv_sec + 1e-9 * ts.tv_nsec
+
+
+cdef int check_signals() except -1 with gil:
+    """Run Python's signal handlers (Ctrl-C raises KeyboardInterrupt here)."""
+    PyErr_CheckSignals()
+    return 0
+
+
+# How often a compiled epoch looks for Ctrl-C (between mini-batches).
+cdef double SIGNAL_CHECK_S = 0.02
 
 
 cdef inline uint64_t splitmix64(uint64_t* state) noexcept nogil:
@@ -534,7 +817,7 @@ def loss_grad(const floating[:, ::1] X,
     ws (T, workspace_size(sizes, rows)).
     Returns the loss (0.0 when Y is empty).
     """
-    global _threads_ran
+    global _threads_ran_c
     cdef Net net
     cdef bint sparse = Xptr.shape[0] > 0
     cdef Py_ssize_t n = Xptr.shape[0] - 1 if sparse else X.shape[0]
@@ -563,7 +846,7 @@ def loss_grad(const floating[:, ::1] X,
         raise ValueError("no samples")
     if T < 1:
         T = 1
-    net_init(&net, sizes, hidden, out, rows)
+    net_init(&net, sizes, hidden, out, rows, sparse)
     try:
         P = net.n_params
         if params.shape[0] != P:
@@ -584,7 +867,7 @@ def loss_grad(const floating[:, ::1] X,
         if T > n_chunks:
             T = <int>n_chunks
         if T > 1:
-            _threads_ran = True
+            _threads_ran_c = True
         part = <double*>malloc(T * sizeof(double))
         if part == NULL:
             raise MemoryError()
@@ -644,6 +927,431 @@ def loss_grad(const floating[:, ::1] X,
     return loss if want_loss else 0.0
 
 
+cdef class Trainer:
+    """Mini-batch training of one network: layout, workspace, optimizer
+    state and settings held in one place, for the epoch loop and for a
+    caller that combines gradients itself (data-parallel training).
+
+    Parameters
+    ----------
+    params : ndarray of float32 or float64, shape (n_params,)
+        The network's flat parameter buffer, trained in place (held by
+        reference).
+    sizes : ndarray of intp
+        Layer widths, input first.
+    hidden, out : int
+        Activation and output codes (fastbp._core._kernels).
+    batch_size : int
+        The largest mini-batch (sizes the workspace).
+    n_threads : int
+        Requested threads: the mini-batch's parts are fixed by it (and by
+        ``min_work``), so results depend on it and on nothing else.
+    sparse : bool
+        Inputs will be CSR (no densified input buffer).
+    split_layers : bool
+        Split a mini-batch's layers over the threads rather than its rows.
+    min_work : int
+        Fewest flops a part must have for the batch to be cut (0: always).
+    min_update_params : int
+        Fewest parameters for the update to be cut into n_threads ranges.
+    adaptive : bool
+        Let the tuner run the parts on fewer threads when that is faster
+        (a busy machine); results are the same either way.
+
+    Attributes
+    ----------
+    t : int
+        Optimizer updates done (Adam's bias correction counts them).
+    rows_done, loss_done : int, float
+        Rows and summed batch loss (times rows) of the mini-batches done by
+        the last (possibly interrupted) ``epoch`` call.
+    """
+    cdef Net net
+    cdef OptParams opt
+    cdef Tuner tuner
+    cdef readonly object params, G, ws, s1, s2, dtype
+    cdef readonly bint single, split, sparse
+    cdef readonly int n_threads, slots
+    cdef readonly Py_ssize_t batch_size, min_work, min_update_params
+    cdef public long long t
+    cdef readonly Py_ssize_t rows_done
+    cdef readonly double loss_done
+    cdef double wsq
+    cdef double last_check
+    cdef bint opt_set
+
+    def __cinit__(self, params, const Py_ssize_t[::1] sizes, int hidden,
+                  int out, *, Py_ssize_t batch_size, int n_threads=1,
+                  bint sparse=False, bint split_layers=False,
+                  Py_ssize_t min_work=0, Py_ssize_t min_update_params=32768,
+                  bint adaptive=True, G=None, ws=None):
+        cdef int K
+        self.net.sizes = NULL
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        params = np.asarray(params)
+        if params.dtype != np.float32 and params.dtype != np.float64:
+            raise ValueError("params must be float32 or float64")
+        if params.ndim != 1 or not params.flags.c_contiguous or not params.flags.writeable:
+            raise ValueError("params must be a writeable contiguous 1-D array")
+        net_init(&self.net, sizes, hidden, out, batch_size, sparse)
+        if params.shape[0] != self.net.n_params:
+            raise ValueError("params has the wrong length for these layer sizes")
+        self.params = params
+        self.dtype = params.dtype
+        self.single = params.dtype == np.float32
+        self.sparse = sparse
+        self.n_threads = n_threads if n_threads > 1 else 1
+        self.batch_size = batch_size
+        self.min_work = min_work
+        self.min_update_params = min_update_params
+        K = n_chunks_for(batch_size, 6 * self.net.n_coef, self.n_threads, min_work)
+        self.split = split_layers and K > 1
+        self.slots = 1 if (self.split or K == 1) else K
+        if G is None:
+            G = np.empty((self.slots, self.net.n_params), dtype=self.dtype)
+        if ws is None:
+            ws = np.empty((self.slots, self.net.ws_size), dtype=self.dtype)
+        if (G.dtype != self.dtype or ws.dtype != self.dtype or G.ndim != 2
+                or ws.ndim != 2 or not G.flags.c_contiguous
+                or not ws.flags.c_contiguous):
+            raise ValueError("buffers must be C-contiguous 2-D arrays of the "
+                             "parameters' dtype")
+        if G.shape[1] != self.net.n_params or G.shape[0] < self.slots:
+            raise ValueError("parameter or gradient buffer of the wrong size")
+        if ws.shape[1] < self.net.ws_size or ws.shape[0] < self.slots or ws.shape[1] == 0:
+            raise ValueError("workspace too small")
+        self.G = G
+        self.ws = ws
+        tuner_init(&self.tuner, not adaptive)
+        self.set_optimizer(0, 0.001)
+        self.opt_set = False
+
+    def __dealloc__(self):
+        free(self.net.sizes)
+
+    def set_optimizer(self, int kind, double lr, *, double momentum=0.9,
+                      bint nesterov=True, double beta1=0.9, double beta2=0.999,
+                      double eps=1e-8, double weight_decay=0.0, s1=None,
+                      s2=None, long long t=0):
+        """The optimizer's code (fastbp._core._optim.OPTIMIZERS), its
+        hyperparameters, state buffers (held by reference, updated in place;
+        zeros when None) and the number of updates done so far."""
+        cdef Py_ssize_t P = self.net.n_params
+        two = kind == OPT_ADAM or kind == OPT_ADAMW
+        s1 = np.zeros(P, self.dtype) if s1 is None else s1
+        s2 = np.zeros(P if two else 0, self.dtype) if s2 is None else s2
+        if two and s2.shape[0] == 0:
+            raise ValueError("adam needs two state buffers")
+        for s, need in ((s1, P), (s2, P if two else None)):
+            if (s.dtype != self.dtype or s.ndim != 1 or not s.flags.c_contiguous
+                    or (need is not None and s.shape[0] != need)):
+                raise ValueError("optimizer state of the wrong size or dtype")
+        opt_init(&self.opt, kind, lr, momentum, nesterov, beta1, beta2, eps,
+                 weight_decay)
+        self.s1 = s1
+        self.s2 = s2
+        self.t = t
+        self.opt_set = True
+
+    @property
+    def lr(self):
+        """The current learning rate (schedules set it between epochs)."""
+        return self.opt.lr
+
+    @lr.setter
+    def lr(self, double value):
+        self.opt.lr = value
+
+    @property
+    def team(self):
+        """Threads the tuner runs a cut mini-batch on now (1 or n_threads)."""
+        return self.n_threads if (self.tuner.fixed or self.tuner.mode == 1) else 1
+
+    def epoch(self, X, Xdata, Xind, Xptr, Y, sw, perm, double alpha, *,
+              bint shuffle=False, unsigned long long seed=0):
+        """One epoch of mini-batch training, in place, with the GIL released.
+
+        For each mini-batch of rows perm[b * batch_size:(b + 1) *
+        batch_size] (perm first shuffled in place when `shuffle`): forward,
+        backward and one optimizer update of `params`. No Python runs and
+        nothing is allocated per mini-batch, except that every 20 ms the
+        loop looks for Ctrl-C: a KeyboardInterrupt then leaves after the
+        mini-batch that was running, with ``rows_done``, ``loss_done`` and
+        ``t`` counting the mini-batches done.
+
+        IN:  X (n, n_in) dense, or CSR (Xdata, Xind, Xptr) when Xptr is not
+             empty (X is then (0, n_in)); Y (n, n_out); sw (n,) or empty;
+             alpha, the L2 coefficient.
+        IN/OUT: perm (n,) row order, kept across epochs.
+        Returns the sum over mini-batches of batch_loss * batch_rows where
+        batch_loss is scikit-learn's: the weighted mean loss plus alpha / 2
+        * ||W||^2 / sum(sw) (without it for adamw).
+        """
+        if not self.opt_set:
+            raise ValueError("set_optimizer first")
+        if self.single:
+            _epoch[float](self, X, Xdata, Xind, Xptr, Y, sw, perm, alpha,
+                          shuffle, seed)
+        else:
+            _epoch[double](self, X, Xdata, Xind, Xptr, Y, sw, perm, alpha,
+                           shuffle, seed)
+        return self.loss_done
+
+    def gradient(self, X, Xdata, Xind, Xptr, Y, sw, rows, grad):
+        """Gradient sums of the rows `rows` (intp) of the data into `grad`.
+
+        grad (n_params,) receives sum over rows of sw * dloss/dparams,
+        without the L2 term and unscaled, computed on one thread as one
+        block (as one row part of a cut mini-batch is). Returns (weighted
+        loss sum, sum of sample weights of the rows).
+        """
+        if self.single:
+            return _gradient[float](self, X, Xdata, Xind, Xptr, Y, sw, rows, grad)
+        return _gradient[double](self, X, Xdata, Xind, Xptr, Y, sw, rows, grad)
+
+    def begin(self, double alpha):
+        """Start a run of ``step`` calls: note ||W||^2 of the parameters as
+        they are now (the loss of the next step's mini-batch needs it)."""
+        if self.single:
+            _begin[float](self, alpha)
+        else:
+            _begin[double](self, alpha)
+
+    def step(self, G, double loss_sum, double sw_sum, double alpha):
+        """One optimizer update from gradient-sum slots G (k, n_params),
+        summed in slot order ((g0 + g1) + g2 ...), plus the L2 term, scaled
+        by 1 / sw_sum. Returns the mini-batch's loss, scikit-learn's
+        (loss_sum + alpha / 2 * ||W||^2) / sw_sum with the weights as they
+        were before the update (call ``begin`` before the first step)."""
+        if not self.opt_set:
+            raise ValueError("set_optimizer first")
+        if self.single:
+            return _step[float](self, G, loss_sum, sw_sum, alpha)
+        return _step[double](self, G, loss_sum, sw_sum, alpha)
+
+
+cdef void ctx_init(Ctx* x, Trainer tr, floating* pp, floating* Gp,
+                   floating* wsp, const floating* Xp, const floating* Xd,
+                   const Py_ssize_t* Xi, const Py_ssize_t* Xq,
+                   const Py_ssize_t* idx, const floating* Yp,
+                   const floating* swp, Py_ssize_t ldg, Py_ssize_t ldw,
+                   double* part) noexcept:
+    x.net = &tr.net
+    x.params = pp
+    x.grad = Gp
+    x.ws = wsp
+    x.X = Xp
+    x.Xdata = Xd
+    x.Xind = Xi
+    x.Xptr = Xq
+    x.idx = idx
+    x.Y = Yp
+    x.sw = swp
+    x.ldg = ldg
+    x.ldw = ldw
+    x.opt = &tr.opt
+    x.part = part
+    x.n_grads = 1
+
+
+cdef int _epoch(Trainer tr, const floating[:, ::1] X,
+                const floating[::1] Xdata, const Py_ssize_t[::1] Xind,
+                const Py_ssize_t[::1] Xptr, const floating[:, ::1] Y,
+                const floating[::1] sw, Py_ssize_t[::1] perm, double alpha,
+                bint shuffle, unsigned long long seed) except -1:
+    cdef Net* net = &tr.net
+    cdef Ctx x
+    cdef bint sparse = Xptr.shape[0] > 0
+    cdef Py_ssize_t n = Xptr.shape[0] - 1 if sparse else X.shape[0]
+    cdef Py_ssize_t P = net.n_params, nb, b, start, m, j, bs = tr.batch_size
+    cdef Py_ssize_t work_per_row = 6 * net.n_coef
+    cdef int T = tr.n_threads, K, team, nup, c
+    cdef double alpha_loss = 0 if tr.opt.kind == OPT_ADAMW else alpha
+    cdef double wsq, loss, sw_sum, total = 0, t0, t1
+    cdef floating[::1] pv = tr.params
+    cdef floating[:, ::1] Gv = tr.G
+    cdef floating[:, ::1] wv = tr.ws
+    cdef floating[::1] s1v = tr.s1
+    cdef floating[::1] s2v = tr.s2
+    cdef const floating* swp = &sw[0] if sw.shape[0] > 0 else NULL
+    cdef Py_ssize_t* permp
+    cdef double* part
+    cdef fastbp_fpmode fpm
+
+    if n == 0:
+        raise ValueError("no samples")
+    if perm.shape[0] != n or Y.shape[0] != n:
+        raise ValueError("perm and Y must have one row per sample")
+    if sparse != tr.sparse:
+        raise ValueError("this Trainer was made for %s input"
+                         % ("sparse" if tr.sparse else "dense"))
+    if (tr.opt.kind == OPT_ADAM or tr.opt.kind == OPT_ADAMW) and s2v.shape[0] == 0:
+        raise ValueError("adam needs two state buffers")
+    check_data(net, X, Xdata, Xind, sparse, Y, True, sw, n)
+    permp = &perm[0]
+    part = <double*>malloc((T + 1) * sizeof(double))
+    if part == NULL:
+        raise MemoryError()
+    ctx_init(&x, tr, &pv[0], &Gv[0, 0], &wv[0, 0],
+             &X[0, 0] if X.shape[0] > 0 else NULL,
+             &Xdata[0] if Xdata.shape[0] > 0 else NULL,
+             &Xind[0] if Xind.shape[0] > 0 else NULL,
+             &Xptr[0] if sparse else NULL, permp, &Y[0, 0], swp,
+             Gv.shape[1], wv.shape[1], part)
+    x.s1 = &s1v[0]
+    x.s2 = &s2v[0] if s2v.shape[0] > 0 else NULL
+    x.alpha = alpha
+    x.want_sumsq = alpha_loss != 0
+    nb = (n + bs - 1) // bs
+    tr.rows_done = 0
+    tr.loss_done = 0
+    fpm = fastbp_ftz_on()
+    try:
+        with nogil:
+            if shuffle:
+                shuffle_inplace(permp, n, seed)
+            wsq = sum_squares(<const floating*>&pv[0], 0, net.n_coef) if alpha_loss != 0 else 0
+            for b in range(nb):
+                start = b * bs
+                m = bs if start + bs <= n else n - start
+                K = n_chunks_for(m, work_per_row, T, tr.min_work)
+                if K > tr.slots and not tr.split:
+                    K = tr.slots
+                team = tuner_team(&tr.tuner, K)
+                t0 = now()
+                x.start = start
+                x.m = m
+                loss = batch_gradient(&x, tr.split, K, team, <floating*>NULL)
+                if swp != NULL:
+                    sw_sum = 0
+                    for j in range(start, start + m):
+                        sw_sum += swp[permp[j]]
+                else:
+                    sw_sum = m
+                nup = T if P >= tr.min_update_params else 1
+                if sw_sum > 0:
+                    # (when every row of the batch has weight 0 there is no
+                    # loss and no gradient to follow; scikit-learn divides
+                    # by zero there)
+                    total += (loss + 0.5 * alpha_loss * wsq) / sw_sum * m
+                    tr.t += 1
+                    opt_set_step(&tr.opt, tr.t)
+                    x.scale = 1.0 / sw_sum
+                    run_phase(&x, PH_UPDATE, nup, team if K > 1 else tuner_team(&tr.tuner, nup),
+                              <floating*>NULL)
+                    wsq = 0
+                    for c in range(nup):
+                        wsq += part[c]
+                tr.rows_done += m
+                tr.loss_done = total
+                t1 = now()
+                tuner_record(&tr.tuner, t1 - t0, m, K if K > 1 else nup)
+                if t1 - tr.last_check >= SIGNAL_CHECK_S:
+                    tr.last_check = t1
+                    check_signals()
+    finally:
+        fastbp_fpmode_restore(fpm)
+        free(part)
+    return 0
+
+
+cdef object _gradient(Trainer tr, const floating[:, ::1] X,
+                      const floating[::1] Xdata, const Py_ssize_t[::1] Xind,
+                      const Py_ssize_t[::1] Xptr, const floating[:, ::1] Y,
+                      const floating[::1] sw, const Py_ssize_t[::1] rows,
+                      floating[::1] grad):
+    cdef Net* net = &tr.net
+    cdef bint sparse = Xptr.shape[0] > 0
+    cdef Py_ssize_t n = Xptr.shape[0] - 1 if sparse else X.shape[0]
+    cdef Py_ssize_t m = rows.shape[0], j
+    cdef floating[::1] pv = tr.params
+    cdef floating[:, ::1] wv = tr.ws
+    cdef const floating* swp = &sw[0] if sw.shape[0] > 0 else NULL
+    cdef double loss, sw_sum = 0
+    cdef fastbp_fpmode fpm
+    if sparse != tr.sparse:
+        raise ValueError("this Trainer was made for %s input"
+                         % ("sparse" if tr.sparse else "dense"))
+    check_data(net, X, Xdata, Xind, sparse, Y, True, sw, n)
+    if grad.shape[0] != net.n_params:
+        raise ValueError("gradient output of the wrong size")
+    if m > tr.batch_size:
+        raise ValueError(f"at most batch_size={tr.batch_size} rows, got {m}")
+    for j in range(m):
+        if rows[j] < 0 or rows[j] >= n:
+            raise ValueError("row index out of range")
+    if m == 0:
+        grad[:] = 0
+        return 0.0, 0.0
+    with nogil:
+        fpm = fastbp_ftz_on()
+        loss = rows_pass(net, &pv[0], &grad[0], 0, &wv[0, 0],
+                         &X[0, 0] if X.shape[0] > 0 else NULL,
+                         &Xdata[0] if Xdata.shape[0] > 0 else NULL,
+                         &Xind[0] if Xind.shape[0] > 0 else NULL,
+                         &Xptr[0] if sparse else NULL, &rows[0], 0, m,
+                         &Y[0, 0], swp, NULL)
+        fastbp_fpmode_restore(fpm)
+    if swp != NULL:
+        for j in range(m):
+            sw_sum += swp[rows[j]]
+    else:
+        sw_sum = m
+    return loss, sw_sum
+
+
+cdef int _begin(Trainer tr, double alpha, floating* tag=NULL) except -1:
+    cdef floating[::1] pv = tr.params
+    cdef double alpha_loss = 0 if tr.opt.kind == OPT_ADAMW else alpha
+    tr.wsq = sum_squares(<const floating*>&pv[0], 0, tr.net.n_coef) if alpha_loss != 0 else 0
+    return 0
+
+
+cdef double _step(Trainer tr, floating[:, ::1] G, double loss_sum,
+                  double sw_sum, double alpha) except? -1:
+    cdef Net* net = &tr.net
+    cdef Ctx x
+    cdef floating[::1] pv = tr.params
+    cdef floating[::1] s1v = tr.s1
+    cdef floating[::1] s2v = tr.s2
+    cdef double alpha_loss = 0 if tr.opt.kind == OPT_ADAMW else alpha
+    cdef double batch_loss, wsq = 0
+    cdef int T = tr.n_threads, nup, c
+    cdef double* part
+    cdef fastbp_fpmode fpm
+    if G.shape[1] != net.n_params or G.shape[0] < 1:
+        raise ValueError("gradient slots of the wrong shape")
+    if not (sw_sum > 0):
+        raise ValueError("sw_sum must be > 0")
+    if (tr.opt.kind == OPT_ADAM or tr.opt.kind == OPT_ADAMW) and s2v.shape[0] == 0:
+        raise ValueError("adam needs two state buffers")
+    batch_loss = (loss_sum + 0.5 * alpha_loss * tr.wsq) / sw_sum
+    nup = T if net.n_params >= tr.min_update_params else 1
+    part = <double*>malloc(nup * sizeof(double))
+    if part == NULL:
+        raise MemoryError()
+    ctx_init(&x, tr, &pv[0], &G[0, 0], NULL, NULL, NULL, NULL, NULL, NULL,
+             NULL, NULL, G.shape[1], 0, part)
+    x.s1 = &s1v[0]
+    x.s2 = &s2v[0] if s2v.shape[0] > 0 else NULL
+    x.alpha = alpha
+    x.want_sumsq = alpha_loss != 0
+    x.n_grads = <int>G.shape[0]
+    x.scale = 1.0 / sw_sum
+    with nogil:
+        fpm = fastbp_ftz_on()
+        tr.t += 1
+        opt_set_step(&tr.opt, tr.t)
+        run_phase(&x, PH_UPDATE, nup, nup, <floating*>NULL)
+        for c in range(nup):
+            wsq += part[c]
+        fastbp_fpmode_restore(fpm)
+    free(part)
+    tr.wsq = wsq
+    return batch_loss
+
+
 def train_epoch(const floating[:, ::1] X,
                 const floating[::1] Xdata, const Py_ssize_t[::1] Xind,
                 const Py_ssize_t[::1] Xptr,
@@ -658,157 +1366,27 @@ def train_epoch(const floating[:, ::1] X,
                 floating[::1] s1, floating[::1] s2, long long t,
                 int n_threads, Py_ssize_t min_work=0,
                 Py_ssize_t min_update_params=32768, bint split_layers=False):
-    """One epoch of mini-batch training, in place, with the GIL released.
-
-    For each mini-batch of rows perm[b * batch_size:(b + 1) * batch_size]
-    (perm is first shuffled in place when `shuffle`): forward, backward and
-    one optimizer update of `params`. No Python runs and nothing is allocated
-    per mini-batch.
-
-    IN:  as for loss_grad; perm (n,) row order, kept across epochs;
-         the optimizer's code and hyperparameters; t, the number of updates
-         done so far (Adam's bias correction); n_threads; min_work, the
-         fewest flops per thread worth a split (0: always split);
-         split_layers: split each mini-batch's layers over the threads
-         (split_batch) instead of its rows (rows_pass per thread).
-    IN/OUT: params, s1, s2 (optimizer state), perm.
-    Work: G (n_threads, n_params), ws (n_threads, workspace_size(sizes,
-         batch_size)); one row of each is enough with split_layers.
-    Returns (sum over batches of batch_loss * batch_rows, t after the epoch)
-    where batch_loss is scikit-learn's: the weighted mean loss plus
-    alpha / 2 * ||W||^2 / sum(sw) (without it for adamw).
-    """
-    global _threads_ran
-    cdef Net net
-    cdef OptParams o
-    cdef bint sparse = Xptr.shape[0] > 0
-    cdef Py_ssize_t n = Xptr.shape[0] - 1 if sparse else X.shape[0]
-    cdef Py_ssize_t P, nb, b, start, m, j, cs, ce, lo, hi, work_per_row
-    cdef int T = n_threads, c, nch, nup, slots
-    cdef double total = 0, wsq, loss, sw_sum
-    cdef double alpha_loss = 0 if opt_kind == OPT_ADAMW else alpha
-    cdef double* part
-    cdef const floating* Xp = &X[0, 0] if X.shape[0] > 0 else NULL
-    cdef const floating* Xd = &Xdata[0] if Xdata.shape[0] > 0 else NULL
-    cdef const Py_ssize_t* Xi = &Xind[0] if Xind.shape[0] > 0 else NULL
-    cdef const Py_ssize_t* Xq = &Xptr[0] if sparse else NULL
-    cdef const floating* Yp
-    cdef const floating* swp = &sw[0] if sw.shape[0] > 0 else NULL
-    cdef floating* Gp
-    cdef floating* wsp
-    cdef floating* pp
-    cdef floating* s1p
-    cdef floating* s2p = &s2[0] if s2.shape[0] > 0 else NULL
-    cdef Py_ssize_t* permp
-    cdef Py_ssize_t ldg = G.shape[1], ldw = ws.shape[1]
-    cdef fastbp_fpmode fpm, fpw
-
+    """One epoch through a one-off ``Trainer`` over the given buffers (the
+    functional form, for tests): returns (summed batch loss * rows, t).
+    The Trainer's tuner is off: the parts run on n_threads threads."""
+    cdef Py_ssize_t n = Xptr.shape[0] - 1 if Xptr.shape[0] > 0 else X.shape[0]
     if n == 0:
         raise ValueError("no samples")
-    if batch_size < 1:
-        raise ValueError("batch_size must be >= 1")
     if batch_size > n:
         batch_size = n
-    if T < 1:
-        T = 1
-    if perm.shape[0] != n or Y.shape[0] != n:
-        raise ValueError("perm and Y must have one row per sample")
-    net_init(&net, sizes, hidden, out, batch_size)
-    try:
-        P = net.n_params
-        slots = 1 if split_layers else T
-        if params.shape[0] != P or G.shape[1] != P or G.shape[0] < slots:
-            raise ValueError("parameter or gradient buffer of the wrong size")
-        if s1.shape[0] != P or (s2p != NULL and s2.shape[0] != P):
-            raise ValueError("optimizer state of the wrong size")
-        if (opt_kind == OPT_ADAM or opt_kind == OPT_ADAMW) and s2p == NULL:
-            raise ValueError("adam needs two state buffers")
-        if ws.shape[1] < net.ws_size or ws.shape[0] < slots or ws.shape[1] == 0:
-            raise ValueError("workspace too small")
-        check_data(&net, X, Xdata, Xind, sparse, Y, True, sw, n)
-        Yp = &Y[0, 0]
-        Gp = &G[0, 0]
-        wsp = &ws[0, 0]
-        pp = &params[0]
-        s1p = &s1[0]
-        permp = &perm[0]
-        opt_init(&o, opt_kind, lr, momentum, nesterov, beta1, beta2, eps,
-                 weight_decay)
-        work_per_row = 6 * net.n_coef
-        nb = (n + batch_size - 1) // batch_size
-        # the first batch is the largest: it splits whenever any batch does
-        if (n_chunks_for(batch_size, work_per_row, T, min_work) > 1
-                or (T > 1 and P >= min_update_params)):
-            _threads_ran = True
-        part = <double*>malloc(T * sizeof(double))
-        if part == NULL:
-            raise MemoryError()
-        with nogil:
-            fpm = fastbp_ftz_on()
-            if shuffle:
-                shuffle_inplace(permp, n, seed)
-            wsq = sum_squares(<const floating*>pp, 0, net.n_coef) if alpha_loss != 0 else 0
-            for b in range(nb):
-                start = b * batch_size
-                m = batch_size if start + batch_size <= n else n - start
-                nch = n_chunks_for(m, work_per_row, T, min_work)
-                if nch == 1:
-                    loss = rows_pass(&net, pp, Gp, 0, wsp, Xp, Xd, Xi, Xq,
-                                     permp, start, m, Yp, swp, NULL)
-                elif split_layers:
-                    loss = split_batch(&net, pp, Gp, wsp, Xp, Xd, Xi, Xq,
-                                       permp, start, m, Yp, swp, nch, part)
-                    nch = 1     # one gradient buffer holds the batch's sums
-                else:
-                    for c in prange(nch, num_threads=nch, schedule='static',
-                                    chunksize=1):
-                        fpw = fastbp_ftz_on()
-                        cs = start + cut(m, c, nch, 1)
-                        ce = start + cut(m, c + 1, nch, 1)
-                        part[c] = rows_pass(&net, pp, Gp + c * ldg, 0,
-                                            wsp + c * ldw, Xp, Xd, Xi, Xq,
-                                            permp, cs, ce - cs, Yp, swp, NULL)
-                        fastbp_fpmode_restore(fpw)
-                    loss = 0
-                    for c in range(nch):
-                        loss += part[c]
-                if swp != NULL:
-                    sw_sum = 0
-                    for j in range(start, start + m):
-                        sw_sum += swp[permp[j]]
-                else:
-                    sw_sum = m
-                if sw_sum <= 0:
-                    # Every row of this batch has weight 0: no loss and no
-                    # gradient to follow (scikit-learn divides by zero here).
-                    continue
-                total += (loss + 0.5 * alpha_loss * wsq) / sw_sum * m
-                t += 1
-                opt_set_step(&o, t)
-                nup = T if P >= min_update_params else 1
-                if nup == 1:
-                    wsq = update(&o, pp, Gp, nch, ldg, 0, P, net.n_coef,
-                                 <floating>alpha, <floating>(1.0 / sw_sum),
-                                 s1p, s2p, alpha_loss != 0)
-                else:
-                    for c in prange(nup, num_threads=nup, schedule='static',
-                                    chunksize=1):
-                        fpw = fastbp_ftz_on()
-                        lo = cut(P, c, nup, 1)
-                        hi = cut(P, c + 1, nup, 1)
-                        part[c] = update(&o, pp, Gp, nch, ldg, lo, hi,
-                                         net.n_coef, <floating>alpha,
-                                         <floating>(1.0 / sw_sum), s1p, s2p,
-                                         alpha_loss != 0)
-                        fastbp_fpmode_restore(fpw)
-                    wsq = 0
-                    for c in range(nup):
-                        wsq += part[c]
-            fastbp_fpmode_restore(fpm)
-        free(part)
-    finally:
-        net_free(&net)
-    return total, t
+    tr = Trainer(np.asarray(params), np.asarray(sizes), hidden, out,
+                 batch_size=batch_size, n_threads=n_threads,
+                 sparse=Xptr.shape[0] > 0, split_layers=split_layers,
+                 min_work=min_work, min_update_params=min_update_params,
+                 adaptive=False, G=np.asarray(G), ws=np.asarray(ws))
+    tr.set_optimizer(opt_kind, lr, momentum=momentum, nesterov=nesterov,
+                     beta1=beta1, beta2=beta2, eps=eps,
+                     weight_decay=weight_decay, s1=np.asarray(s1),
+                     s2=np.asarray(s2), t=t)
+    total = tr.epoch(np.asarray(X), np.asarray(Xdata), np.asarray(Xind),
+                     np.asarray(Xptr), np.asarray(Y), np.asarray(sw),
+                     np.asarray(perm), alpha, shuffle=shuffle, seed=seed)
+    return total, tr.t
 
 
 cdef inline bint all_finite(const floating* x, Py_ssize_t n) noexcept nogil:
