@@ -98,20 +98,32 @@ def worker(out):
 
 def model(res1, nodes=(8, 64, 512), bandwidth=10e9, latency=5e-6):
     """Projected efficiency on `nodes` nodes of one rank each, from the
-    one-rank compute time per step and a network of `bandwidth` bytes/s."""
+    one-rank compute time per step and a network of `bandwidth` bytes/s.
+
+    Allgather of P slots of S bytes (what fastbp does, for a fixed summation
+    order): log2(P) * latency + (P - 1) * S / bandwidth. Allreduce
+    (Rabenseifner, for comparison; no fixed order): 2 * log2(P) * latency +
+    2 * (P - 1) / P * S / bandwidth. Strong scaling: the global batch is cut
+    over P ranks, a step costs compute / P + comm. Weak scaling: each rank
+    keeps the batch (the global batch grows P times), a step costs compute
+    + comm."""
     lines = []
     for name, r1 in res1.items():
         compute = r1["step_ms"] / 1e3 - r1["comm_ms_per_step"] / 1e3
         S = r1["msg_bytes"]
-        cells = []
+        strong, weak = [], []
         for P in nodes:
-            ag = latency * np.log2(P) + (P - 1) * S / bandwidth
-            ring = 2 * latency * (P - 1) + 2 * (P - 1) / P * S / bandwidth
-            e_ag = compute / (compute + P * ag)
-            e_ring = compute / (compute + P * ring)
-            cells.append(f"P={P}: {e_ag:.0%} (Allreduce ring {e_ring:.0%})")
+            lg = np.log2(P)
+            ag = lg * latency + (P - 1) * S / bandwidth
+            ar = 2 * lg * latency + 2 * (P - 1) / P * S / bandwidth
+            strong.append(f"P={P} {compute / (compute + P * ag):.0%} "
+                          f"(Allreduce {compute / (compute + P * ar):.0%})")
+            weak.append(f"P={P} {compute / (compute + ag):.0%} "
+                        f"(Allreduce {compute / (compute + ar):.0%})")
         lines.append(f"  {name}: compute {compute * 1e3:.2f} ms/step at 1 rank, "
-                     f"{S / 1e6:.2f} MB per slot; " + "; ".join(cells))
+                     f"{S / 1e6:.2f} MB per slot")
+        lines.append("    same global batch: " + "; ".join(strong))
+        lines.append("    same batch per rank: " + "; ".join(weak))
     return lines
 
 
@@ -119,10 +131,15 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ranks", default="1,2,4")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--from-json", default=None,
+                    help="print the table and model of a saved --json run")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
         return worker(args.worker)
+    if args.from_json:
+        with open(args.from_json) as fh:
+            return report({int(k): v for k, v in json.load(fh).items()})
     mpiexec = os.path.join(os.path.dirname(sys.executable), "mpiexec")
     if not os.path.exists(mpiexec):
         mpiexec = "mpiexec"
@@ -136,6 +153,13 @@ def main(argv=None):
         with open(out) as fh:
             all_res[P] = json.load(fh)
         os.remove(out)
+    report(all_res)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(all_res, fh, indent=1)
+
+
+def report(all_res):
     base = all_res[min(all_res)]
     print(f"{os.cpu_count()} cores; one thread per rank; float32; times are "
           "one fit after a warm-up")
@@ -145,22 +169,20 @@ def main(argv=None):
               f"per slot, {r1['steps']} steps)")
         if r1.get("one_process_fit_s"):
             print(f"  no MPI (compiled epoch): {r1['one_process_fit_s']:.2f} s")
-        print("  ranks   fit s   step ms   comm ms/step   speedup   efficiency"
-              "   Allgather ms   Allreduce ms")
+        print("  ranks   fit s   step ms   in Allgather ms/step   speedup   "
+              "efficiency   Allgather alone ms   Allreduce alone ms")
         for P, res in sorted(all_res.items()):
             r = res[name]
             sp = r1["fit_s"] / r["fit_s"]
             print(f"  {P:5d} {r['fit_s']:7.2f} {r['step_ms']:9.3f} "
-                  f"{r['comm_ms_per_step']:14.3f} {sp:9.2f} {sp / P:12.0%} "
-                  f"{r['allgather_ms']:14.3f} {r['allreduce_ms']:14.3f}")
-    print("\nModel, one rank per node, 10 GB/s network, 5 us latency "
-          "(the same global batch cut over P ranks: efficiency = compute / "
-          "(compute + P x Allgather time)):")
+                  f"{r['comm_ms_per_step']:22.3f} {sp:9.2f} {sp / P:12.0%} "
+                  f"{r['allgather_ms']:20.3f} {r['allreduce_ms']:20.3f}")
+    print("\n('in Allgather' includes waiting for the slowest rank; 'alone' "
+          "is the collective timed by itself, median of 30)")
+    print("\nModel, one rank per node, 10 GB/s network, 5 us latency, from "
+          "the one-rank compute time per step:")
     for line in model(base):
         print(line)
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(all_res, fh, indent=1)
 
 
 if __name__ == "__main__":

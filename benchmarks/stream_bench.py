@@ -4,7 +4,8 @@ Writes a label-sorted classification set (default 2M x 100 float32, 800 MB)
 to a .npy file, then fits the same model in fresh processes:
 
 - ``memory``: the whole array loaded (np.load) and fitted in memory;
-- ``memmap``: ``np.load(mmap_mode='r')``, streamed with the default knobs;
+- ``memmap``: ``np.load(mmap_mode="r")``, streamed with the default knobs
+  (64 MiB windows of 64 blocks);
 - further ``memmap:<window MiB>:<blocks per window>`` variants.
 
 Each prints accuracy on a held-out set drawn from the same distribution,
@@ -128,7 +129,7 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--hidden", default="100")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--modes", default="memory,memmap,memmap:64:64,memmap:256:16")
+    ap.add_argument("--modes", default="memory,memmap,memmap:256:64,memmap:64:16")
     ap.add_argument("--dir", default=None)
     ap.add_argument("--json", default=None, help="write the results here")
     ap.add_argument("--run", default=None, help=argparse.SUPPRESS)

@@ -13,14 +13,17 @@ Every rank holds (or can read) the same X and y. All ranks draw the same
 global mini-batches (the same ``random_state``: with ``random_state=None``
 rank 0's seed and initial weights are broadcast). For each mini-batch, rank
 r computes the gradient sums of its cut of the batch's rows (the row split
-of one process: rows ``floor(m * r / P) .. floor(m * (r + 1) / P)`` of an
-m-row batch), and one Allgather brings every rank the P slots (the gradient
-sums with the weighted loss and weight sums in the same message). Each rank
-then adds the slots in rank order, ((g0 + g1) + g2) + ..., and applies the
-same optimizer update: the weights stay bitwise equal on every rank and
-from run to run (MPI's Allreduce promises no summation order, so it is not
-used for the gradients). lbfgs combines the full-data loss and gradient the
-same way. Early stopping, schedules and the loss curve use the combined
+of one process: rows ``floor(m * r / K) .. floor(m * (r + 1) / K)`` of an
+m-row batch cut into K = P parts, fewer for a batch with little work, as
+one process would) with ``Trainer.gradient``, and one Allgather brings every
+rank the slots (each rank's gradient sums with its weighted loss and weight
+sums in the same message). Each rank then adds the slots in rank order,
+((g0 + g1) + g2) + ..., inside ``Trainer.step``'s fused update: the
+weights stay bitwise equal on every rank and from run to run (MPI's
+Allreduce promises no summation order, so it is not used for the
+gradients). lbfgs combines the full-data loss and gradient the same way.
+Out-of-core X (fastbp/_stream.py) works too; each rank reads every window
+(the reads are not divided among the ranks). Early stopping, schedules and the loss curve use the combined
 numbers; the validation score is broadcast from rank 0, so no rank can
 leave the loop alone. verbose and the progress bar print on rank 0 only.
 
