@@ -22,8 +22,8 @@ sums in the same message). Each rank then adds the slots in rank order,
 weights stay bitwise equal on every rank and from run to run (MPI's
 Allreduce promises no summation order, so it is not used for the
 gradients). lbfgs combines the full-data loss and gradient the same way.
-Out-of-core X (fastbp/_stream.py) works too; each rank reads every window
-(the reads are not divided among the ranks). Early stopping, schedules and the loss curve use the combined
+Out-of-core X (fastbp/_stream.py) works too: every rank draws the same
+windows and row orders, and reads only the rows of its cuts. Early stopping, schedules and the loss curve use the combined
 numbers; the validation score is broadcast from rank 0, so no rank can
 leave the loop alone. verbose and the progress bar print on rank 0 only.
 
@@ -212,7 +212,28 @@ class MPIRunner:
             loss += float(sums[c, 0])
         return G, loss
 
-    def train(self, X, prepared, Y, sw, perm):
+    def rows_needed(self, perm):
+        """The positions of perm's rows that this rank's cuts of the
+        mini-batches over perm use (sorted)."""
+        n = perm.shape[0]
+        bs = min(self.batch_size, n)
+        P, r = self.size, self.rank
+        work = 6 * self.est._net.n_coef
+        parts = []
+        for start in range(0, n, bs):
+            m = min(bs, n - start)
+            K = n_parts(m, work, P, self.min_work)
+            if r < K:
+                parts.append(perm[start + cut(m, r, K):start + cut(m, r + 1, K)])
+        if not parts:
+            return np.empty(0, dtype=np.intp)
+        return np.sort(np.concatenate(parts))
+
+    def train(self, X, prepared, Y, sw, perm, local=None, sw_window=None):
+        """Mini-batches over perm, each cut over the ranks. With `local`,
+        X, Y and sw hold only this rank's rows: row perm[i] of the batch
+        is row local[perm[i]] of X; sw_window then gives every row's
+        weight (for the batches' weight sums)."""
         est, net, opt, tr = self.est, self.est._net, self.opt, self.trainer
         n = perm.shape[0]
         bs = min(self.batch_size, n)
@@ -234,6 +255,8 @@ class MPIRunner:
                     K = n_parts(m, work, P, self.min_work)
                     if r < K:
                         rows = perm[start + cut(m, r, K):start + cut(m, r + 1, K)]
+                        if local is not None:
+                            rows = local[rows]
                     else:
                         rows = empty
                     tail[0], tail[1] = tr.gradient(Xd, data, ind, ptr, Y, swa,
@@ -241,10 +264,11 @@ class MPIRunner:
                     G, loss = self._combine(K)
                     # the batch's weight sum in one process's order (every
                     # rank holds the weights): bitwise its 1 / sum(sw)
-                    if sw is None:
+                    swb = sw if local is None else sw_window
+                    if swb is None:
                         sw_sum = float(m)
                     else:
-                        sw_sum = float(np.cumsum(sw[perm[start:start + m]],
+                        sw_sum = float(np.cumsum(swb[perm[start:start + m]],
                                                  dtype=np.float64)[-1])
                     if not sw_sum > 0:
                         continue   # every row weighs 0: no step (as in one process)

@@ -195,13 +195,20 @@ class Source:
             block = X[start:stop]
         out[...] = block
 
-    def read_rows(self, idx, dtype):
-        """X[idx] for sorted row indices idx, reading block by block."""
-        out = np.empty((len(idx), self.shape[1]), dtype=dtype)
+    def read_rows(self, idx, dtype, out=None):
+        """X[idx] for sorted row indices idx, reading block by block (into
+        out when given)."""
+        if out is None:
+            out = np.empty((len(idx), self.shape[1]), dtype=dtype)
         if len(idx) == 0:
             return out
         if self.kind in ("memmap", "array"):
-            out[...] = self.X[idx]
+            if self.X.dtype == out.dtype:
+                np.take(self.X, idx, axis=0, out=out)
+            else:
+                out[...] = self.X[idx]
+            if self.kind == "memmap":
+                _drop_pages(self.X, int(idx[0]), int(idx[-1]) + 1)
             return out
         bounds, _ = self.layout(np.dtype(dtype).itemsize)
         tmp = None
@@ -346,27 +353,67 @@ class StreamData:
                 pos += k
         return pos
 
+    def _window_rows(self, blocks):
+        """File rows of a window, in the order _fill reads them."""
+        parts = []
+        for b in blocks:
+            s, e = int(self.bounds[b]), int(self.bounds[b + 1])
+            r = np.arange(s, e, dtype=np.intp)
+            parts.append(r if self.keep is None else r[self.keep[s:e]])
+        return np.concatenate(parts)
+
+    def _fill_rows(self, rows, buf):
+        """Only the rows `rows` (sorted file rows) into buf: a rank of a
+        data-parallel fit reads the rows of its cuts only."""
+        Xb, Yb, swb = buf
+        k = len(rows)
+        self.source.read_rows(rows, self.dtype, out=Xb[:k])
+        _check_finite(Xb[:k], int(rows[0]) if k else 0, int(rows[-1]) + 1 if k else 0)
+        Yb[:k] = self.Y[rows]
+        if swb is not None:
+            swb[:k] = self.swc[rows]
+        return k
+
     def epoch(self, est, runner):
         windows = window_plan(len(self.bounds) - 1, self.per_window,
                               est._random_state if est.shuffle else None)
-        total = 0.0
-        pending = self._pool.submit(self._fill, windows[0], self.bufs[0])
-        for w in range(len(windows)):
-            rows = pending.result()
-            if w + 1 < len(windows):
-                pending = self._pool.submit(self._fill, windows[w + 1],
-                                            self.bufs[(w + 1) % 2])
-            if rows == 0:
-                continue
-            Xb, Yb, swb = self.bufs[w % 2]
-            Xw = Xb[:rows]
-            perm = np.arange(rows, dtype=np.intp)
+        cuts_only = getattr(runner, "size", 1) > 1
+
+        def schedule(w):
+            # the window's row order is drawn before it is read, so that a
+            # rank knows which rows its cuts need
+            rows = self._window_rows(windows[w])
+            perm = np.arange(len(rows), dtype=np.intp)
             if est.shuffle:
                 est._random_state.shuffle(perm)
+            buf = self.bufs[w % 2]
+            if not cuts_only:
+                return rows, perm, None, self._pool.submit(self._fill, windows[w], buf)
+            need = runner.rows_needed(perm)       # window positions, sorted
+            return rows, perm, need, self._pool.submit(self._fill_rows, rows[need], buf)
+
+        total = 0.0
+        pending = schedule(0)
+        for w in range(len(windows)):
+            rows, perm, need, fut = pending
+            k = fut.result()
+            if w + 1 < len(windows):
+                pending = schedule(w + 1)
+            if len(rows) == 0:
+                continue
+            Xb, Yb, swb = self.bufs[w % 2]
             empty = np.empty(0, dtype=np.intp)
+            Xw = Xb[:k]
             prepared = (Xw, np.empty(0, dtype=self.dtype), empty, empty)
-            total += runner.train(Xw, prepared, Yb[:rows],
-                                  None if swb is None else swb[:rows], perm)
+            sw_local = None if swb is None else swb[:k]
+            if need is None:
+                total += runner.train(Xw, prepared, Yb[:k], sw_local, perm)
+            else:
+                local = np.full(len(rows), -1, dtype=np.intp)
+                local[need] = np.arange(len(need), dtype=np.intp)
+                total += runner.train(
+                    Xw, prepared, Yb[:k], sw_local, perm, local=local,
+                    sw_window=None if self.swc is None else self.swc[rows])
         return total
 
 

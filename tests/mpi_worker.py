@@ -66,6 +66,22 @@ def cases():
     return out
 
 
+def stream_cases():
+    """Fits of out-of-core X (float32, windows of a quarter of the data)."""
+    import fastbp
+
+    sw = np.random.RandomState(1).uniform(0.5, 2.0, 1200).astype(np.float32)
+
+    def src(X):
+        return fastbp.stream(X, window_bytes=X.nbytes // 4, blocks_per_window=8)
+    return {
+        "stream": (base(), lambda e, X, y: e.fit(src(X), y)),
+        "stream_weighted_es": (
+            base(early_stopping=True, max_iter=4),
+            lambda e, X, y: e.fit(src(X), y, sample_weight=sw)),
+    }
+
+
 def main(out_dir, bad=False):
     from mpi4py import MPI
 
@@ -91,10 +107,10 @@ def main(out_dir, bad=False):
         saved["float32_none/params"] = est.network_.params
         # verbose prints on rank 0 only
         fastbp.MLPClassifier(**base(verbose=True, max_iter=1)).fit(X, y)
-        # out-of-core X under MPI
-        src = fastbp.stream(X32, window_bytes=X32.nbytes // 4)
-        est = fastbp.MLPClassifier(**base()).fit(src, y)
-        saved["stream/params"] = est.network_.params
+        # out-of-core X under MPI: each rank reads the rows of its cuts
+        for name, (params, how) in stream_cases().items():
+            est = how(fastbp.MLPClassifier(**params), X32, y)
+            saved[name + "/params"] = est.network_.params
     np.savez(f"{out_dir}/rank{comm.rank}.npz", **saved)
 
 

@@ -78,6 +78,18 @@ def test_ranks_match_one_process_with_as_many_threads(run, name):
     np.testing.assert_allclose(ranks[0][name + "/loss"], want_loss, rtol=1e-10)
 
 
+@pytest.mark.parametrize("name", ["stream", "stream_weighted_es"])
+def test_out_of_core_ranks_match_one_process_streaming(run, name):
+    # every rank reads only the rows of its cuts of each window
+    n, ranks, _ = run
+    params, how = mpi_worker.stream_cases()[name]
+    X, y = mpi_worker.data(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = how(fastbp.MLPClassifier(**{**params, "n_threads": n}), X, y)
+    np.testing.assert_array_equal(ranks[0][name + "/params"], ref.network_.params)
+
+
 def test_verbose_prints_on_rank_zero_only(run):
     _, _, proc = run
     assert proc.stdout.count("Iteration 1, loss") == 1, proc.stdout
