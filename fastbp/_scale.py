@@ -40,6 +40,8 @@ def stand_in(X, est, first_pass):
     source = _stream.as_source(X)
     if source is None:
         return X, None
+    if est.solver == "lbfgs" and source.X is X and source.kind == "memmap":
+        return X, None    # lbfgs needs every row each step: read through the mapping
     dtype = source.dtype if first_pass else est._synced_network().dtype
     fake = np.broadcast_to(np.zeros(1, dtype=dtype), source.shape)
     return fake, source
@@ -160,10 +162,6 @@ class LocalRunner:
                                  float(self.est.alpha))
         finally:
             opt.t = trainer.t
-
-    def fit_lbfgs(self, data):
-        # one process, in memory: the estimator's own lbfgs
-        self.est._fit_lbfgs(data.X, data.y, data.sw, self.n_threads)
 
 
 def fit_stochastic(est, data, runner, incremental):

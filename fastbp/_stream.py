@@ -94,10 +94,15 @@ def _kind(X):
 
 
 def as_source(X):
-    """The Source for an out-of-core X, else None (X is then in memory)."""
+    """The Source for an out-of-core X, else None (X is then in memory).
+
+    An np.memmap no larger than one window trains as the array it is (the
+    same results as in memory: one window would hold it all anyway);
+    fastbp.stream(X) always streams."""
     if isinstance(X, Source):
         return X
-    if _kind(X) is None:
+    kind = _kind(X)
+    if kind is None or (kind == "memmap" and X.nbytes <= WINDOW_BYTES):
         return None
     return _make_source(X)
 

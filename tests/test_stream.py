@@ -57,9 +57,12 @@ def test_window_plan_reads_every_block_once_and_each_window_spans_the_file():
     assert [list(w) for w in inorder] == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
 
 
-def test_sources_are_detected_without_importing_their_packages(memmap):
+def test_sources_are_detected_without_importing_their_packages(memmap, monkeypatch):
     assert as_source(np.zeros((3, 2))) is None
     assert as_source([[1.0]]) is None
+    # a memmap that fits in one window trains as the array it is
+    assert as_source(memmap) is None
+    monkeypatch.setattr(fastbp._stream, "WINDOW_BYTES", memmap.nbytes // 2)
     assert as_source(memmap).kind == "memmap"
     src = fastbp.stream(memmap, blocks_per_window=4)
     assert as_source(src) is src
@@ -78,12 +81,24 @@ def test_memmap_fit_on_label_sorted_data_matches_in_memory_accuracy(memmap, sort
     assert inorder.score(Xte, yte) < streamed - 0.05
 
 
-def test_default_knobs_on_data_smaller_than_a_window_are_one_shuffled_window(memmap, sorted_data):
+def test_a_memmap_smaller_than_a_window_fits_as_the_array(memmap, sorted_data):
     X, y, Xte, yte = sorted_data
     kw = dict(hidden_layer_sizes=(32,), max_iter=2, random_state=0, n_threads=1)
     clf = MLPClassifier(**kw).fit(memmap, y)
+    ref = MLPClassifier(**kw).fit(X, y)
+    for a, b in zip(clf.coefs_, ref.coefs_):
+        np.testing.assert_array_equal(a, b)
+    lb = MLPClassifier((8,), solver="lbfgs", max_iter=5, random_state=0).fit(memmap, y)
+    assert lb.n_iter_ >= 1
+
+
+def test_default_knobs_stream_a_memmap_larger_than_a_window(memmap, sorted_data, monkeypatch):
+    X, y, Xte, yte = sorted_data
+    monkeypatch.setattr(fastbp._stream, "WINDOW_BYTES", memmap.nbytes // 4)
+    kw = dict(hidden_layer_sizes=(32,), max_iter=2, random_state=0, n_threads=1)
+    clf = MLPClassifier(**kw).fit(memmap, y)
     assert clf.n_features_in_ == X.shape[1]
-    assert clf.score(Xte, yte) >= MLPClassifier(**kw).fit(X, y).score(Xte, yte) - 0.01
+    assert clf.score(Xte, yte) >= MLPClassifier(**kw).fit(X, y).score(Xte, yte) - 0.02
 
 
 def test_streamed_fit_is_deterministic_and_leaves_the_file_alone(memmap, sorted_data):
@@ -172,11 +187,11 @@ def test_bad_out_of_core_input_raises_and_leaves_the_model(tmp_path, memmap, sor
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         clf.fit(memmap, y[:-1])
     with pytest.raises(ValueError, match="lbfgs"):
-        MLPClassifier((8,), solver="lbfgs").fit(memmap, y)
+        MLPClassifier((8,), solver="lbfgs").fit(small(memmap), y)
     with pytest.raises(ValueError, match="2-D"):
         fastbp.stream(np.zeros(3))
     with pytest.raises(ValueError, match="features"):
-        clf.partial_fit(np.load(tmp_path / "bad.npy", mmap_mode="r")[:, :5], y)
+        clf.partial_fit(small(np.load(tmp_path / "bad.npy", mmap_mode="r")[:, :5]), y)
 
 
 def test_estimator_params_and_pickling_are_unchanged(memmap, sorted_data):
