@@ -170,27 +170,39 @@ cdef void gather_rows(const Net* net, floating* xbuf, const floating* X,
 # to row j of dW_0). Both cost O(nnz * width) instead of O(rows * n_features
 # * width), and no buffer is n_features wide but W_0 and its gradient.
 
-cdef void sparse_forward(const Net* net, floating* A, const floating* W,
-                         const floating* Xdata, const Py_ssize_t* Xind,
-                         const Py_ssize_t* Xptr, const Py_ssize_t* idx,
-                         Py_ssize_t start, Py_ssize_t i0,
-                         Py_ssize_t i1) noexcept nogil:
+cdef extern from "_sparse_kernels.h" nogil:
+    void fastbp_spmm_f(float* A, const float* W, Py_ssize_t n,
+                       const float* data, const Py_ssize_t* ind,
+                       const Py_ssize_t* ptr, const Py_ssize_t* idx,
+                       Py_ssize_t start, Py_ssize_t i0, Py_ssize_t i1)
+    void fastbp_spmm_d(double* A, const double* W, Py_ssize_t n,
+                       const double* data, const Py_ssize_t* ind,
+                       const Py_ssize_t* ptr, const Py_ssize_t* idx,
+                       Py_ssize_t start, Py_ssize_t i0, Py_ssize_t i1)
+    void fastbp_scatter_f(float* G, const float* D, Py_ssize_t n,
+                          const float* data, const Py_ssize_t* ind,
+                          const Py_ssize_t* ptr, const Py_ssize_t* idx,
+                          Py_ssize_t start, Py_ssize_t m, Py_ssize_t j0,
+                          Py_ssize_t j1)
+    void fastbp_scatter_d(double* G, const double* D, Py_ssize_t n,
+                          const double* data, const Py_ssize_t* ind,
+                          const Py_ssize_t* ptr, const Py_ssize_t* idx,
+                          Py_ssize_t start, Py_ssize_t m, Py_ssize_t j0,
+                          Py_ssize_t j1)
+
+
+cdef inline void sparse_forward(const Net* net, floating* A, const floating* W,
+                                const floating* Xdata, const Py_ssize_t* Xind,
+                                const Py_ssize_t* Xptr, const Py_ssize_t* idx,
+                                Py_ssize_t start, Py_ssize_t i0,
+                                Py_ssize_t i1) noexcept nogil:
     """A[i, :] = X[r, :] @ W for block rows i0:i1 (A has row stride
     sizes[1]); block row i is sample r = idx[start + i] (start + i when idx
     is NULL) of the CSR matrix (Xdata, Xind, Xptr)."""
-    cdef Py_ssize_t n = net.sizes[1], i, j, p, r
-    cdef floating v
-    cdef floating* a
-    cdef const floating* w
-    for i in range(i0, i1):
-        r = idx[start + i] if idx != NULL else start + i
-        a = A + i * n
-        memset(a, 0, n * sizeof(floating))
-        for p in range(Xptr[r], Xptr[r + 1]):
-            v = Xdata[p]
-            w = W + Xind[p] * n
-            for j in range(n):
-                a[j] = a[j] + v * w[j]
+    if floating is float:
+        fastbp_spmm_f(A, W, net.sizes[1], Xdata, Xind, Xptr, idx, start, i0, i1)
+    else:
+        fastbp_spmm_d(A, W, net.sizes[1], Xdata, Xind, Xptr, idx, start, i0, i1)
 
 
 cdef void sparse_scatter(const Net* net, floating* gW, floating beta,
@@ -200,10 +212,7 @@ cdef void sparse_scatter(const Net* net, floating* gW, floating beta,
                          Py_ssize_t j0, Py_ssize_t j1) noexcept nogil:
     """Columns j0:j1 of dW_0 = X_block^T D (beta = 0 overwrites, 1 adds)
     for the m-row block with delta D (row stride sizes[1])."""
-    cdef Py_ssize_t n = net.sizes[1], n_in = net.sizes[0], i, j, p, r
-    cdef floating v
-    cdef floating* g
-    cdef const floating* d
+    cdef Py_ssize_t n = net.sizes[1], n_in = net.sizes[0], i
     if j1 <= j0:
         return
     if beta == 0:
@@ -212,14 +221,10 @@ cdef void sparse_scatter(const Net* net, floating* gW, floating beta,
         else:
             for i in range(n_in):
                 memset(gW + i * n + j0, 0, (j1 - j0) * sizeof(floating))
-    for i in range(m):
-        r = idx[start + i] if idx != NULL else start + i
-        d = D + i * n
-        for p in range(Xptr[r], Xptr[r + 1]):
-            v = Xdata[p]
-            g = gW + Xind[p] * n
-            for j in range(j0, j1):
-                g[j] = g[j] + v * d[j]
+    if floating is float:
+        fastbp_scatter_f(gW, D, n, Xdata, Xind, Xptr, idx, start, m, j0, j1)
+    else:
+        fastbp_scatter_d(gW, D, n, Xdata, Xind, Xptr, idx, start, m, j0, j1)
 
 
 cdef double loss_rows(const Net* net, floating* A, floating* D,
@@ -667,12 +672,19 @@ cdef struct Tuner:
     double rate[2]          # seconds per row in the last window of each mode
 
 
+# What the last tuner of this process found (mode, backoff): a new Trainer
+# starts from it, so that fit after fit on a busy machine does not pay the
+# exploration again (its probes still notice when the load goes).
+cdef int _hint_mode = 1
+cdef int _hint_backoff = 1
+
+
 cdef inline void tuner_init(Tuner* u, bint fixed) noexcept nogil:
-    u.mode = 1
+    u.mode = _hint_mode
     u.fixed = fixed
     u.probing = False
-    u.backoff = 1
-    u.countdown = 1
+    u.backoff = _hint_backoff
+    u.countdown = _hint_backoff
     u.win_time = 0
     u.win_rows = 0
     u.win_batches = 0
@@ -688,7 +700,9 @@ cdef inline int tuner_team(const Tuner* u, int K) noexcept nogil:
 
 cdef void tuner_record(Tuner* u, double dt, Py_ssize_t rows, int K) noexcept nogil:
     """Account one mini-batch of `rows` rows that took dt seconds; at the
-    end of a window (at least 4 batches and 5 ms) choose the next mode."""
+    end of a window (at least 2 batches and 5 ms, or a probe already 1.5x
+    slower than the incumbent) choose the next mode."""
+    global _hint_mode, _hint_backoff
     cdef double r
     cdef int other
     if K <= 1 or u.fixed:
@@ -696,14 +710,16 @@ cdef void tuner_record(Tuner* u, double dt, Py_ssize_t rows, int K) noexcept nog
     u.win_time += dt
     u.win_rows += rows
     u.win_batches += 1
-    if u.win_batches < 4 or (u.win_time < 0.005 and u.win_batches < 512):
+    other = 1 - u.mode
+    if u.probing and u.win_time > 1.5 * u.rate[other] * u.win_rows:
+        pass    # a probe that is clearly losing ends at once: probes are cheap
+    elif u.win_batches < 2 or (u.win_time < 0.005 and u.win_batches < 512):
         return
     r = u.win_time / u.win_rows
     u.rate[u.mode] = r
     u.win_time = 0
     u.win_rows = 0
     u.win_batches = 0
-    other = 1 - u.mode
     if u.rate[other] == 0:
         u.mode = other          # first measurement of the other mode
         u.probing = True
@@ -715,13 +731,16 @@ cdef void tuner_record(Tuner* u, double dt, Py_ssize_t rows, int K) noexcept nog
             u.backoff = 1
         else:
             u.mode = other
-            u.backoff = u.backoff * 2 if u.backoff < 64 else 64
+            u.backoff = u.backoff * 4 if u.backoff < 256 else 256
         u.countdown = u.backoff
     else:
         u.countdown -= 1
         if u.countdown <= 0:
             u.mode = other
             u.probing = True
+    if not u.probing:
+        _hint_mode = u.mode
+        _hint_backoff = u.backoff if u.backoff < 16 else 16
 
 
 cdef inline double now() noexcept nogil:
@@ -1067,6 +1086,13 @@ cdef class Trainer:
     def team(self):
         """Threads the tuner runs a cut mini-batch on now (1 or n_threads)."""
         return self.n_threads if (self.tuner.fixed or self.tuner.mode == 1) else 1
+
+    @property
+    def tuner_state(self):
+        """(mode, seconds per row on one thread, on the team, backoff):
+        what the thread tuner has measured (0 where not yet)."""
+        return (self.tuner.mode, self.tuner.rate[0], self.tuner.rate[1],
+                self.tuner.backoff)
 
     def epoch(self, X, Xdata, Xind, Xptr, Y, sw, perm, double alpha, *,
               bint shuffle=False, unsigned long long seed=0):
