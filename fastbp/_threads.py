@@ -8,8 +8,10 @@ slower), so while more than one OpenMP thread calls BLAS, BLAS is limited to
 one thread with threadpoolctl.
 """
 import contextlib
+import math
 import numbers
 import os
+import threading
 import warnings
 
 from fastbp._core._backprop import OPENMP_ENABLED, max_threads, threads_ran
@@ -62,16 +64,95 @@ def _blas_lib_controllers():
     return _blas_libs
 
 
+_cores = None
+
+
+def _cgroup_cpus():
+    """CPUs allowed by a cgroup CPU quota (containers, CI runners), or None."""
+    try:  # cgroup v2
+        with open("/sys/fs/cgroup/cpu.max") as f:
+            quota, period = f.read().split()[:2]
+        if quota != "max":
+            return max(1, math.ceil(int(quota) / int(period)))
+        return None
+    except (OSError, ValueError):
+        pass
+    try:  # cgroup v1
+        with open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us") as f:
+            quota = int(f.read())
+        with open("/sys/fs/cgroup/cpu/cpu.cfs_period_us") as f:
+            period = int(f.read())
+        if quota > 0 and period > 0:
+            return max(1, math.ceil(quota / period))
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def available_cores():
+    """Cores this process may use: OpenMP's default thread count
+    (OMP_NUM_THREADS), capped by the CPU affinity mask and by a cgroup CPU
+    quota. Read once per process."""
+    global _cores
+    if _cores is None:
+        n = max_threads()
+        if hasattr(os, "sched_getaffinity"):
+            n = min(n, len(os.sched_getaffinity(0)))
+        quota = _cgroup_cpus()
+        if quota is not None:
+            n = min(n, quota)
+        _cores = max(1, n)
+    return _cores
+
+
+_warned_over = set()
+_threads_checked = 1
+_threads_lock = threading.Lock()
+
+
+def _threads_can_start(n_threads):
+    """How many of n_threads threads this process can run (n_threads
+    unless the OS refuses new threads: libgomp would then end the whole
+    process). Checked once for each new largest count, with Python threads."""
+    global _threads_checked
+    if n_threads <= _threads_checked:
+        return n_threads
+    with _threads_lock:
+        if n_threads <= _threads_checked:
+            return n_threads
+        release = threading.Event()
+        started = []
+        try:
+            for _ in range(n_threads - 1):
+                t = threading.Thread(target=release.wait, daemon=True)
+                t.start()
+                started.append(t)
+        except RuntimeError as exc:
+            got = len(started) + 1
+            warnings.warn(
+                f"fastbp could start only {got} of {n_threads} threads "
+                f"({exc}); running on {got}.", RuntimeWarning, stacklevel=4)
+            return got
+        finally:
+            release.set()
+            for t in started:
+                t.join()
+        _threads_checked = n_threads
+    return n_threads
+
+
 def resolve_n_threads(n_threads):
     """The number of threads to use for `n_threads` (None: all cores).
 
     Negative values count back from the number of cores as in joblib:
-    -1 is all cores, -2 all but one. In a process forked after fastbp ran
-    OpenMP threads, always 1 (with a RuntimeWarning, once).
+    -1 is all cores, -2 all but one. The cores are those this process may
+    use (see available_cores); a larger request is capped there, with a
+    RuntimeWarning once per value. In a process forked after OpenMP threads
+    ran, always 1 (with a RuntimeWarning, once).
     """
     if not OPENMP_ENABLED:
         return 1
-    n_cores = max_threads()
+    n_cores = available_cores()
     if n_threads is None:
         n_threads = n_cores
     elif not isinstance(n_threads, numbers.Integral) or isinstance(n_threads, bool):
@@ -82,10 +163,29 @@ def resolve_n_threads(n_threads):
             raise ValueError("n_threads must not be 0")
         if n_threads < 0:
             n_threads = n_cores + 1 + n_threads
+        elif n_threads > n_cores:
+            if n_threads not in _warned_over:
+                _warned_over.add(n_threads)
+                warnings.warn(
+                    f"n_threads={n_threads} is more than the {n_cores} cores "
+                    f"this process may use; using {n_cores}.",
+                    RuntimeWarning, stacklevel=3)
+            n_threads = n_cores
     n_threads = max(1, n_threads)
     if n_threads > 1 and _forked_after_openmp:
         return _single_thread_after_fork()
+    if n_threads > 1:
+        n_threads = _threads_can_start(n_threads)
     return n_threads
+
+
+# Concurrent fits in one process (threads of a web server, joblib's
+# threading backend) share the BLAS libraries' thread setting: the first
+# to enter limits it and the last to leave restores it, so that no fit
+# ends another's limit while it still runs.
+_blas_users = 0
+_blas_before = None
+_blas_lock = threading.Lock()
 
 
 @contextlib.contextmanager
@@ -93,19 +193,26 @@ def blas_limited(n_threads, *, always=False):
     """Limit BLAS to one thread while n_threads > 1 OpenMP threads call it
     (or, with always=True, whatever n_threads is: a fit's thread count is
     then the number of threads it uses, and no idle BLAS pool spins)."""
+    global _blas_users, _blas_before
     if n_threads <= 1 and not always:
         yield
         return
     # Set and restore each library directly: threadpoolctl's limit() context
     # re-reads every library's state (~10 us; predictions are ~100 us).
     libs = _blas_lib_controllers()
-    before = [lib.num_threads for lib in libs]
+    with _blas_lock:
+        if _blas_users == 0:
+            _blas_before = [lib.num_threads for lib in libs]
+            for lib, n in zip(libs, _blas_before):
+                if n != 1:
+                    lib.set_num_threads(1)
+        _blas_users += 1
     try:
-        for lib, n in zip(libs, before):
-            if n != 1:
-                lib.set_num_threads(1)
         yield
     finally:
-        for lib, n in zip(libs, before):
-            if n != 1:
-                lib.set_num_threads(n)
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                for lib, n in zip(libs, _blas_before):
+                    if n != 1:
+                        lib.set_num_threads(n)

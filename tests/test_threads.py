@@ -8,11 +8,11 @@ import pytest
 
 from fastbp import MLPClassifier
 from fastbp._core._backprop import OPENMP_ENABLED, max_threads
-from fastbp._threads import resolve_n_threads
+from fastbp._threads import available_cores, resolve_n_threads
 
 
 def test_n_threads_values():
-    n = max_threads() if OPENMP_ENABLED else 1
+    n = available_cores() if OPENMP_ENABLED else 1
     assert resolve_n_threads(None) == max(1, n)
     assert resolve_n_threads(-1) == max(1, n)
     assert resolve_n_threads(-n - 5) == 1
@@ -65,7 +65,7 @@ _FORK_SCRIPT = r"""
 import multiprocessing, warnings, numpy as np
 from fastbp import MLPClassifier
 from fastbp._core._backprop import threads_ran
-from fastbp._threads import resolve_n_threads
+from fastbp._threads import available_cores, resolve_n_threads
 
 def child(_):
     with warnings.catch_warnings(record=True) as caught:

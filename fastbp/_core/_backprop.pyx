@@ -680,7 +680,7 @@ cdef int _hint_backoff = 1
 
 
 cdef inline void tuner_init(Tuner* u, bint fixed) noexcept nogil:
-    u.mode = _hint_mode
+    u.mode = 1 if fixed else _hint_mode
     u.fixed = fixed
     u.probing = False
     u.backoff = _hint_backoff
@@ -695,7 +695,7 @@ cdef inline void tuner_init(Tuner* u, bint fixed) noexcept nogil:
 cdef inline int tuner_team(const Tuner* u, int K) noexcept nogil:
     if K <= 1:
         return 1
-    return K if (u.fixed or u.mode == 1) else 1
+    return K if u.mode == 1 else 1
 
 
 cdef void tuner_record(Tuner* u, double dt, Py_ssize_t rows, int K) noexcept nogil:
@@ -741,6 +741,27 @@ cdef void tuner_record(Tuner* u, double dt, Py_ssize_t rows, int K) noexcept nog
     if not u.probing:
         _hint_mode = u.mode
         _hint_backoff = u.backoff if u.backoff < 16 else 16
+
+
+def _tuner_trace(double s_per_row_one, double s_per_row_team,
+                 Py_ssize_t rows, Py_ssize_t n_batches, int K=2):
+    """The modes (1: team, 0: one thread) a fresh tuner picks for n_batches
+    mini-batches of `rows` rows that take the given seconds per row in each
+    mode (for tests of the tuner's policy)."""
+    global _hint_mode, _hint_backoff
+    cdef Tuner u
+    cdef Py_ssize_t b
+    cdef int hint = _hint_mode, hint_backoff = _hint_backoff
+    tuner_init(&u, False)
+    u.mode = 1
+    u.backoff = u.countdown = 1
+    modes = np.empty(n_batches, dtype=np.int8)
+    for b in range(n_batches):
+        modes[b] = u.mode
+        tuner_record(&u, rows * (s_per_row_team if u.mode == 1 else s_per_row_one),
+                     rows, K)
+    _hint_mode, _hint_backoff = hint, hint_backoff
+    return modes
 
 
 cdef inline double now() noexcept nogil:
@@ -1085,7 +1106,13 @@ cdef class Trainer:
     @property
     def team(self):
         """Threads the tuner runs a cut mini-batch on now (1 or n_threads)."""
-        return self.n_threads if (self.tuner.fixed or self.tuner.mode == 1) else 1
+        return self.n_threads if self.tuner.mode == 1 else 1
+
+    def fix_team(self, bint parallel):
+        """Stop tuning: run the parts of every cut mini-batch on n_threads
+        threads (parallel) or on one. The results are the same either way."""
+        self.tuner.fixed = True
+        self.tuner.mode = 1 if parallel else 0
 
     @property
     def tuner_state(self):

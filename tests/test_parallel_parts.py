@@ -1,0 +1,254 @@
+"""Mini-batches cut into fixed parts run on a varying number of threads
+(the busy-machine tuner), Ctrl-C inside the compiled epoch, thread caps and
+shared BLAS limits."""
+import _thread
+import multiprocessing as mp
+import threading
+import time
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import fastbp._threads as fthreads
+from fastbp import MLPClassifier, MLPRegressor, Network
+from fastbp._core import _backprop, _optim
+from fastbp._core._backprop import OPENMP_ENABLED, Trainer, _tuner_trace
+from fastbp._network import prepare_input
+from fastbp._threads import available_cores, blas_limited, resolve_n_threads
+
+
+def _spin(stop):
+    while not stop.is_set():
+        pass
+
+
+@pytest.fixture
+def busy_cores():
+    """Two busy-looping processes beside the test, as on a loaded machine."""
+    ctx = mp.get_context("spawn")
+    stop = ctx.Event()
+    procs = [ctx.Process(target=_spin, args=(stop,), daemon=True) for _ in range(2)]
+    for p in procs:
+        p.start()
+    yield
+    stop.set()
+    for p in procs:
+        p.join(10)
+        if p.is_alive():
+            p.kill()
+
+
+def _train(X, y, *, team, split, sparse=False, epochs=3, opt="adam", n_threads=2):
+    """`epochs` epochs through a Trainer whose parts run on `team`
+    ('one', 'all' or 'tuned'); returns the final parameters."""
+    net = Network((X.shape[1], 24, 16, 3), activation="tanh", loss="log_loss",
+                  random_state=0)
+    Xd, data, ind, ptr = prepare_input(sp.csr_matrix(X) if sparse else X, net.dtype)
+    Y = np.eye(3)[y]
+    tr = Trainer(net.params, net._sizes, net._hidden_code, net._out_code,
+                 batch_size=32, n_threads=n_threads, sparse=sparse,
+                 split_layers=split, min_work=0, min_update_params=64)
+    if team != "tuned":
+        tr.fix_team(team == "all")
+    tr.set_optimizer(_optim.OPTIMIZERS[opt], 0.01)
+    perm = np.arange(X.shape[0], dtype=np.intp)
+    rng = np.random.RandomState(0)
+    for _ in range(epochs):
+        rng.shuffle(perm)
+        tr.epoch(Xd, data, ind, ptr, Y, np.empty(0), perm, 1e-4)
+    return net.params.copy(), tr
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["row-split", "layer-split"])
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+def test_parts_give_bitwise_the_same_weights_on_any_number_of_threads(split, sparse):
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(301, 10))
+    X[X < 0.3] = 0
+    y = rng.randint(0, 3, size=301)
+    one, _ = _train(X, y, team="one", split=split, sparse=sparse)
+    every, _ = _train(X, y, team="all", split=split, sparse=sparse)
+    tuned, _ = _train(X, y, team="tuned", split=split, sparse=sparse)
+    np.testing.assert_array_equal(one, every)
+    np.testing.assert_array_equal(one, tuned)
+
+
+@pytest.mark.skipif(not OPENMP_ENABLED, reason="serial build: no threads")
+def test_tuned_fit_on_a_busy_machine_equals_the_fixed_team_fit(busy_cores):
+    # Whatever the tuner decides under load, and whenever, the weights are
+    # those of the parts run on every thread.
+    rng = np.random.RandomState(1)
+    X = rng.normal(size=(600, 12))
+    y = rng.randint(0, 3, size=600)
+    every, _ = _train(X, y, team="all", split=False, epochs=6)
+    tuned, tr = _train(X, y, team="tuned", split=False, epochs=6)
+    np.testing.assert_array_equal(every, tuned)
+    every, _ = _train(X, y, team="all", split=True, epochs=6)
+    tuned, _ = _train(X, y, team="tuned", split=True, epochs=6)
+    np.testing.assert_array_equal(every, tuned)
+
+
+def test_estimator_fits_are_reproducible_for_a_thread_count():
+    rng = np.random.RandomState(2)
+    X = rng.normal(size=(500, 30))
+    y = rng.randint(0, 4, size=500)
+    fits = [MLPClassifier(hidden_layer_sizes=(64,), batch_size=100, max_iter=5,
+                          random_state=0, n_threads=2).fit(X, y) for _ in range(2)]
+    for a, b in zip(fits[0].coefs_, fits[1].coefs_):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_tuner_falls_back_to_one_thread_when_the_team_waits():
+    # A team 10x slower per row (threads descheduled at every barrier):
+    # after the first windows nearly every batch runs on one thread, and
+    # the probes of the team stay rare.
+    modes = _tuner_trace(1e-6, 1e-5, 200, 5000)
+    assert modes[:3].all()              # starts on the team
+    assert modes[100:].mean() < 0.01
+
+
+def test_tuner_keeps_the_team_when_it_is_faster():
+    modes = _tuner_trace(1e-5, 0.6e-5, 200, 5000)
+    assert modes[100:].mean() > 0.99
+
+
+def test_tuner_ignores_differences_under_five_percent():
+    modes = _tuner_trace(1e-5, 1.02e-5, 200, 5000)
+    assert modes[100:].mean() > 0.99
+
+
+def test_ctrl_c_stops_within_the_epoch_with_a_consistent_model():
+    rng = np.random.RandomState(0)
+    n, batch = 40000, 10
+    X = rng.normal(size=(n, 40))
+    y = rng.randint(0, 3, size=n)
+    clf = MLPClassifier(hidden_layer_sizes=(256, 256), batch_size=batch,
+                        max_iter=50, random_state=0, n_threads=1)
+    timer = threading.Timer(0.5, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.warns(UserWarning, match="interrupted"):
+            clf.fit(X, y)
+    finally:
+        timer.cancel()
+    # stopped inside the first epoch, not at its end
+    assert clf.n_iter_ == 0 and clf.loss_curve_ == []
+    steps = clf._optimizer.t
+    assert 0 < steps < n // batch
+    # samples seen, optimizer steps and weights agree
+    assert clf.t_ == steps * batch
+    assert np.isfinite(clf.coefs_[0]).all()
+    assert clf.predict(X[:5]).shape == (5,)
+    # the weights are those of `steps` updates: a fresh fit of the same rows
+    # in the same order, stopped there by max samples, gives the same
+    # weights (shuffle off makes the order known)
+    ref = MLPClassifier(hidden_layer_sizes=(256, 256), batch_size=batch,
+                        max_iter=1, random_state=0, n_threads=1, shuffle=False)
+    clf2 = MLPClassifier(hidden_layer_sizes=(256, 256), batch_size=batch,
+                         max_iter=50, random_state=0, n_threads=1, shuffle=False)
+    timer = threading.Timer(0.5, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.warns(UserWarning, match="interrupted"):
+            clf2.fit(X, y)
+    finally:
+        timer.cancel()
+    k = clf2._optimizer.t
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref.fit(X[:k * batch], y[:k * batch])
+    for a, b in zip(ref.coefs_, clf2.coefs_):
+        np.testing.assert_allclose(a, b, rtol=0, atol=0)
+
+
+def test_ctrl_c_in_lbfgs_keeps_the_best_iterate():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(3000, 50))
+    y = X @ rng.normal(size=50) + 0.1 * rng.normal(size=3000)
+    init = MLPRegressor(hidden_layer_sizes=(64,), solver="lbfgs", max_iter=1,
+                        random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        init.fit(X, y)
+    first_loss = init.loss_
+    reg = MLPRegressor(hidden_layer_sizes=(64,), solver="lbfgs", max_iter=100000,
+                       max_fun=100000, tol=0, random_state=0)
+    timer = threading.Timer(1.0, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.warns(UserWarning, match="best iterate"):
+            reg.fit(X, y)
+    finally:
+        timer.cancel()
+    assert reg.loss_ < first_loss
+    # the weights held are those of the loss reported
+    net = reg.network_
+    loss, _, _ = net.loss_gradient(X, y.reshape(-1, 1), alpha=reg.alpha)
+    assert loss == pytest.approx(reg.loss_, rel=1e-12)
+
+
+def test_n_threads_above_the_cores_is_capped_with_a_warning():
+    cores = available_cores()
+    with pytest.warns(RuntimeWarning, match="more than the"):
+        assert resolve_n_threads(cores + 1000) == (cores if OPENMP_ENABLED else 1) \
+            or not OPENMP_ENABLED
+    # a model saved with many threads predicts within the cores
+    X = np.random.RandomState(0).normal(size=(300, 5))
+    y = (X[:, 0] > 0).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, n_threads=64,
+                            random_state=0).fit(X, y)
+    assert clf.predict(X).shape == (300,)
+
+
+def test_a_refused_thread_becomes_fewer_threads_not_a_crash(monkeypatch):
+    monkeypatch.setattr(fthreads, "_threads_checked", 1)
+    real_start = threading.Thread.start
+    started = []
+
+    def start(self):
+        if len(started) >= 2:
+            raise RuntimeError("can't start new thread")
+        started.append(self)
+        real_start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    with pytest.warns(RuntimeWarning, match="only 3 of 8 threads"):
+        assert fthreads._threads_can_start(8) == 3
+
+
+class _FakeBlas:
+    """A BLAS library's thread setting, as threadpoolctl's controller shows it."""
+
+    def __init__(self, n):
+        self.num_threads = n
+
+    def set_num_threads(self, n):
+        self.num_threads = n
+
+
+def test_concurrent_fits_keep_the_blas_limit_until_the_last_ends(monkeypatch):
+    libs = [_FakeBlas(2), _FakeBlas(4)]
+    monkeypatch.setattr(fthreads, "_blas_libs", libs)
+    entered, release_a, a_done = threading.Event(), threading.Event(), threading.Event()
+
+    def first():
+        with blas_limited(2):
+            entered.set()
+            release_a.wait(10)
+        a_done.set()
+
+    t = threading.Thread(target=first)
+    t.start()
+    assert entered.wait(10)
+    with blas_limited(1, always=True):
+        assert [lib.num_threads for lib in libs] == [1, 1]
+        release_a.set()
+        assert a_done.wait(10)
+        # the first fit ended while this one runs: BLAS stays on one thread
+        assert [lib.num_threads for lib in libs] == [1, 1]
+    t.join(10)
+    assert [lib.num_threads for lib in libs] == [2, 4]
