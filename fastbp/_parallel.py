@@ -119,6 +119,18 @@ def _node_ranks(comm):
         return 1
 
 
+def _threads_per_rank(comm):
+    """n_threads=None under data_parallel: the cores this rank may use; when
+    nothing narrowed them (an affinity mask set by the launcher, a quota,
+    OMP_NUM_THREADS), the node's cores shared out among its ranks."""
+    from fastbp._threads import available_cores
+
+    cores = available_cores()
+    if cores >= (os.cpu_count() or cores):
+        cores = max(1, cores // _node_ranks(comm))
+    return cores
+
+
 def n_parts(m, work_per_row, P, min_work):
     """Parts a mini-batch of m rows is cut into: what one process with
     n_threads=P does (n_chunks_for in fastbp/_core/_backprop.pyx), so that
@@ -139,7 +151,7 @@ class MPIRunner:
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
         self.root = self.rank == 0
         if est.n_threads is None:
-            n_threads = max(1, (os.cpu_count() or 1) // _node_ranks(comm))
+            n_threads = _threads_per_rank(comm)
         self.n_threads = n_threads
         self.comm_seconds = 0.0    # time spent in the gradient Allgather
         self.steps = 0

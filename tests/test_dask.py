@@ -1,6 +1,7 @@
 """fastbp under dask: dask-ml's Incremental and ParallelPostFit, and
 scikit-learn's GridSearchCV on joblib's dask backend, on a LocalCluster of
 worker processes (the estimators travel pickled)."""
+import os
 import warnings
 
 import numpy as np
@@ -21,15 +22,23 @@ pytestmark = pytest.mark.filterwarnings(
 
 @pytest.fixture(scope="module")
 def client():
+    # LocalCluster sets OMP_NUM_THREADS=1 (its workers' setting) in this
+    # process's environment and leaves it: later tests' subprocesses would
+    # inherit it
+    environ = dict(os.environ)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cluster = distributed.LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True,
             dashboard_address=None, silence_logs=40)
         c = distributed.Client(cluster)
-    yield c
-    c.close()
-    cluster.close()
+    try:
+        yield c
+    finally:
+        c.close()
+        cluster.close()
+        os.environ.clear()
+        os.environ.update(environ)
 
 
 @pytest.fixture(scope="module")
@@ -104,11 +113,18 @@ def test_dask_array_fit_in_the_client_process(client, data):
     assert reg.n_iter_ == 5
 
 
-def test_workers_run_one_thread_unless_told(client):
+def test_workers_run_one_thread(client):
+    # dask's nannies start workers with OMP_NUM_THREADS=1: fastbp takes it
+    # as the cores it may use, for n_threads=None and larger requests alike
     def threads(n):
+        import os
+        import warnings
+
         from fastbp._threads import resolve_n_threads
 
-        return resolve_n_threads(n)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return os.environ.get("OMP_NUM_THREADS"), resolve_n_threads(n)
 
-    assert client.submit(threads, None, pure=False).result() == 1
-    assert client.submit(threads, 2, pure=False).result() == 2
+    assert client.submit(threads, None, pure=False).result() == ("1", 1)
+    assert client.submit(threads, 2, pure=False).result() == ("1", 1)

@@ -55,9 +55,22 @@ def test_every_rank_ends_with_bitwise_the_same_model(run):
             np.testing.assert_array_equal(ranks[r][key], ranks[0][key], err_msg=key)
 
 
+@pytest.fixture()
+def cores_for(monkeypatch):
+    """Let this process run n threads (fastbp caps n_threads at the cores
+    it may use; 3 ranks on 2 cores are compared with 3 threads on 2 cores,
+    whose parts, and so results, depend on the thread count only)."""
+    import fastbp._threads as threads
+
+    def allow(n):
+        monkeypatch.setattr(threads, "_cores", max(n, threads.available_cores()))
+    return allow
+
+
 @pytest.mark.parametrize("name", list(mpi_worker.cases()))
-def test_ranks_match_one_process_with_as_many_threads(run, name):
+def test_ranks_match_one_process_with_as_many_threads(run, name, cores_for):
     n, ranks, _ = run
+    cores_for(n)
     params, how = mpi_worker.cases()[name]
     X, y = mpi_worker.data()
     with warnings.catch_warnings():
@@ -79,9 +92,10 @@ def test_ranks_match_one_process_with_as_many_threads(run, name):
 
 
 @pytest.mark.parametrize("name", ["stream", "stream_weighted_es"])
-def test_out_of_core_ranks_match_one_process_streaming(run, name):
+def test_out_of_core_ranks_match_one_process_streaming(run, name, cores_for):
     # every rank reads only the rows of its cuts of each window
     n, ranks, _ = run
+    cores_for(n)
     params, how = mpi_worker.stream_cases()[name]
     X, y = mpi_worker.data(np.float32)
     with warnings.catch_warnings():
@@ -140,3 +154,13 @@ def test_one_rank_is_one_process(tmp_path):
         with fastbp.data_parallel(MPI.COMM_SELF):
             got = fastbp.MLPClassifier(**params).fit(X, y)
     np.testing.assert_array_equal(got.network_.params, ref.network_.params)
+
+
+def test_threads_per_rank_share_the_node():
+    from mpi4py import MPI
+
+    from fastbp._parallel import _threads_per_rank
+    from fastbp._threads import available_cores
+
+    # one rank on this node: all the cores it may use
+    assert _threads_per_rank(MPI.COMM_SELF) == available_cores()
