@@ -75,7 +75,7 @@ CASES = {
                                target=dict(sgemm_fraction=0.80),
                                issue=dict(sklearn=10400, torch=5086)),
 }
-EXTRA_CASES = ("predict", "memory")
+EXTRA_CASES = ("predict", "memory", "busy", "sparse")
 LIBS = ("fastbp", "sklearn", "torch")
 SYNTHETIC_FEATURES = 784
 N_CLASSES = 10
@@ -731,6 +731,14 @@ def format_report(report, markdown=False):
                 f"batch workspaces ({mem['gradient_buffers']} allocated, "
                 f"{mem['batch_workspace_bytes'] / 2**20:.2f} MiB each) "
                 f"[target <= 4: {'yes' if c['excess_workspaces'][2] else 'NO'}]")
+    if report.get("busy") or report.get("sparse"):
+        from fastbp._bench_load import format_busy, format_sparse
+
+        table = lambda h, r: _table(h, r, markdown)  # noqa: E731
+        if report.get("busy"):
+            out += ["", format_busy(report["busy"], table)]
+        if report.get("sparse"):
+            out += ["", format_sparse(report["sparse"], table)]
     return "\n".join(out)
 
 
@@ -755,6 +763,9 @@ def parse_args(argv=None):
                         "fewer where one fit is long)")
     p.add_argument("--rows", type=int, default=None,
                    help="rows of the synthetic data (overrides the default)")
+    p.add_argument("--busy", type=int, default=2, metavar="N",
+                   help="busy-looping processes beside the 'busy' case "
+                        "(default: %(default)s)")
     p.add_argument("--markdown", action="store_true",
                    help="print README-ready markdown tables")
     p.add_argument("--json", metavar="PATH", default=None,
@@ -818,6 +829,15 @@ def main(argv=None):
     if "memory" in names:
         report["memory"] = run_memory(threads=threads, libs=libs, quick=args.quick,
                                       log=log, n_rows=args.rows)
+    if "busy" in names:
+        from fastbp._bench_load import run_busy
+
+        report["busy"] = run_busy(threads=threads, quick=args.quick, log=log,
+                                  n_busy=args.busy)
+    if "sparse" in names:
+        from fastbp._bench_load import run_sparse
+
+        report["sparse"] = run_sparse(threads=threads, quick=args.quick, log=log)
     report["meta"]["loadavg_end"] = _loadavg()
     report["meta"]["seconds"] = time.perf_counter() - t_start
     print(format_report(report, markdown=args.markdown))

@@ -663,33 +663,69 @@ cdef double batch_gradient(Ctx* x, bint split, int K, int team,
 
 cdef struct Tuner:
     int mode                # 1: the team is K threads, 0: one thread
-    bint fixed              # never tune (always K threads)
+    bint fixed              # never tune
     bint probing            # the current window measures the other mode
     int backoff, countdown  # windows until the next probe
     double win_time
     Py_ssize_t win_rows
     int win_batches
-    double rate[2]          # seconds per row in the last window of each mode
+    double rate[2]          # seconds per row in the last window of each
+                            # mode, in this Trainer (0: not measured)
+    bint checked            # this probe of the team passed the barrier check
 
 
-# What the last tuner of this process found (mode, backoff): a new Trainer
-# starts from it, so that fit after fit on a busy machine does not pay the
-# exploration again (its probes still notice when the load goes).
-cdef int _hint_mode = 1
-cdef int _hint_backoff = 1
+# The tuner's decision is process-wide: a new Trainer (the next fit, the
+# next partial_fit, the next candidate of a search) starts from the mode,
+# backoff and countdown the last one left, so that fit after fit on a busy
+# machine does not pay the exploration again, while its probes still
+# notice when the load goes. A fresh process starts on one thread and
+# measures the team at once (a probe that loses ends after one batch).
+cdef Tuner _tuner_global
+_tuner_global.mode = 0
+_tuner_global.backoff = 0   # 0: nothing decided yet in this process
+_tuner_global.countdown = 0
 
 
 cdef inline void tuner_init(Tuner* u, bint fixed) noexcept nogil:
-    u.mode = 1 if fixed else _hint_mode
     u.fixed = fixed
+    u.mode = 1 if fixed else _tuner_global.mode
     u.probing = False
-    u.backoff = _hint_backoff
-    u.countdown = _hint_backoff
+    u.backoff = _tuner_global.backoff
+    u.countdown = _tuner_global.countdown
     u.win_time = 0
     u.win_rows = 0
     u.win_batches = 0
     u.rate[0] = 0
     u.rate[1] = 0
+    u.checked = False
+
+
+cdef void tuner_probe_lost(Tuner* u, bint share=True) noexcept nogil:
+    """End a probe of the other mode as lost: back to the incumbent, and
+    wait four times longer before the next probe."""
+    u.probing = False
+    u.checked = False
+    u.mode = 1 - u.mode
+    u.backoff = u.backoff * 4 if u.backoff < 256 else 256
+    u.countdown = u.backoff
+    u.win_time = 0
+    u.win_rows = 0
+    u.win_batches = 0
+    if share:
+        _tuner_global.mode = u.mode
+        _tuner_global.backoff = u.backoff
+        _tuner_global.countdown = u.countdown
+
+
+cdef double barrier_seconds(int team) noexcept nogil:
+    """Wall time of one empty parallel region of `team` threads: a few us
+    on an idle machine, a scheduler time slice when a core is taken."""
+    cdef double t0 = now()
+    cdef int c
+    cdef double sink = 0
+    for c in prange(team, num_threads=team, schedule='static', chunksize=1):
+        sink += c
+    return now() - t0
 
 
 cdef inline int tuner_team(const Tuner* u, int K) noexcept nogil:
@@ -698,11 +734,11 @@ cdef inline int tuner_team(const Tuner* u, int K) noexcept nogil:
     return K if u.mode == 1 else 1
 
 
-cdef void tuner_record(Tuner* u, double dt, Py_ssize_t rows, int K) noexcept nogil:
+cdef void tuner_record(Tuner* u, double dt, Py_ssize_t rows, int K,
+                       bint share=True) noexcept nogil:
     """Account one mini-batch of `rows` rows that took dt seconds; at the
     end of a window (at least 2 batches and 5 ms, or a probe already 1.5x
     slower than the incumbent) choose the next mode."""
-    global _hint_mode, _hint_backoff
     cdef double r
     cdef int other
     if K <= 1 or u.fixed:
@@ -720,47 +756,46 @@ cdef void tuner_record(Tuner* u, double dt, Py_ssize_t rows, int K) noexcept nog
     u.win_time = 0
     u.win_rows = 0
     u.win_batches = 0
-    if u.rate[other] == 0:
-        u.mode = other          # first measurement of the other mode
-        u.probing = True
-    elif u.probing:
+    if u.probing:
         # The window just closed tried `mode` against the incumbent `other`,
         # measured in the window before: keep the probe only if clearly better.
         u.probing = False
+        u.checked = False
         if r < 0.95 * u.rate[other]:
             u.backoff = 1
         else:
             u.mode = other
             u.backoff = u.backoff * 4 if u.backoff < 256 else 256
         u.countdown = u.backoff
+    elif u.backoff == 0 or u.countdown <= 1:
+        u.mode = other          # probe the other mode (first time: explore)
+        u.probing = True
+        if u.backoff == 0:
+            u.backoff = 1
     else:
         u.countdown -= 1
-        if u.countdown <= 0:
-            u.mode = other
-            u.probing = True
-    if not u.probing:
-        _hint_mode = u.mode
-        _hint_backoff = u.backoff if u.backoff < 16 else 16
+    if share and not u.probing:
+        _tuner_global.mode = u.mode
+        _tuner_global.backoff = u.backoff
+        _tuner_global.countdown = u.countdown
 
 
 def _tuner_trace(double s_per_row_one, double s_per_row_team,
                  Py_ssize_t rows, Py_ssize_t n_batches, int K=2):
-    """The modes (1: team, 0: one thread) a fresh tuner picks for n_batches
-    mini-batches of `rows` rows that take the given seconds per row in each
-    mode (for tests of the tuner's policy)."""
-    global _hint_mode, _hint_backoff
+    """The modes (1: team, 0: one thread) a tuner in a fresh process picks
+    for n_batches mini-batches of `rows` rows that take the given seconds
+    per row in each mode (for tests of the tuner's policy; the process-wide
+    state is left alone)."""
     cdef Tuner u
     cdef Py_ssize_t b
-    cdef int hint = _hint_mode, hint_backoff = _hint_backoff
     tuner_init(&u, False)
-    u.mode = 1
-    u.backoff = u.countdown = 1
+    u.mode = 0
+    u.backoff = u.countdown = 0
     modes = np.empty(n_batches, dtype=np.int8)
     for b in range(n_batches):
         modes[b] = u.mode
         tuner_record(&u, rows * (s_per_row_team if u.mode == 1 else s_per_row_one),
-                     rows, K)
-    _hint_mode, _hint_backoff = hint, hint_backoff
+                     rows, K, False)
     return modes
 
 
@@ -1219,7 +1254,7 @@ cdef int _epoch(Trainer tr, const floating[:, ::1] X,
     cdef Py_ssize_t n = Xptr.shape[0] - 1 if sparse else X.shape[0]
     cdef Py_ssize_t P = net.n_params, nb, b, start, m, j, bs = tr.batch_size
     cdef Py_ssize_t work_per_row = 6 * net.n_coef
-    cdef int T = tr.n_threads, K, team, nup, c
+    cdef int T = tr.n_threads, K, team, nup, c, regions
     cdef double alpha_loss = 0 if tr.opt.kind == OPT_ADAMW else alpha
     cdef double wsq, loss, sw_sum, total = 0, t0, t1
     cdef floating[::1] pv = tr.params
@@ -1257,6 +1292,9 @@ cdef int _epoch(Trainer tr, const floating[:, ::1] X,
     x.alpha = alpha
     x.want_sumsq = alpha_loss != 0
     nb = (n + bs - 1) // bs
+    # parallel regions of a cut mini-batch: its parts (or, split by layers,
+    # the gather, each layer forward and backward, the loss) and the update
+    regions = (2 * net.L + 2 if tr.split else 1) + (1 if P >= tr.min_update_params else 0)
     tr.rows_done = 0
     tr.loss_done = 0
     fpm = fastbp_ftz_on()
@@ -1271,6 +1309,16 @@ cdef int _epoch(Trainer tr, const floating[:, ::1] X,
                 K = n_chunks_for(m, work_per_row, T, tr.min_work)
                 if K > tr.slots and not tr.split:
                     K = tr.slots
+                if (K > 1 and tr.tuner.probing and tr.tuner.mode == 1
+                        and not tr.tuner.checked):
+                    # Before a whole mini-batch on the team, time one empty
+                    # parallel region: when its barrier alone, times the
+                    # regions of a batch, costs half a batch on one thread,
+                    # the team has lost already (a core is taken).
+                    tr.tuner.checked = True
+                    if (barrier_seconds(K) * regions
+                            > 0.5 * tr.tuner.rate[0] * m):
+                        tuner_probe_lost(&tr.tuner)
                 team = tuner_team(&tr.tuner, K)
                 t0 = now()
                 x.start = start
