@@ -7,10 +7,12 @@ from fastbp._estimators import MLPClassifier, MLPRegressor
 from fastbp._io import load, save
 from fastbp._network import ACTIVATIONS, LOSS_OUTPUTS, Network
 from fastbp._onnx import register_skl2onnx, to_onnx
+from fastbp._parallel import data_parallel
 from fastbp._plot import plot_loss_curve
+from fastbp._stream import stream
 
 __version__ = "0.1.0"
 
 __all__ = ["MLPClassifier", "MLPRegressor", "Network", "ACTIVATIONS",
            "LOSS_OUTPUTS", "save", "load", "plot_loss_curve", "to_onnx",
-           "register_skl2onnx", "__version__"]
+           "register_skl2onnx", "data_parallel", "stream", "__version__"]

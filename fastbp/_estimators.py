@@ -39,6 +39,7 @@ from sklearn.utils.validation import (
 )
 
 from fastbp._callbacks import CallbackSupportMixin, EpochTasks, fit_task
+from fastbp import _scale
 from fastbp._core import _backprop, _kernels, _optim
 from fastbp._network import ACTIVATIONS, Network, check_sparse, prepare_input
 from fastbp._progress import EpochProgress
@@ -355,6 +356,9 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
             not self.warm_start and not incremental)
         if incremental and is_classifier(self):
             self._partial_fit_labels(y, classes)
+        # out-of-core X (memmap, h5py, zarr, dask): validated through a
+        # stand-in of its shape, read in windows by fastbp/_scale.py
+        X, source = _scale.stand_in(X, self, first_pass)
         X, y, y_orig = self._validate_input(check_sparse(X), y, incremental,
                                             reset=first_pass)
         n_samples, n_features = X.shape
@@ -383,7 +387,9 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
                   if self.solver in _STOCHASTIC_SOLVERS else 0)
         with fit_task(self, *given, epochs), \
                 blas_limited(n_threads, always=True):
-            if self.solver in _STOCHASTIC_SOLVERS:
+            if _scale.takes_over(source):   # out-of-core, or data_parallel()
+                _scale.fit(self, source, X, y, sample_weight, incremental, n_threads)
+            elif self.solver in _STOCHASTIC_SOLVERS:
                 self._fit_stochastic(X, y, sample_weight, incremental, n_threads)
             else:
                 self._fit_lbfgs(X, y, sample_weight, n_threads)
