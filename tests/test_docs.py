@@ -6,6 +6,7 @@ here; the others are in test_newcomer.py.
 """
 import doctest
 import inspect
+import os
 import re
 import warnings
 from pathlib import Path
@@ -36,12 +37,17 @@ def test_readme_python_blocks_run_as_they_stand(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)     # the blocks write model.fbp, curve.png
     blocks = readme_blocks("python")
     assert len(blocks) >= 3
-    for i, code in enumerate(blocks):
-        # each block on its own: nothing defined by an earlier one
-        namespace = {"__name__": f"readme_block_{i}"}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            exec(compile(code, f"README.md python block {i}", "exec"), namespace)
+    environ = dict(os.environ)  # dask's LocalCluster sets OMP_NUM_THREADS
+    try:
+        for i, code in enumerate(blocks):
+            # each block on its own: nothing defined by an earlier one
+            namespace = {"__name__": f"readme_block_{i}"}
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                exec(compile(code, f"README.md python block {i}", "exec"), namespace)
+    finally:
+        os.environ.clear()
+        os.environ.update(environ)
     assert (tmp_path / "model.fbp").is_file() and (tmp_path / "curve.png").is_file()
 
 
