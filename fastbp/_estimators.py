@@ -640,7 +640,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
             return
         out = np.empty(Ys.shape, dtype=net.dtype)
         loss = net._full_pass(Xs, Ys, None if sw.shape[0] == 0 else sws, 0.0,
-                              out=out, n_threads=n_threads)
+                              out=out, n_threads=1)   # a few hundred rows
         # the same output for every row, though the targets differ: every
         # hidden unit is dead or saturated (what a blown-up ReLU net does)
         constant = (Ys.shape[0] > 1 and np.ptp(Ys, axis=0).max() > 0

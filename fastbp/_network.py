@@ -448,6 +448,10 @@ class Network:
         (rows=None: one block per thread). logits=True leaves the output
         activation out of `out` (forward only)."""
         T = resolve_n_threads(n_threads)
+        if Y is None and grad is None:
+            # A forward pass gives the same rows on any number of threads:
+            # on one when the process's thread tuner found the machine busy.
+            T = _backprop.team_hint(T)
         n = X.shape[0]
         if rows is None:
             # Forward only: one block per thread (at most 2048 rows each).

@@ -810,6 +810,15 @@ cdef void tuner_record(Tuner* u, double dt, Py_ssize_t rows, int K,
         _tuner_global.countdown = u.countdown
 
 
+def team_hint(int n_threads):
+    """n_threads, or 1 when the process-wide thread tuner last found one
+    thread faster than the team (a busy machine): for passes whose results
+    do not depend on the thread count (forward passes)."""
+    if n_threads > 1 and _tuner_global.backoff > 0 and _tuner_global.mode == 0:
+        return 1
+    return n_threads
+
+
 def _tuner_trace(double s_per_row_one, double s_per_row_team,
                  Py_ssize_t rows, Py_ssize_t n_batches, int K=2):
     """The modes (1: team, 0: one thread) a tuner in a fresh process picks
