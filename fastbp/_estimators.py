@@ -463,7 +463,10 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
                 "sample size. It is going to be clipped")
         return int(np.clip(self.batch_size, 1, n_samples))
 
-    def _fit_stochastic(self, X, y, sample_weight, incremental, n_threads):
+    def _start_stochastic(self, incremental):
+        """The optimizer of this fit (new, or kept by partial_fit and
+        keep_optimizer_state) and the bookkeeping a warm start carries over
+        or resets; shared by the in-memory epoch loop and fastbp/_scale.py."""
         net = self._net
         # absent when coefs_ and the fitted attributes were set by hand
         opt = self.__dict__.get("_optimizer")
@@ -495,6 +498,12 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
             self.best_loss_ = np.inf
             self.validation_scores_ = self.validation_loss_curve_ = None
             self.best_validation_score_ = None
+        return opt
+
+    def _fit_stochastic(self, X, y, sample_weight, incremental, n_threads):
+        net = self._net
+        opt = self._start_stochastic(incremental)
+        early_stopping = self.early_stopping
         if early_stopping:
             should_stratify = is_classifier(self) and self.n_outputs_ == 1
             stratify = y if should_stratify else None

@@ -168,28 +168,9 @@ def fit_stochastic(est, data, runner, incremental):
     """The estimator's epoch loop (BaseMultilayerPerceptron._fit_stochastic)
     over a pluggable epoch; every stopping decision is taken from numbers
     that all ranks share."""
-    from fastbp._estimators import _Optimizer
-
     net = est._net
-    opt = est._optimizer
-    keep = incremental or (est.keep_optimizer_state and opt is not None)
-    if not keep or opt is None or not opt.compatible(
-            est.solver, net.n_params, net.dtype):
-        opt = est._optimizer = _Optimizer(
-            est.solver, net.n_params, net.dtype, est.learning_rate_init)
-
+    opt = est._start_stochastic(incremental)
     early_stopping = est.early_stopping
-    if not hasattr(est, "loss_curve_"):
-        est.loss_curve_ = []
-        est._no_improvement_count = 0
-        est.validation_scores_ = est.best_loss_ = None
-    if early_stopping and est.validation_scores_ is None:
-        est.validation_scores_, est.validation_loss_curve_ = [], []
-        est.best_validation_score_, est.best_loss_ = -np.inf, None
-    elif not early_stopping and est.best_loss_ is None:
-        est.best_loss_ = np.inf
-        est.validation_scores_ = est.validation_loss_curve_ = None
-        est.best_validation_score_ = None
     X_val = y_val = sw_val = Y_val = scorer = None
     if early_stopping:
         X_val, y_val, sw_val = data.split_validation(est)
