@@ -1041,6 +1041,19 @@ def loss_grad(const floating[:, ::1] X,
     return loss if want_loss else 0.0
 
 
+cdef object flat_params(params, bint writeable):
+    """params as a contiguous 1-D float32 or float64 array (writeable when
+    asked), or ValueError."""
+    params = np.asarray(params)
+    if params.dtype != np.float32 and params.dtype != np.float64:
+        raise ValueError("params must be float32 or float64")
+    if (params.ndim != 1 or not params.flags.c_contiguous
+            or (writeable and not params.flags.writeable)):
+        raise ValueError("params must be a %scontiguous 1-D array"
+                         % ("writeable " if writeable else ""))
+    return params
+
+
 cdef class Trainer:
     """Mini-batch training of one network: layout, workspace, optimizer
     state and settings held in one place, for the epoch loop and for a
@@ -1103,11 +1116,7 @@ cdef class Trainer:
         self.net.sizes = NULL
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
-        params = np.asarray(params)
-        if params.dtype != np.float32 and params.dtype != np.float64:
-            raise ValueError("params must be float32 or float64")
-        if params.ndim != 1 or not params.flags.c_contiguous or not params.flags.writeable:
-            raise ValueError("params must be a writeable contiguous 1-D array")
+        params = flat_params(params, True)
         net_init(&self.net, sizes, hidden, out, batch_size, sparse)
         if params.shape[0] != self.net.n_params:
             raise ValueError("params has the wrong length for these layer sizes")
@@ -1566,11 +1575,7 @@ cdef class Predictor:
         self.net.sizes = NULL
         if rows < 1:
             raise ValueError("rows must be >= 1")
-        params = np.asarray(params)
-        if params.dtype != np.float32 and params.dtype != np.float64:
-            raise ValueError("params must be float32 or float64")
-        if not params.flags.c_contiguous or params.ndim != 1:
-            raise ValueError("params must be a contiguous 1-D array")
+        params = flat_params(params, False)
         net_init(&self.net, sizes, hidden, out, rows)
         if params.shape[0] != self.net.n_params:
             raise ValueError("params has the wrong length for these layer sizes")
