@@ -32,6 +32,7 @@ Workspace of one thread, for ``rows`` rows (offsets from ``Net``):
 
 import numpy as np
 
+cimport cython
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdint cimport uint64_t
@@ -1271,6 +1272,7 @@ cdef class Trainer:
         return _step[double](self, G, loss_sum, sw_sum, alpha)
 
 
+@cython.nonecheck(False)  # tr is never None; nogil code reads it
 cdef void ctx_init(Ctx* x, Trainer tr, floating* pp, floating* Gp,
                    floating* wsp, const floating* Xp, const floating* Xd,
                    const Py_ssize_t* Xi, const Py_ssize_t* Xq,
@@ -1295,6 +1297,7 @@ cdef void ctx_init(Ctx* x, Trainer tr, floating* pp, floating* Gp,
     x.n_grads = 1
 
 
+@cython.nonecheck(False)  # tr is never None; nogil code reads it
 cdef int _epoch(Trainer tr, const floating[:, ::1] X,
                 const floating[::1] Xdata, const Py_ssize_t[::1] Xind,
                 const Py_ssize_t[::1] Xptr, const floating[:, ::1] Y,
@@ -1415,6 +1418,7 @@ cdef int _epoch(Trainer tr, const floating[:, ::1] X,
     return 0
 
 
+@cython.nonecheck(False)  # tr is never None; nogil code reads it
 cdef object _gradient(Trainer tr, const floating[:, ::1] X,
                       const floating[::1] Xdata, const Py_ssize_t[::1] Xind,
                       const Py_ssize_t[::1] Xptr, const floating[:, ::1] Y,
@@ -1460,6 +1464,7 @@ cdef object _gradient(Trainer tr, const floating[:, ::1] X,
     return loss, sw_sum
 
 
+@cython.nonecheck(False)  # tr is never None; nogil code reads it
 cdef int _begin(Trainer tr, double alpha, floating* tag=NULL) except -1:
     cdef floating[::1] pv = tr.params
     cdef double alpha_loss = 0 if tr.opt.kind == OPT_ADAMW else alpha
@@ -1467,6 +1472,7 @@ cdef int _begin(Trainer tr, double alpha, floating* tag=NULL) except -1:
     return 0
 
 
+@cython.nonecheck(False)  # tr is never None; nogil code reads it
 cdef double _step(Trainer tr, floating[:, ::1] G, double loss_sum,
                   double sw_sum, double alpha) except? -1:
     cdef Net* net = &tr.net
