@@ -342,14 +342,6 @@ _CSV_CHUNK = 4096  # rows parsed into numbers at a time
 def _parse_chunk(table, i, values, lines):
     """float64 values of column i for these rows, or the CLIError of the
     first bad one (missing, not numeric, not finite) with its line."""
-    import numpy as np
-
-    try:
-        out = np.array(values, dtype=np.float64)
-    except ValueError:
-        out = None
-    if out is not None and np.isfinite(out).all():
-        return out
     return _Table(table.path, table.names, {i: values}, lines).numeric(i)
 
 

@@ -593,14 +593,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
                     break
 
                 if self._no_improvement_count > self.n_iter_no_change:
-                    if early_stopping:
-                        msg = ("Validation score did not improve more than "
-                               "tol=%f for %d consecutive epochs."
-                               % (self.tol, self.n_iter_no_change))
-                    else:
-                        msg = ("Training loss did not improve more than tol=%f"
-                               " for %d consecutive epochs."
-                               % (self.tol, self.n_iter_no_change))
+                    msg = self._no_improvement_message()
                     if self._trigger_stopping(opt, msg):
                         break
                     self._no_improvement_count = 0
@@ -697,6 +690,14 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
             beta2=float(self.beta_2), eps=float(self.epsilon),
             weight_decay=float(self.alpha), s1=opt.s1, s2=opt.s2, t=opt.t)
         return trainer
+
+    def _no_improvement_message(self):
+        """scikit-learn's words when n_iter_no_change epochs brought nothing."""
+        if self.early_stopping:
+            return ("Validation score did not improve more than tol=%f for %d "
+                    "consecutive epochs." % (self.tol, self.n_iter_no_change))
+        return ("Training loss did not improve more than tol=%f for %d "
+                "consecutive epochs." % (self.tol, self.n_iter_no_change))
 
     def _schedule_iteration_ends(self, opt):
         """Learning-rate schedules act between epochs (as scikit-learn's)."""

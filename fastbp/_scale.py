@@ -220,14 +220,7 @@ def fit_stochastic(est, data, runner, incremental):
             est._schedule_iteration_ends(opt)
 
             if est._no_improvement_count > est.n_iter_no_change:
-                if early_stopping:
-                    msg = ("Validation score did not improve more than "
-                           "tol=%f for %d consecutive epochs."
-                           % (est.tol, est.n_iter_no_change))
-                else:
-                    msg = ("Training loss did not improve more than tol=%f"
-                           " for %d consecutive epochs."
-                           % (est.tol, est.n_iter_no_change))
+                msg = est._no_improvement_message()
                 saved, est.verbose = est.verbose, verbose
                 try:
                     stop = est._trigger_stopping(opt, msg)
