@@ -1032,6 +1032,46 @@ _DIFFERENCES_DOC = """
 """
 
 
+
+def _int_labels(y):
+    """y is a non-empty 1-D array of integers: the common case, whose
+    scikit-learn label checks (type_of_target, LabelBinarizer) cost more
+    than a whole epoch on small data."""
+    return (isinstance(y, np.ndarray) and y.ndim == 1 and y.shape[0] > 0
+            and y.dtype.kind in "iu")
+
+
+def _unique_labels(y):
+    return np.unique(y) if _int_labels(y) else unique_labels(y)
+
+
+def _fit_label_binarizer(y):
+    """LabelBinarizer().fit(y), with the integer case done directly (the
+    same y_type_, classes_ and sparse_input_)."""
+    lb = LabelBinarizer()
+    if not _int_labels(y):
+        return lb.fit(y)
+    lb.classes_ = np.unique(y)
+    lb.y_type_ = "multiclass" if lb.classes_.shape[0] > 2 else "binary"
+    lb.sparse_input_ = False
+    return lb
+
+
+def _binarize(lb, y):
+    """lb.transform(y) as booleans; integer labels of a single-label
+    problem are one-hot encoded directly."""
+    classes = lb.classes_
+    k = classes.shape[0]
+    if lb.y_type_ in ("binary", "multiclass") and k >= 2 and _int_labels(y):
+        idx = np.searchsorted(classes, y)
+        if idx.max() < k and np.array_equal(classes[idx], y):
+            if lb.y_type_ == "binary":
+                return (idx == 1)[:, None]
+            out = np.zeros((y.shape[0], k), dtype=bool)
+            out[np.arange(y.shape[0]), idx] = True
+            return out
+    return lb.transform(y).astype(bool)
+
 class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
     __doc__ = """Multi-layer perceptron classifier, trained by compiled code.
 
@@ -1150,12 +1190,11 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
-            self._label_binarizer = LabelBinarizer()
-            self._label_binarizer.fit(y)
+            self._label_binarizer = _fit_label_binarizer(y)
             self.classes_ = self._label_binarizer.classes_
             self._check_two_classes()
         else:
-            classes = unique_labels(y)
+            classes = _unique_labels(y)
             if self.warm_start:
                 if set(classes) != set(self.classes_):
                     raise ValueError(
@@ -1166,9 +1205,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
                 raise ValueError(
                     "`y` has classes not in `self.classes_`. "
                     f"`self.classes_` has {self.classes_}. 'y' has {classes}.")
-        y_orig = y
-        y = self._label_binarizer.transform(y).astype(bool)
-        return X, y, y_orig
+        return X, _binarize(self._label_binarizer, y), y
 
     def _apply_class_weight(self, y, sample_weight, incremental):
         if self.class_weight is None:

@@ -124,6 +124,48 @@ def test_tuner_switches_only_for_a_clear_gain():
     assert _tuner_trace(1e-5, 0.90e-5, 200, 5000)[100:].mean() > 0.99
 
 
+@pytest.fixture
+def tuner_memory():
+    """The process-wide tuner memory, restored after the test."""
+    saved = _backprop._tuner_memory()
+    yield saved
+    _backprop._tuner_memory(saved)
+
+
+def test_tuner_remembers_each_size_of_mini_batch_apart(tuner_memory):
+    # One thread won a tiny network (digits): a large one still starts on
+    # the team when the machine was seen idle, and the tiny one keeps its
+    # own decision.
+    _, mem = tuner_memory
+    tiny, large = 200 * 6 * 7_510, 256 * 6 * 1_861_632
+    k_tiny, _ = _backprop._tuner_start(tiny)
+    k_large, _ = _backprop._tuner_start(large)
+    assert k_tiny != k_large
+    mem = [(0, 0, 0)] * len(mem)
+    mem[k_tiny] = (0, 256, 256)
+    _backprop._tuner_memory((0, mem))               # seen idle
+    assert _backprop._tuner_start(tiny) == (k_tiny, 0)
+    assert _backprop._tuner_start(large) == (k_large, 1)
+    # a size class already decided keeps its decision
+    mem[k_large] = (0, 16, 3)
+    _backprop._tuner_memory((0, mem))
+    assert _backprop._tuner_start(large) == (k_large, 0)
+    # a new size class on a machine whose barriers were seen to stall, or
+    # in a fresh process, starts on one thread (and probes the team at once)
+    mem[k_large] = (0, 0, 0)
+    for busy in (1, -1):
+        _backprop._tuner_memory((busy, mem))
+        assert _backprop._tuner_start(large) == (k_large, 0)
+
+
+def test_forward_passes_follow_the_machine_not_the_size_class(tuner_memory):
+    _, mem = tuner_memory
+    _backprop._tuner_memory((0, [(0, 256, 256)] * len(mem)))
+    assert _backprop.team_hint(2) == 2
+    _backprop._tuner_memory((1, [(1, 1, 1)] * len(mem)))
+    assert _backprop.team_hint(2) == 1
+
+
 class _CtrlC:
     """Press Ctrl-C once `ready()` holds (polled from a thread): the
     interrupt lands while training runs, however slow the machine is."""

@@ -695,6 +695,8 @@ cdef struct Tuner:
     bint fixed              # never tune
     bint probing            # the current window measures the other mode
     int backoff, countdown  # windows until the next probe
+    int key                 # the size class it shares its decision in
+                            # (-1: none yet)
     double win_time
     Py_ssize_t win_rows
     int win_batches
@@ -703,30 +705,80 @@ cdef struct Tuner:
     bint checked            # this probe of the team passed the barrier check
 
 
-# The tuner's decision is process-wide: a new Trainer (the next fit, the
-# next partial_fit, the next candidate of a search) starts from the mode,
-# backoff and countdown the last one left, so that fit after fit on a busy
-# machine does not pay the exploration again, while its probes still
-# notice when the load goes. A fresh process starts on one thread and
-# measures the team at once (a probe that loses ends after one batch).
-cdef Tuner _tuner_global
-_tuner_global.mode = 0
-_tuner_global.backoff = 0   # 0: nothing decided yet in this process
-_tuner_global.countdown = 0
+cdef struct TunerMem:
+    int mode, backoff, countdown    # backoff 0: nothing decided yet
+
+
+# The tuner's decisions are process-wide, one per size class of mini-batch
+# (the log2 of its work): a new Trainer (the next fit, the next partial_fit,
+# the next candidate of a search) of a size seen before starts from the
+# mode, backoff and countdown the last one left, so that fit after fit on a
+# busy machine does not pay the exploration again, while its probes still
+# notice when the load goes. Sizes differ in what wins (one thread can win
+# a tiny network on an idle machine while the team wins a large one), so a
+# size class not seen yet starts from what the process knows of the
+# machine: on the team once a team was seen to win or an empty parallel
+# region came back quickly (idle), else on one thread (a fresh process, or
+# a machine whose barriers were seen to stall), measuring the other mode
+# at once (a probe that loses ends after one batch).
+cdef enum:
+    N_SIZE_CLASSES = 64
+cdef TunerMem _tuner_mem[N_SIZE_CLASSES]
+cdef int _machine_busy = -1     # -1: unknown, 0: seen idle, 1: seen busy
+
+
+cdef inline int size_class(double work) noexcept nogil:
+    cdef int k = 0
+    while work >= 2 and k < N_SIZE_CLASSES - 1:
+        work *= 0.5
+        k += 1
+    return k
 
 
 cdef inline void tuner_init(Tuner* u, bint fixed) noexcept nogil:
     u.fixed = fixed
-    u.mode = 1 if fixed else _tuner_global.mode
+    u.mode = 1 if fixed else 0
     u.probing = False
-    u.backoff = _tuner_global.backoff
-    u.countdown = _tuner_global.countdown
+    u.backoff = 0
+    u.countdown = 0
+    u.key = -1
     u.win_time = 0
     u.win_rows = 0
     u.win_batches = 0
     u.rate[0] = 0
     u.rate[1] = 0
     u.checked = False
+
+
+cdef void tuner_bind(Tuner* u, double work) noexcept nogil:
+    """Join the size class of mini-batches of `work` (flops): start from its
+    decision, or from what is known of the machine when it has none."""
+    cdef int key = size_class(work)
+    if u.fixed or u.key == key:
+        return
+    u.key = key
+    u.probing = False
+    u.checked = False
+    u.win_time = 0
+    u.win_rows = 0
+    u.win_batches = 0
+    u.rate[0] = 0
+    u.rate[1] = 0
+    if _tuner_mem[key].backoff > 0:
+        u.mode = _tuner_mem[key].mode
+        u.backoff = _tuner_mem[key].backoff
+        u.countdown = _tuner_mem[key].countdown
+    else:
+        u.mode = 1 if _machine_busy == 0 else 0
+        u.backoff = 0
+        u.countdown = 0
+
+
+cdef inline void tuner_share(const Tuner* u) noexcept nogil:
+    if u.key >= 0:
+        _tuner_mem[u.key].mode = u.mode
+        _tuner_mem[u.key].backoff = u.backoff
+        _tuner_mem[u.key].countdown = u.countdown
 
 
 cdef void tuner_probe_lost(Tuner* u, bint share=True) noexcept nogil:
@@ -741,9 +793,7 @@ cdef void tuner_probe_lost(Tuner* u, bint share=True) noexcept nogil:
     u.win_rows = 0
     u.win_batches = 0
     if share:
-        _tuner_global.mode = u.mode
-        _tuner_global.backoff = u.backoff
-        _tuner_global.countdown = u.countdown
+        tuner_share(u)
 
 
 cdef double barrier_seconds(int team) noexcept nogil:
@@ -770,6 +820,7 @@ cdef void tuner_record(Tuner* u, double dt, Py_ssize_t rows, int K,
     """Account one mini-batch of `rows` rows that took dt seconds; at the
     end of a window (at least 2 batches and 5 ms, or a probe already 1.5x
     slower than the incumbent) choose the next mode."""
+    global _machine_busy
     cdef double r
     cdef int other
     if K <= 1 or u.fixed:
@@ -794,6 +845,8 @@ cdef void tuner_record(Tuner* u, double dt, Py_ssize_t rows, int K,
         u.checked = False
         if r < 0.95 * u.rate[other]:
             u.backoff = 1
+            if share and u.mode == 1:
+                _machine_busy = 0   # a team won: its barriers do not stall
         else:
             u.mode = other
             u.backoff = u.backoff * 4 if u.backoff < 256 else 256
@@ -806,18 +859,49 @@ cdef void tuner_record(Tuner* u, double dt, Py_ssize_t rows, int K,
     else:
         u.countdown -= 1
     if share and not u.probing:
-        _tuner_global.mode = u.mode
-        _tuner_global.backoff = u.backoff
-        _tuner_global.countdown = u.countdown
+        tuner_share(u)
 
 
 def team_hint(int n_threads):
-    """n_threads, or 1 when the process-wide thread tuner last found one
-    thread faster than the team (a busy machine): for passes whose results
-    do not depend on the thread count (forward passes)."""
-    if n_threads > 1 and _tuner_global.backoff > 0 and _tuner_global.mode == 0:
+    """n_threads, or 1 when the thread tuner last saw a team's barrier stall
+    (a busy machine): for passes whose results do not depend on the thread
+    count (forward passes, one parallel region each)."""
+    if n_threads > 1 and _machine_busy == 1:
         return 1
     return n_threads
+
+
+def _tuner_memory(state=None):
+    """The process-wide tuner memory as (machine_busy, [(mode, backoff,
+    countdown) per size class]); with `state`, set it (for tests)."""
+    global _machine_busy
+    cdef int k
+    old = (_machine_busy, [(_tuner_mem[k].mode, _tuner_mem[k].backoff,
+                            _tuner_mem[k].countdown)
+                           for k in range(N_SIZE_CLASSES)])
+    if state is not None:
+        busy, mem = state
+        if len(mem) != N_SIZE_CLASSES:
+            raise ValueError("one entry per size class")
+        _machine_busy = busy
+        for k in range(N_SIZE_CLASSES):
+            _tuner_mem[k].mode, _tuner_mem[k].backoff, _tuner_mem[k].countdown = mem[k]
+    return old
+
+
+def _tuner_start(double work):
+    """(size class, mode) a new Trainer whose mini-batches take `work`
+    flops starts in, given the process-wide memory (for tests)."""
+    cdef Tuner u
+    tuner_init(&u, False)
+    tuner_bind(&u, work)
+    return u.key, u.mode
+
+
+def _barrier_times(int team, int n):
+    """Wall seconds of n empty parallel regions of `team` threads in a row
+    (for tests and benchmarks of the tuner's barrier check)."""
+    return [barrier_seconds(team) for _ in range(n)]
 
 
 def _tuner_trace(double s_per_row_one, double s_per_row_team,
@@ -1303,6 +1387,7 @@ cdef int _epoch(Trainer tr, const floating[:, ::1] X,
                 const Py_ssize_t[::1] Xptr, const floating[:, ::1] Y,
                 const floating[::1] sw, Py_ssize_t[::1] perm, double alpha,
                 bint shuffle, unsigned long long seed) except -1:
+    global _machine_busy
     cdef Net* net = &tr.net
     cdef Ctx x
     cdef bint sparse = Xptr.shape[0] > 0
@@ -1353,6 +1438,7 @@ cdef int _epoch(Trainer tr, const floating[:, ::1] X,
     tr.rows_done = 0
     tr.loss_done = 0
     net.g0_clean = sparse
+    tuner_bind(&tr.tuner, <double>bs * work_per_row)
     fpm = fastbp_ftz_on()
     try:
         with nogil:
@@ -1367,14 +1453,21 @@ cdef int _epoch(Trainer tr, const floating[:, ::1] X,
                     K = tr.slots
                 if (K > 1 and tr.tuner.probing and tr.tuner.mode == 1
                         and not tr.tuner.checked):
-                    # Before a whole mini-batch on the team, time one empty
+                    # Before a whole mini-batch on the team, time an empty
                     # parallel region: when its barrier alone, times the
                     # regions of a batch, costs half a batch on one thread,
-                    # the team has lost already (a core is taken).
+                    # the team has lost already (a core is taken). The
+                    # first region wakes the sleeping threads (~100 us in
+                    # a VM, paid once per switch to the team): the second
+                    # is the one timed.
                     tr.tuner.checked = True
+                    barrier_seconds(K)
                     if (barrier_seconds(K) * regions
                             > 0.5 * tr.tuner.rate[0] * m):
+                        _machine_busy = 1
                         tuner_probe_lost(&tr.tuner)
+                    else:
+                        _machine_busy = 0
                 team = tuner_team(&tr.tuner, K)
                 t0 = now()
                 x.start = start
