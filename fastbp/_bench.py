@@ -833,7 +833,7 @@ def main(argv=None):
         from fastbp._bench_load import run_busy
 
         report["busy"] = run_busy(threads=threads, quick=args.quick, log=log,
-                                  n_busy=args.busy)
+                                  n_busy=args.busy, repeats=args.repeats)
     if "sparse" in names:
         from fastbp._bench_load import run_sparse
 

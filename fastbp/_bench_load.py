@@ -112,7 +112,7 @@ def run_busy(*, threads, quick, log, n_busy=2, repeats=None):
 
     from fastbp import MLPClassifier
 
-    repeats = repeats or (3 if quick else 5)
+    repeats = repeats or 5
     rows = []
     with BusyCores(n_busy):
         for name, case in BUSY_SHAPES.items():
@@ -126,6 +126,10 @@ def run_busy(*, threads, quick, log, n_busy=2, repeats=None):
             }
             samples = {k: [] for k in runs}
             with threadpool_limits(limits=threads, user_api="blas"):
+                # warm-up, as for the idle cases (fastbp's thread tuner
+                # explores a new size of mini-batch in the first fit)
+                runs["default"]()
+                runs["one"]()
                 for _ in range(repeats):
                     for k, fn in runs.items():  # interleaved
                         gc.collect()

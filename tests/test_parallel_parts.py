@@ -133,36 +133,61 @@ def tuner_memory():
 
 
 def test_tuner_remembers_each_size_of_mini_batch_apart(tuner_memory):
-    # One thread won a tiny network (digits): a large one still starts on
-    # the team when the machine was seen idle, and the tiny one keeps its
-    # own decision.
+    # One thread won a tiny network (digits) and the team a large one: each
+    # size class keeps its own decision, and a size not seen yet starts on
+    # one thread (a first window on the team could cost whole time slices
+    # on a loaded machine; on an idle one, one thread costs a few ms once).
     _, mem = tuner_memory
+    blank = (0, 0, 0, 0.0, 0.0, 0.0, 0.0)
     tiny, large = 200 * 6 * 7_510, 256 * 6 * 1_861_632
     k_tiny, _ = _backprop._tuner_start(tiny)
     k_large, _ = _backprop._tuner_start(large)
     assert k_tiny != k_large
-    mem = [(0, 0, 0)] * len(mem)
-    mem[k_tiny] = (0, 256, 256)
-    _backprop._tuner_memory((0, mem))               # seen idle
-    assert _backprop._tuner_start(tiny) == (k_tiny, 0)
-    assert _backprop._tuner_start(large) == (k_large, 1)
-    # a size class already decided keeps its decision
-    mem[k_large] = (0, 16, 3)
-    _backprop._tuner_memory((0, mem))
-    assert _backprop._tuner_start(large) == (k_large, 0)
-    # a new size class on a machine whose barriers were seen to stall, or
-    # in a fresh process, starts on one thread (and probes the team at once)
-    mem[k_large] = (0, 0, 0)
-    for busy in (1, -1):
+    # float64 and float32 batches of the same work are apart too
+    assert _backprop._tuner_start(tiny, False)[0] != k_tiny
+    mem = [blank] * len(mem)
+    mem[k_tiny] = (0, 256, 256, 0.0, 0.0, 1e-9, 2e-9)
+    mem[k_large] = (1, 16, 3, 0.0, 0.0, 2e-9, 1e-9)
+    for busy in (-1, 0, 1):
         _backprop._tuner_memory((busy, mem))
-        assert _backprop._tuner_start(large) == (k_large, 0)
+        assert _backprop._tuner_start(tiny) == (k_tiny, 0)
+        assert _backprop._tuner_start(large) == (k_large, 1)
+        assert _backprop._tuner_start(4 * large)[1] == 0
+
+
+def test_tuner_probes_cost_a_bounded_share_of_the_time():
+    # On a loaded machine a team batch can take a whole time slice (here
+    # 100x a one-thread batch): each lost probe ends after one batch, and
+    # the next waits until 30x its cost has been trained, so the probes
+    # cost a few percent, not a multiple, of the one-thread time.
+    one, team, rows = 1e-6, 1e-4, 200
+    for n, share in ((1000, 0.15), (20000, 0.05)):
+        modes = _tuner_trace(one, team, rows, n)
+        spent = rows * np.where(modes == 1, team, one).sum()
+        assert modes.sum() >= 1                 # the team was measured
+        assert spent < (1 + share) * rows * one * n
+
+
+def test_tuner_measures_again_when_the_team_slows_down(tuner_memory):
+    # A team that won on an idle machine (its class remembers it, probing
+    # seldom) and then meets a loaded one: it is measured against one
+    # thread within a window or two, not after its 256-window backoff.
+    _, mem = tuner_memory
+    key, _ = _backprop._tuner_start(200 * 100, True)
+    mem = [(0, 0, 0, 0.0, 0.0, 0.0, 0.0)] * len(mem)
+    mem[key] = (1, 256, 256, 0.0, 0.0, 2e-9, 1e-9)  # team won, idle
+    _backprop._tuner_memory((0, mem))
+    modes = _tuner_trace(1e-9 * 100, 20e-9 * 100, 200, 400, key=key)
+    assert modes[0] == 1                    # starts on the remembered team
+    assert (modes[:60] == 0).any()          # soon measures one thread
+    assert modes[100:].mean() < 0.05        # and keeps it
 
 
 def test_forward_passes_follow_the_machine_not_the_size_class(tuner_memory):
     _, mem = tuner_memory
-    _backprop._tuner_memory((0, [(0, 256, 256)] * len(mem)))
+    _backprop._tuner_memory((0, [(0, 256, 256, 0.0, 0.0, 0.0, 0.0)] * len(mem)))
     assert _backprop.team_hint(2) == 2
-    _backprop._tuner_memory((1, [(1, 1, 1)] * len(mem)))
+    _backprop._tuner_memory((1, [(1, 1, 1, 0.0, 0.0, 0.0, 0.0)] * len(mem)))
     assert _backprop.team_hint(2) == 1
 
 

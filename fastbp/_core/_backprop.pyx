@@ -690,110 +690,102 @@ cdef double batch_gradient(Ctx* x, bint split, int K, int team,
     return loss
 
 
-cdef struct Tuner:
-    int mode                # 1: the team is K threads, 0: one thread
-    bint fixed              # never tune
-    bint probing            # the current window measures the other mode
-    int backoff, countdown  # windows until the next probe
-    int key                 # the size class it shares its decision in
-                            # (-1: none yet)
-    double win_time
-    Py_ssize_t win_rows
-    int win_batches
-    double rate[2]          # seconds per row in the last window of each
-                            # mode, in this Trainer (0: not measured)
-    bint checked            # this probe of the team passed the barrier check
-
-
 cdef struct TunerMem:
-    int mode, backoff, countdown    # backoff 0: nothing decided yet
+    int mode                # 1: the team is K threads, 0: one thread
+    int backoff, countdown  # windows until the next probe (backoff 0:
+                            # nothing decided yet)
+    double since, quiet     # seconds trained since the last probe, and how
+                            # many must pass before the next one
+    double rate[2]          # seconds per unit of work in the last window of
+                            # each mode (0: not measured)
+    bint probing            # the current window measures the other mode
+    bint checked            # this probe of the team passed the barrier check
+    double win_time, win_work   # the current window (carried over to the
+    int win_batches             # next Trainer: fits can be shorter)
+
+
+cdef struct Tuner:
+    TunerMem s              # what it shares with its size class
+    bint fixed              # never tune
+    int key                 # its size class (-1: none yet)
 
 
 # The tuner's decisions are process-wide, one per size class of mini-batch
-# (the log2 of its work): a new Trainer (the next fit, the next partial_fit,
-# the next candidate of a search) of a size seen before starts from the
-# mode, backoff and countdown the last one left, so that fit after fit on a
-# busy machine does not pay the exploration again, while its probes still
-# notice when the load goes. Sizes differ in what wins (one thread can win
-# a tiny network on an idle machine while the team wins a large one), so a
-# size class not seen yet starts from what the process knows of the
-# machine: on the team once a team was seen to win or an empty parallel
-# region came back quickly (idle), else on one thread (a fresh process, or
-# a machine whose barriers were seen to stall), measuring the other mode
-# at once (a probe that loses ends after one batch).
+# (the log2 of its work, and its dtype): a new Trainer (the next fit, the
+# next partial_fit, the next candidate of a search) of a size seen before
+# starts from the mode, rates and probe schedule the last one left, so that
+# fit after fit on a busy machine does not pay the exploration again, while
+# its probes still notice when the load goes. Sizes differ in what wins
+# (one thread can win a tiny network on an idle machine while the team wins
+# a large one), so a size class not seen yet starts on one thread and
+# measures the team after its first window: on an idle machine that first
+# window costs a few ms once, while a first window on the team of a loaded
+# machine would cost whole time slices.
+#
+# What a probe may cost is bounded: a probe that is clearly losing (1.5x
+# the incumbent) ends after one mini-batch, the windows between probes grow
+# 4x after each lost probe (to 256), and the next probe waits for at least
+# QUIET_FACTOR times the seconds the lost one cost, so that exploring stays
+# a few percent of the time however slow a team batch is on a loaded
+# machine. An incumbent team that becomes 1.5x slower than it was (the
+# load came) is re-measured against one thread at once.
 cdef enum:
-    N_SIZE_CLASSES = 64
+    N_SIZE_CLASSES = 128
+cdef double QUIET_FACTOR = 30.0
 cdef TunerMem _tuner_mem[N_SIZE_CLASSES]
 cdef int _machine_busy = -1     # -1: unknown, 0: seen idle, 1: seen busy
 
 
-cdef inline int size_class(double work) noexcept nogil:
+cdef inline int size_class(double work, bint single) noexcept nogil:
     cdef int k = 0
-    while work >= 2 and k < N_SIZE_CLASSES - 1:
+    while work >= 2 and k < N_SIZE_CLASSES // 2 - 1:
         work *= 0.5
         k += 1
-    return k
+    return 2 * k + (1 if single else 0)
+
+
+cdef inline void tuner_window_reset(Tuner* u) noexcept nogil:
+    u.s.win_time = 0
+    u.s.win_work = 0
+    u.s.win_batches = 0
 
 
 cdef inline void tuner_init(Tuner* u, bint fixed) noexcept nogil:
+    memset(u, 0, sizeof(Tuner))
     u.fixed = fixed
-    u.mode = 1 if fixed else 0
-    u.probing = False
-    u.backoff = 0
-    u.countdown = 0
+    u.s.mode = 1 if fixed else 0
     u.key = -1
-    u.win_time = 0
-    u.win_rows = 0
-    u.win_batches = 0
-    u.rate[0] = 0
-    u.rate[1] = 0
-    u.checked = False
 
 
-cdef void tuner_bind(Tuner* u, double work) noexcept nogil:
+cdef void tuner_bind(Tuner* u, double work, bint single) noexcept nogil:
     """Join the size class of mini-batches of `work` (flops): start from its
-    decision, or from what is known of the machine when it has none."""
-    cdef int key = size_class(work)
+    state, or on one thread when it has none."""
+    cdef int key = size_class(work, single)
     if u.fixed or u.key == key:
         return
     u.key = key
-    u.probing = False
-    u.checked = False
-    u.win_time = 0
-    u.win_rows = 0
-    u.win_batches = 0
-    u.rate[0] = 0
-    u.rate[1] = 0
-    if _tuner_mem[key].backoff > 0:
-        u.mode = _tuner_mem[key].mode
-        u.backoff = _tuner_mem[key].backoff
-        u.countdown = _tuner_mem[key].countdown
+    if _tuner_mem[key].backoff > 0 or _tuner_mem[key].win_batches > 0:
+        u.s = _tuner_mem[key]
     else:
-        u.mode = 1 if _machine_busy == 0 else 0
-        u.backoff = 0
-        u.countdown = 0
+        memset(&u.s, 0, sizeof(TunerMem))   # one thread, explore at once
 
 
 cdef inline void tuner_share(const Tuner* u) noexcept nogil:
     if u.key >= 0:
-        _tuner_mem[u.key].mode = u.mode
-        _tuner_mem[u.key].backoff = u.backoff
-        _tuner_mem[u.key].countdown = u.countdown
+        _tuner_mem[u.key] = u.s
 
 
-cdef void tuner_probe_lost(Tuner* u, bint share=True) noexcept nogil:
-    """End a probe of the other mode as lost: back to the incumbent, and
-    wait four times longer before the next probe."""
-    u.probing = False
-    u.checked = False
-    u.mode = 1 - u.mode
-    u.backoff = u.backoff * 4 if u.backoff < 256 else 256
-    u.countdown = u.backoff
-    u.win_time = 0
-    u.win_rows = 0
-    u.win_batches = 0
-    if share:
-        tuner_share(u)
+cdef void tuner_lost(Tuner* u, double excess) noexcept nogil:
+    """The probe of the other mode lost, costing `excess` seconds: back to
+    the incumbent, and wait longer before the next probe."""
+    u.s.probing = False
+    u.s.checked = False
+    u.s.mode = 1 - u.s.mode
+    u.s.backoff = u.s.backoff * 4 if u.s.backoff < 256 else 256
+    u.s.countdown = u.s.backoff
+    u.s.since = 0
+    u.s.quiet = QUIET_FACTOR * excess
+    tuner_window_reset(u)
 
 
 cdef double barrier_seconds(int team) noexcept nogil:
@@ -812,53 +804,65 @@ cdef double barrier_seconds(int team) noexcept nogil:
 cdef inline int tuner_team(const Tuner* u, int K) noexcept nogil:
     if K <= 1:
         return 1
-    return K if u.mode == 1 else 1
+    return K if u.s.mode == 1 else 1
 
 
-cdef void tuner_record(Tuner* u, double dt, Py_ssize_t rows, int K,
+cdef void tuner_record(Tuner* u, double dt, double work, int K,
                        bint share=True) noexcept nogil:
-    """Account one mini-batch of `rows` rows that took dt seconds; at the
+    """Account one mini-batch of `work` flops that took dt seconds; at the
     end of a window (at least 2 batches and 5 ms, or a probe already 1.5x
     slower than the incumbent) choose the next mode."""
     global _machine_busy
-    cdef double r
+    cdef double r, prev, window
     cdef int other
     if K <= 1 or u.fixed:
         return
-    u.win_time += dt
-    u.win_rows += rows
-    u.win_batches += 1
-    other = 1 - u.mode
-    if u.probing and u.win_time > 1.5 * u.rate[other] * u.win_rows:
-        pass    # a probe that is clearly losing ends at once: probes are cheap
-    elif u.win_batches < 2 or (u.win_time < 0.005 and u.win_batches < 512):
+    u.s.win_time += dt
+    u.s.win_work += work
+    u.s.win_batches += 1
+    other = 1 - u.s.mode
+    if u.s.probing and u.s.win_time > 1.5 * u.s.rate[other] * u.s.win_work:
+        pass    # a probe that is clearly losing ends at once
+    elif u.s.win_batches < 2 or (u.s.win_time < 0.005 and u.s.win_batches < 512):
+        if share:
+            tuner_share(u)
         return
-    r = u.win_time / u.win_rows
-    u.rate[u.mode] = r
-    u.win_time = 0
-    u.win_rows = 0
-    u.win_batches = 0
-    if u.probing:
+    window = u.s.win_time
+    r = u.s.win_time / u.s.win_work
+    prev = u.s.rate[u.s.mode]
+    u.s.rate[u.s.mode] = r
+    if u.s.probing:
         # The window just closed tried `mode` against the incumbent `other`,
-        # measured in the window before: keep the probe only if clearly better.
-        u.probing = False
-        u.checked = False
-        if r < 0.95 * u.rate[other]:
-            u.backoff = 1
-            if share and u.mode == 1:
+        # measured before: keep the probe only if clearly better.
+        if r < 0.95 * u.s.rate[other]:
+            u.s.probing = False
+            u.s.checked = False
+            u.s.backoff = 1
+            u.s.countdown = 1
+            u.s.since = 0
+            u.s.quiet = 0
+            tuner_window_reset(u)
+            if share and u.s.mode == 1:
                 _machine_busy = 0   # a team won: its barriers do not stall
         else:
-            u.mode = other
-            u.backoff = u.backoff * 4 if u.backoff < 256 else 256
-        u.countdown = u.backoff
-    elif u.backoff == 0 or u.countdown <= 1:
-        u.mode = other          # probe the other mode (first time: explore)
-        u.probing = True
-        if u.backoff == 0:
-            u.backoff = 1
+            if share and u.s.mode == 1 and r > 1.5 * u.s.rate[other]:
+                _machine_busy = 1   # a team clearly lost: cores are taken
+            tuner_lost(u, (r - u.s.rate[other]) * u.s.win_work)
     else:
-        u.countdown -= 1
-    if share and not u.probing:
+        tuner_window_reset(u)
+        u.s.since += window
+        if (u.s.backoff == 0
+                or (u.s.mode == 1 and prev > 0 and r > 1.5 * prev)
+                or (u.s.countdown <= 1 and u.s.since >= u.s.quiet)):
+            # probe the other mode: the first time (explore), when the team
+            # slowed down, or when its turn came
+            u.s.mode = other
+            u.s.probing = True
+            if u.s.backoff == 0:
+                u.s.backoff = 1
+        elif u.s.countdown > 1:
+            u.s.countdown -= 1
+    if share:
         tuner_share(u)
 
 
@@ -873,29 +877,36 @@ def team_hint(int n_threads):
 
 def _tuner_memory(state=None):
     """The process-wide tuner memory as (machine_busy, [(mode, backoff,
-    countdown) per size class]); with `state`, set it (for tests)."""
+    countdown, since, quiet, rate one, rate team) per size class]); with
+    `state`, set it, with no window under way (for tests)."""
     global _machine_busy
     cdef int k
-    old = (_machine_busy, [(_tuner_mem[k].mode, _tuner_mem[k].backoff,
-                            _tuner_mem[k].countdown)
-                           for k in range(N_SIZE_CLASSES)])
+    cdef TunerMem* e
+    old = (_machine_busy, [])
+    for k in range(N_SIZE_CLASSES):
+        e = &_tuner_mem[k]
+        old[1].append((e.mode, e.backoff, e.countdown, e.since, e.quiet,
+                       e.rate[0], e.rate[1]))
     if state is not None:
         busy, mem = state
         if len(mem) != N_SIZE_CLASSES:
             raise ValueError("one entry per size class")
         _machine_busy = busy
         for k in range(N_SIZE_CLASSES):
-            _tuner_mem[k].mode, _tuner_mem[k].backoff, _tuner_mem[k].countdown = mem[k]
+            e = &_tuner_mem[k]
+            memset(e, 0, sizeof(TunerMem))
+            (e.mode, e.backoff, e.countdown, e.since, e.quiet, e.rate[0],
+             e.rate[1]) = mem[k]
     return old
 
 
-def _tuner_start(double work):
+def _tuner_start(double work, bint single=True):
     """(size class, mode) a new Trainer whose mini-batches take `work`
     flops starts in, given the process-wide memory (for tests)."""
     cdef Tuner u
     tuner_init(&u, False)
-    tuner_bind(&u, work)
-    return u.key, u.mode
+    tuner_bind(&u, work, single)
+    return u.key, u.s.mode
 
 
 def _barrier_times(int team, int n):
@@ -905,21 +916,25 @@ def _barrier_times(int team, int n):
 
 
 def _tuner_trace(double s_per_row_one, double s_per_row_team,
-                 Py_ssize_t rows, Py_ssize_t n_batches, int K=2):
-    """The modes (1: team, 0: one thread) a tuner in a fresh process picks
-    for n_batches mini-batches of `rows` rows that take the given seconds
-    per row in each mode (for tests of the tuner's policy; the process-wide
-    state is left alone)."""
+                 Py_ssize_t rows, Py_ssize_t n_batches, int K=2, *, int key=-1):
+    """The modes (1: team, 0: one thread) a tuner picks for n_batches
+    mini-batches of `rows` rows that take the given seconds per row in each
+    mode (for tests of the tuner's policy): in a fresh process, leaving the
+    process-wide state alone, or (key >= 0) starting from and updating that
+    size class of the process-wide memory."""
     cdef Tuner u
     cdef Py_ssize_t b
     tuner_init(&u, False)
-    u.mode = 0
-    u.backoff = u.countdown = 0
+    if key >= 0:
+        if key >= N_SIZE_CLASSES:
+            raise ValueError("no such size class")
+        u.key = key
+        u.s = _tuner_mem[key]
     modes = np.empty(n_batches, dtype=np.int8)
     for b in range(n_batches):
-        modes[b] = u.mode
-        tuner_record(&u, rows * (s_per_row_team if u.mode == 1 else s_per_row_one),
-                     rows, K, False)
+        modes[b] = u.s.mode
+        tuner_record(&u, rows * (s_per_row_team if u.s.mode == 1 else s_per_row_one),
+                     rows, K, key >= 0)
     return modes
 
 
@@ -1278,20 +1293,20 @@ cdef class Trainer:
     @property
     def team(self):
         """Threads the tuner runs a cut mini-batch on now (1 or n_threads)."""
-        return self.n_threads if self.tuner.mode == 1 else 1
+        return self.n_threads if self.tuner.s.mode == 1 else 1
 
     def fix_team(self, bint parallel):
         """Stop tuning: run the parts of every cut mini-batch on n_threads
         threads (parallel) or on one. The results are the same either way."""
         self.tuner.fixed = True
-        self.tuner.mode = 1 if parallel else 0
+        self.tuner.s.mode = 1 if parallel else 0
 
     @property
     def tuner_state(self):
-        """(mode, seconds per row on one thread, on the team, backoff):
-        what the thread tuner has measured (0 where not yet)."""
-        return (self.tuner.mode, self.tuner.rate[0], self.tuner.rate[1],
-                self.tuner.backoff)
+        """(mode, seconds per unit of work on one thread, on the team,
+        backoff): what the thread tuner has measured (0 where not yet)."""
+        return (self.tuner.s.mode, self.tuner.s.rate[0], self.tuner.s.rate[1],
+                self.tuner.s.backoff)
 
     def epoch(self, X, Xdata, Xind, Xptr, Y, sw, perm, double alpha, *,
               bint shuffle=False, unsigned long long seed=0):
@@ -1438,7 +1453,7 @@ cdef int _epoch(Trainer tr, const floating[:, ::1] X,
     tr.rows_done = 0
     tr.loss_done = 0
     net.g0_clean = sparse
-    tuner_bind(&tr.tuner, <double>bs * work_per_row)
+    tuner_bind(&tr.tuner, <double>bs * work_per_row, tr.single)
     fpm = fastbp_ftz_on()
     try:
         with nogil:
@@ -1451,23 +1466,23 @@ cdef int _epoch(Trainer tr, const floating[:, ::1] X,
                 K = n_chunks_for(m, work_per_row, T, tr.min_work)
                 if K > tr.slots and not tr.split:
                     K = tr.slots
-                if (K > 1 and tr.tuner.probing and tr.tuner.mode == 1
-                        and not tr.tuner.checked):
+                if (K > 1 and tr.tuner.s.probing and tr.tuner.s.mode == 1
+                        and not tr.tuner.s.checked):
                     # Before a whole mini-batch on the team, time an empty
                     # parallel region: when its barrier alone, times the
                     # regions of a batch, costs half a batch on one thread,
                     # the team has lost already (a core is taken). The
                     # first region wakes the sleeping threads (~100 us in
                     # a VM, paid once per switch to the team): the second
-                    # is the one timed.
-                    tr.tuner.checked = True
-                    barrier_seconds(K)
-                    if (barrier_seconds(K) * regions
-                            > 0.5 * tr.tuner.rate[0] * m):
+                    # is the one timed. (A quick one proves little: a
+                    # woken thread often runs at once on a loaded machine.)
+                    tr.tuner.s.checked = True
+                    t0 = barrier_seconds(K)
+                    t1 = barrier_seconds(K)
+                    if t1 * regions > 0.5 * tr.tuner.s.rate[0] * m * work_per_row:
                         _machine_busy = 1
-                        tuner_probe_lost(&tr.tuner)
-                    else:
-                        _machine_busy = 0
+                        tuner_lost(&tr.tuner, t0 + t1)
+                        tuner_share(&tr.tuner)
                 team = tuner_team(&tr.tuner, K)
                 t0 = now()
                 x.start = start
@@ -1500,7 +1515,8 @@ cdef int _epoch(Trainer tr, const floating[:, ::1] X,
                 tr.rows_done += m
                 tr.loss_done = total
                 t1 = now()
-                tuner_record(&tr.tuner, t1 - t0, m, K if K > 1 else nup)
+                tuner_record(&tr.tuner, t1 - t0, <double>m * work_per_row,
+                             K if K > 1 else nup)
                 if t1 - tr.last_check >= SIGNAL_CHECK_S:
                     tr.last_check = t1
                     check_signals()
