@@ -6,6 +6,7 @@ logic this module follows step by step), with each epoch of mini-batches run
 by one compiled call, and a few additions scikit-learn was asked for.
 """
 import math
+import operator
 import warnings
 from numbers import Integral, Real
 
@@ -197,8 +198,8 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
                 and net.out_activation == self.out_activation_
                 and len(coefs) == len(net.coefs)
                 and len(intercepts) == len(net.intercepts)
-                and all(a is b for a, b in zip(coefs, net.coefs))
-                and all(a is b for a, b in zip(intercepts, net.intercepts))):
+                and all(map(operator.is_, coefs, net.coefs))
+                and all(map(operator.is_, intercepts, net.intercepts))):
             return net
         if len(coefs) == 0 or len(coefs) != len(intercepts):
             raise ValueError("coefs_ and intercepts_ must be non-empty lists of "

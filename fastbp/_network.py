@@ -448,15 +448,18 @@ class Network:
         (rows=None: one block per thread). logits=True leaves the output
         activation out of `out` (forward only)."""
         T = resolve_n_threads(n_threads)
-        if Y is None and grad is None:
-            # A forward pass gives the same rows on any number of threads:
-            # on one when the process's thread tuner found the machine busy.
-            T = _backprop.team_hint(T)
         n = X.shape[0]
         if rows is None:
             # Forward only: one block per thread (at most 2048 rows each).
             rows = min(2048, -(-n // T))
         rows = max(1, min(rows, n))
+        if Y is None and grad is None:
+            # A forward pass's blocks are fixed above, by n_threads: each
+            # output row depends on its block alone (BLAS rounds a row
+            # differently in blocks of other heights), so the threads that
+            # run them can change. On one thread when the process's thread
+            # tuner found the machine busy.
+            T = _backprop.team_hint(T)
         if buffers is None:
             buffers = self.workspace(rows, min(T, -(-n // rows)),
                                      gradient=grad is not None,
@@ -465,7 +468,9 @@ class Network:
         T = min(T, G.shape[0])
         Xd, data, ind, ptr = prepare_input(X, self.dtype)
         empty2 = np.empty((0, 0), dtype=self.dtype)
-        with blas_limited(T):
+        # (forward passes always limit BLAS to one thread: its own threads
+        # would split a block's rows and round them otherwise)
+        with blas_limited(T, always=Y is None and grad is None):
             return _backprop.loss_grad(
                 Xd, data, ind, ptr,
                 empty2 if Y is None else Y,

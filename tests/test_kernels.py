@@ -235,3 +235,15 @@ def test_output_loss_rejects_mismatched_shapes():
         _kernels.output_loss(0, z, np.zeros((3, 2)), np.ones(2), np.zeros((3, 2)))
     with pytest.raises(ValueError, match="agree in shape"):
         _kernels.output_loss(0, z, np.zeros((3, 2)), np.ones(3), np.zeros((2, 2)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_argmax_rows_is_numpys_argmax(dtype):
+    rng = np.random.default_rng(0)
+    Z = rng.integers(0, 4, (50, 7)).astype(dtype)     # many ties
+    np.testing.assert_array_equal(_kernels.argmax_rows(Z), Z.argmax(axis=1))
+    assert _kernels.argmax_rows(Z[:1]).dtype == np.intp
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _kernels.argmax_rows(np.asfortranarray(Z))
+    with pytest.raises(ValueError, match="no columns"):
+        _kernels.argmax_rows(np.empty((3, 0), dtype=dtype))

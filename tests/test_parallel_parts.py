@@ -191,6 +191,27 @@ def test_forward_passes_follow_the_machine_not_the_size_class(tuner_memory):
     assert _backprop.team_hint(2) == 1
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_predictions_do_not_depend_on_what_the_tuner_found(tuner_memory, dtype):
+    # A forward pass runs on one thread when the tuner saw the machine busy:
+    # its row blocks stay those of n_threads, so the predictions are bitwise
+    # the same (BLAS rounds a row differently in blocks of other heights).
+    _, mem = tuner_memory
+    rng = np.random.default_rng(3)
+    X = rng.random((301, 64)).astype(dtype)
+    y = rng.integers(0, 10, 301)
+    clf = MLPClassifier(hidden_layer_sizes=(100, 50), max_iter=3, n_threads=2,
+                        random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf.fit(X, y)
+    got = {}
+    for busy in (0, 1):
+        _backprop._tuner_memory((busy, [(0, 0, 0, 0.0, 0.0, 0.0, 0.0)] * len(mem)))
+        got[busy] = clf.predict_proba(X)
+    np.testing.assert_array_equal(got[0], got[1])
+
+
 class _CtrlC:
     """Press Ctrl-C once `ready()` holds (polled from a thread): the
     interrupt lands while training runs, however slow the machine is."""

@@ -33,6 +33,7 @@ Workspace of one thread, for ``rows`` rows (offsets from ``Net``):
 import numpy as np
 
 cimport cython
+cimport numpy as cnp
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdint cimport uint64_t
@@ -41,7 +42,7 @@ from libc.string cimport memcpy, memset
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 from cpython.exc cimport PyErr_CheckSignals
 
-from fastbp._core._blas cimport gemm
+from fastbp._core._blas cimport gemm, gemm_few_rows, SMALL_M
 from fastbp._core._activations cimport (
     bias_activate, mul_derivative, ACT_IDENTITY, ACT_GELU,
 )
@@ -53,6 +54,8 @@ from fastbp._core._optim cimport (
 from fastbp._core._openmp cimport fastbp_max_threads, FASTBP_OPENMP
 from fastbp._core._fpmode cimport fastbp_fpmode, fastbp_ftz_on, fastbp_fpmode_restore
 
+
+cnp.import_array()
 
 OPENMP_ENABLED = bool(FASTBP_OPENMP)
 
@@ -72,6 +75,8 @@ cdef struct Net:
     int out                 # output activation / loss code
     bint store_z            # keep pre-activations (GELU)
     bint sparse             # CSR input: the first layer reads it in place
+    bint few_rows           # forward passes of at most SMALL_M rows skip
+                            # BLAS (the Predictor: a prediction on a row)
     bint g0_clean           # sparse: dW_0 gradient buffers hold zeros where
                             # no row was scattered (the Trainer's epoch
                             # zeroes what it scattered after each update)
@@ -99,6 +104,7 @@ cdef int net_init(Net* net, const Py_ssize_t[::1] sizes, int hidden, int out,
     net.store_z = hidden == ACT_GELU
     net.sparse = sparse
     net.g0_clean = False
+    net.few_rows = False
     net.rows = rows
     net.sizes = <Py_ssize_t*>malloc((5 * L + 1) * sizeof(Py_ssize_t))
     if net.sizes == NULL:
@@ -324,6 +330,9 @@ cdef double rows_pass(const Net* net, const floating* params, floating* grad,
         if l == 0 and Xptr != NULL:
             sparse_forward(net, A, params + net.w_off[0], Xdata, Xind, Xptr,
                            idx, start, 0, m)
+        elif net.few_rows and m <= SMALL_M:
+            gemm_few_rows(<int>m, <int>n, <int>k, <floating>1, prev, <int>k,
+                          params + net.w_off[l], <int>n, <floating>0, A, <int>n)
         else:
             gemm(False, False, <int>m, <int>n, <int>k, <floating>1, prev, <int>k,
                  params + net.w_off[l], <int>n, <floating>0, A, <int>n)
@@ -1681,7 +1690,10 @@ cdef class Predictor:
     cdef Net net
     cdef object params
     cdef object ws
+    cdef void* p_params     # their data (the arrays are held, never resized)
+    cdef void* p_ws
     cdef bint single
+    cdef int typenum
     cdef readonly Py_ssize_t rows
     cdef readonly object dtype
 
@@ -1692,12 +1704,16 @@ cdef class Predictor:
             raise ValueError("rows must be >= 1")
         params = flat_params(params, False)
         net_init(&self.net, sizes, hidden, out, rows)
+        self.net.few_rows = True
         if params.shape[0] != self.net.n_params:
             raise ValueError("params has the wrong length for these layer sizes")
         self.params = params
         self.dtype = params.dtype
         self.single = params.dtype == np.float32
-        self.ws = np.empty(self.net.ws_size, dtype=params.dtype)
+        self.typenum = cnp.NPY_FLOAT32 if self.single else cnp.NPY_FLOAT64
+        self.ws = np.empty(max(self.net.ws_size, 1), dtype=params.dtype)
+        self.p_params = cnp.PyArray_DATA(<cnp.ndarray>self.params)
+        self.p_ws = cnp.PyArray_DATA(<cnp.ndarray>self.ws)
         self.rows = rows
 
     def __dealloc__(self):
@@ -1709,49 +1725,50 @@ cdef class Predictor:
         out_kind, when given, replaces the output activation for this call
         (OUT_IDENTITY gives the logits). check_finite: raise ValueError when
         X holds NaN or infinity."""
-        cdef Py_ssize_t n = X.shape[0]
+        # (raw array access: memoryviews of four arrays cost a few us, the
+        # whole of a one-row prediction)
+        if not (cnp.PyArray_Check(X) and cnp.PyArray_Check(out)):
+            raise TypeError("X and out must be numpy arrays")
+        cdef cnp.ndarray Xa = <cnp.ndarray>X
+        cdef cnp.ndarray Oa = <cnp.ndarray>out
+        if (cnp.PyArray_TYPE(Xa) != self.typenum or cnp.PyArray_TYPE(Oa) != self.typenum
+                or not cnp.PyArray_IS_C_CONTIGUOUS(Xa)
+                or not cnp.PyArray_IS_C_CONTIGUOUS(Oa)
+                or not cnp.PyArray_ISWRITEABLE(Oa)):
+            raise ValueError(f"X and out must be C-contiguous {self.dtype} arrays "
+                             "(out writeable)")
+        if cnp.PyArray_NDIM(Xa) != 2 or cnp.PyArray_NDIM(Oa) != 2:
+            raise ValueError("X and out must be 2-D")
+        cdef Py_ssize_t n = cnp.PyArray_DIM(Xa, 0)
         if n > self.rows or n < 1:
             raise ValueError(f"between 1 and {self.rows} rows, got {n}")
-        if X.shape[1] != self.net.sizes[0] or out.shape[0] != n or out.shape[1] != self.net.sizes[self.net.L]:
+        if (cnp.PyArray_DIM(Xa, 1) != self.net.sizes[0] or cnp.PyArray_DIM(Oa, 0) != n
+                or cnp.PyArray_DIM(Oa, 1) != self.net.sizes[self.net.L]):
             raise ValueError("X or out has the wrong shape")
         cdef int saved_out = self.net.out
+        cdef fastbp_fpmode fpm
+        cdef bint ok = True
         if out_kind >= 0:
             self.net.out = out_kind
-        try:
-            self._run(X, out, n, check_finite)
-        finally:
-            self.net.out = saved_out
+        if self.single:
+            ok = self._run(<const float*>cnp.PyArray_DATA(Xa),
+                           <float*>cnp.PyArray_DATA(Oa), n, check_finite)
+        else:
+            ok = self._run(<const double*>cnp.PyArray_DATA(Xa),
+                           <double*>cnp.PyArray_DATA(Oa), n, check_finite)
+        self.net.out = saved_out
+        if not ok:
+            raise ValueError("Input X contains NaN or infinity.")
         return out
 
-    cdef _run(self, X, out, Py_ssize_t n, bint check_finite):
-        cdef const float[:, ::1] Xf
-        cdef float[:, ::1] Of
-        cdef const double[:, ::1] Xd
-        cdef double[:, ::1] Od
-        cdef float[::1] pf, wf
-        cdef double[::1] pd, wd
+    cdef bint _run(self, const floating* X, floating* out, Py_ssize_t n,
+                   bint check_finite) noexcept:
         cdef fastbp_fpmode fpm
-        if self.single:
-            Xf = X
-            if check_finite and not all_finite(&Xf[0, 0], n * Xf.shape[1]):
-                raise ValueError("Input X contains NaN or infinity.")
-            Of = out
-            pf = self.params
-            wf = self.ws
-            fpm = fastbp_ftz_on()
-            rows_pass(&self.net, &pf[0], <float*>NULL, 0, &wf[0], &Xf[0, 0],
-                      <const float*>NULL, NULL, NULL, NULL, 0, n,
-                      <const float*>NULL, <const float*>NULL, &Of[0, 0])
-            fastbp_fpmode_restore(fpm)
-        else:
-            Xd = X
-            if check_finite and not all_finite(&Xd[0, 0], n * Xd.shape[1]):
-                raise ValueError("Input X contains NaN or infinity.")
-            Od = out
-            pd = self.params
-            wd = self.ws
-            fpm = fastbp_ftz_on()
-            rows_pass(&self.net, &pd[0], <double*>NULL, 0, &wd[0], &Xd[0, 0],
-                      <const double*>NULL, NULL, NULL, NULL, 0, n,
-                      <const double*>NULL, <const double*>NULL, &Od[0, 0])
-            fastbp_fpmode_restore(fpm)
+        if check_finite and not all_finite(X, n * self.net.sizes[0]):
+            return False
+        fpm = fastbp_ftz_on()
+        rows_pass(&self.net, <const floating*>self.p_params, <floating*>NULL, 0,
+                  <floating*>self.p_ws, X, <const floating*>NULL, NULL, NULL,
+                  NULL, 0, n, <const floating*>NULL, <const floating*>NULL, out)
+        fastbp_fpmode_restore(fpm)
+        return True

@@ -10,6 +10,41 @@ from cython cimport floating
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
 
+# Up to this many rows of A (a prediction on a row or a few), C = A B is a
+# few vectorized row updates: BLAS's call and buffer set-up cost
+# microseconds, more than the product. (Used where a row's result may
+# differ in the last bits from the same row in a BLAS product of more rows.)
+cdef enum:
+    SMALL_M = 4
+
+
+cdef inline void gemm_few_rows(int m, int n, int k, floating alpha,
+                               const floating* a, int lda, const floating* b,
+                               int ldb, floating beta, floating* c,
+                               int ldc) noexcept nogil:
+    """Row-major C (m, n) = alpha * A (m, k) @ B (k, n) + beta * C, B read
+    once (row p of B updates every row of C). beta == 0 does not read C."""
+    cdef int i, j, p
+    cdef floating s
+    cdef floating* ci
+    cdef const floating* bp
+    for i in range(m):
+        ci = c + <Py_ssize_t>i * ldc
+        if beta == 0:
+            for j in range(n):
+                ci[j] = 0
+        elif beta != 1:
+            for j in range(n):
+                ci[j] = beta * ci[j]
+    for p in range(k):
+        bp = b + <Py_ssize_t>p * ldb
+        for i in range(m):
+            s = alpha * a[<Py_ssize_t>i * lda + p]
+            ci = c + <Py_ssize_t>i * ldc
+            for j in range(n):
+                ci[j] += s * bp[j]
+
+
 cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
                       floating alpha, const floating* a, int lda,
                       const floating* b, int ldb, floating beta,

@@ -4,6 +4,8 @@ Python layer and for tests (the training loop inlines them)."""
 
 import numpy as np
 
+cimport numpy as cnp
+
 from cython cimport floating
 
 from fastbp._core._activations cimport (
@@ -12,6 +14,8 @@ from fastbp._core._activations cimport (
     ACT_SOFTPLUS, ACT_GELU, OUT_IDENTITY, OUT_SOFTMAX, OUT_LOGISTIC, OUT_EXP,
 )
 from fastbp._core._losses cimport loss_delta_row
+
+cnp.import_array()
 
 ACTIVATIONS = {
     "identity": ACT_IDENTITY, "logistic": ACT_LOGISTIC, "tanh": ACT_TANH,
@@ -56,21 +60,42 @@ def output_loss(int kind, floating[:, ::1] z, const floating[:, ::1] y,
     return np.asarray(out)
 
 
-def argmax_rows(const floating[:, ::1] Z):
-    """Index of the largest value of each row (the first one among ties),
-    as np.argmax(Z, axis=1)."""
-    cdef Py_ssize_t i, k, best, n = Z.shape[0], m = Z.shape[1]
-    cdef Py_ssize_t[::1] out = np.empty(n, dtype=np.intp)
+cdef void _argmax_rows(const floating* Z, Py_ssize_t n, Py_ssize_t m,
+                       Py_ssize_t* out) noexcept nogil:
+    cdef Py_ssize_t i, k, best
     cdef floating mx
+    for i in range(n):
+        best = 0
+        mx = Z[i * m]
+        for k in range(1, m):
+            if Z[i * m + k] > mx:
+                mx = Z[i * m + k]
+                best = k
+        out[i] = best
+
+
+def argmax_rows(Z):
+    """Index of the largest value of each row (the first one among ties),
+    as np.argmax(Z, axis=1), of a C-contiguous float32 or float64 2-D array.
+    (Raw array access: on the row of a one-row prediction, memoryviews
+    would cost more than the loop.)"""
+    if not cnp.PyArray_Check(Z):
+        raise TypeError("Z must be a numpy array")
+    cdef cnp.ndarray Za = <cnp.ndarray>Z
+    cdef int t = cnp.PyArray_TYPE(Za)
+    if (cnp.PyArray_NDIM(Za) != 2 or not cnp.PyArray_IS_C_CONTIGUOUS(Za)
+            or (t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64)):
+        raise ValueError("Z must be a C-contiguous 2-D float32 or float64 array")
+    cdef Py_ssize_t n = cnp.PyArray_DIM(Za, 0), m = cnp.PyArray_DIM(Za, 1)
     if m == 0:
         raise ValueError("Z has no columns")
-    with nogil:
-        for i in range(n):
-            best = 0
-            mx = Z[i, 0]
-            for k in range(1, m):
-                if Z[i, k] > mx:
-                    mx = Z[i, k]
-                    best = k
-            out[i] = best
-    return np.asarray(out)
+    cdef cnp.npy_intp dim = n
+    cdef cnp.ndarray out = cnp.PyArray_EMPTY(1, &dim, cnp.NPY_INTP, 0)
+    cdef Py_ssize_t* o = <Py_ssize_t*>cnp.PyArray_DATA(out)
+    if t == cnp.NPY_FLOAT32:
+        with nogil:
+            _argmax_rows(<const float*>cnp.PyArray_DATA(Za), n, m, o)
+    else:
+        with nogil:
+            _argmax_rows(<const double*>cnp.PyArray_DATA(Za), n, m, o)
+    return out
