@@ -4,6 +4,7 @@ A :class:`Network` is what the estimators train, and what a learner can use
 directly to look at a forward pass, a loss and its gradients layer by layer.
 """
 import numbers
+import time
 from typing import NamedTuple
 
 import numpy as np
@@ -453,13 +454,16 @@ class Network:
             # Forward only: one block per thread (at most 2048 rows each).
             rows = min(2048, -(-n // T))
         rows = max(1, min(rows, n))
-        if Y is None and grad is None:
+        forward = Y is None and grad is None
+        if forward:
             # A forward pass's blocks are fixed above, by n_threads: each
             # output row depends on its block alone (BLAS rounds a row
             # differently in blocks of other heights), so the threads that
-            # run them can change. On one thread when the process's thread
-            # tuner found the machine busy.
-            T = _backprop.team_hint(T)
+            # run them can change: the forward tuner picks the team or one
+            # thread (a loaded machine), as it measures.
+            T_asked = min(T, -(-n // rows))
+            work = self._forward_work(X)
+            T = _backprop.forward_team(T_asked, work, self.dtype == np.float32)
         if buffers is None:
             buffers = self.workspace(rows, min(T, -(-n // rows)),
                                      gradient=grad is not None,
@@ -470,8 +474,9 @@ class Network:
         empty2 = np.empty((0, 0), dtype=self.dtype)
         # (forward passes always limit BLAS to one thread: its own threads
         # would split a block's rows and round them otherwise)
-        with blas_limited(T, always=Y is None and grad is None):
-            return _backprop.loss_grad(
+        t0 = time.perf_counter()
+        with blas_limited(T, always=forward):
+            res = _backprop.loss_grad(
                 Xd, data, ind, ptr,
                 empty2 if Y is None else Y,
                 np.empty(0, dtype=self.dtype) if sw is None else sw,
@@ -482,6 +487,19 @@ class Network:
                 G, ws, rows,
                 np.empty(0, dtype=self.dtype) if grad is None else grad,
                 empty2 if out is None else out, T)
+        if forward:
+            _backprop.forward_record(T_asked, work,
+                                     self.dtype == np.float32,
+                                     time.perf_counter() - t0)
+        return res
+
+    def _forward_work(self, X):
+        """Flops of a forward pass over X (a sparse first layer costs its
+        nonzeros)."""
+        sizes = self.layer_sizes
+        rest = sum(a * b for a, b in zip(sizes[1:-1], sizes[2:]))
+        first = X.nnz if sp.issparse(X) else X.shape[0] * sizes[0]
+        return 2.0 * (first * sizes[1] + X.shape[0] * rest)
 
     #: Inputs up to this many rows go through the cached single-thread Predictor.
     SMALL_ROWS = 64

@@ -126,10 +126,15 @@ def test_tuner_switches_only_for_a_clear_gain():
 
 @pytest.fixture
 def tuner_memory():
-    """The process-wide tuner memory, restored after the test."""
-    saved = _backprop._tuner_memory()
-    yield saved
-    _backprop._tuner_memory(saved)
+    """The process-wide memories of the training and forward tuners,
+    restored after the test."""
+    saved = _backprop._tuner_memory(), _backprop._tuner_memory(forward=True)
+    yield saved[0]
+    _backprop._tuner_memory(saved[0])
+    _backprop._tuner_memory(saved[1], forward=True)
+
+
+BLANK = (0, 0, 0, 0.0, 0.0, 0.0, 0.0)
 
 
 def test_tuner_remembers_each_size_of_mini_batch_apart(tuner_memory):
@@ -137,22 +142,19 @@ def test_tuner_remembers_each_size_of_mini_batch_apart(tuner_memory):
     # size class keeps its own decision, and a size not seen yet starts on
     # one thread (a first window on the team could cost whole time slices
     # on a loaded machine; on an idle one, one thread costs a few ms once).
-    _, mem = tuner_memory
-    blank = (0, 0, 0, 0.0, 0.0, 0.0, 0.0)
     tiny, large = 200 * 6 * 7_510, 256 * 6 * 1_861_632
     k_tiny, _ = _backprop._tuner_start(tiny)
     k_large, _ = _backprop._tuner_start(large)
     assert k_tiny != k_large
     # float64 and float32 batches of the same work are apart too
     assert _backprop._tuner_start(tiny, False)[0] != k_tiny
-    mem = [blank] * len(mem)
+    mem = [BLANK] * len(tuner_memory)
     mem[k_tiny] = (0, 256, 256, 0.0, 0.0, 1e-9, 2e-9)
     mem[k_large] = (1, 16, 3, 0.0, 0.0, 2e-9, 1e-9)
-    for busy in (-1, 0, 1):
-        _backprop._tuner_memory((busy, mem))
-        assert _backprop._tuner_start(tiny) == (k_tiny, 0)
-        assert _backprop._tuner_start(large) == (k_large, 1)
-        assert _backprop._tuner_start(4 * large)[1] == 0
+    _backprop._tuner_memory(mem)
+    assert _backprop._tuner_start(tiny) == (k_tiny, 0)
+    assert _backprop._tuner_start(large) == (k_large, 1)
+    assert _backprop._tuner_start(4 * large)[1] == 0
 
 
 def test_tuner_probes_cost_a_bounded_share_of_the_time():
@@ -172,31 +174,36 @@ def test_tuner_measures_again_when_the_team_slows_down(tuner_memory):
     # A team that won on an idle machine (its class remembers it, probing
     # seldom) and then meets a loaded one: it is measured against one
     # thread within a window or two, not after its 256-window backoff.
-    _, mem = tuner_memory
     key, _ = _backprop._tuner_start(200 * 100, True)
-    mem = [(0, 0, 0, 0.0, 0.0, 0.0, 0.0)] * len(mem)
+    mem = [BLANK] * len(tuner_memory)
     mem[key] = (1, 256, 256, 0.0, 0.0, 2e-9, 1e-9)  # team won, idle
-    _backprop._tuner_memory((0, mem))
+    _backprop._tuner_memory(mem)
     modes = _tuner_trace(1e-9 * 100, 20e-9 * 100, 200, 400, key=key)
     assert modes[0] == 1                    # starts on the remembered team
     assert (modes[:60] == 0).any()          # soon measures one thread
     assert modes[100:].mean() < 0.05        # and keeps it
 
 
-def test_forward_passes_follow_the_machine_not_the_size_class(tuner_memory):
-    _, mem = tuner_memory
-    _backprop._tuner_memory((0, [(0, 256, 256, 0.0, 0.0, 0.0, 0.0)] * len(mem)))
-    assert _backprop.team_hint(2) == 2
-    _backprop._tuner_memory((1, [(1, 1, 1, 0.0, 0.0, 0.0, 0.0)] * len(mem)))
-    assert _backprop.team_hint(2) == 1
+def test_forward_passes_tune_their_team_on_their_own(tuner_memory):
+    # A size of forward pass not seen yet runs on the team; passes where one
+    # thread is 5x faster (a loaded machine) move to one thread, and the
+    # training tuner's memory is left alone.
+    work, single = 2e7, True
+    _backprop._tuner_memory([BLANK] * len(tuner_memory), forward=True)
+    assert _backprop.forward_team(2, work, single) == 2
+    for _ in range(40):
+        team = _backprop.forward_team(2, work, single)
+        _backprop.forward_record(2, work, single, 1e-3 if team == 1 else 5e-3)
+    assert _backprop.forward_team(2, work, single) == 1
+    assert _backprop._tuner_memory() == tuner_memory
+    assert _backprop.forward_team(1, work, single) == 1
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_predictions_do_not_depend_on_what_the_tuner_found(tuner_memory, dtype):
-    # A forward pass runs on one thread when the tuner saw the machine busy:
-    # its row blocks stay those of n_threads, so the predictions are bitwise
-    # the same (BLAS rounds a row differently in blocks of other heights).
-    _, mem = tuner_memory
+    # The forward tuner may run a pass on one thread or on the team: its
+    # row blocks stay those of n_threads, so the predictions are bitwise the
+    # same (BLAS rounds a row differently in blocks of other heights).
     rng = np.random.default_rng(3)
     X = rng.random((301, 64)).astype(dtype)
     y = rng.integers(0, 10, 301)
@@ -206,9 +213,10 @@ def test_predictions_do_not_depend_on_what_the_tuner_found(tuner_memory, dtype):
         warnings.simplefilter("ignore")
         clf.fit(X, y)
     got = {}
-    for busy in (0, 1):
-        _backprop._tuner_memory((busy, [(0, 0, 0, 0.0, 0.0, 0.0, 0.0)] * len(mem)))
-        got[busy] = clf.predict_proba(X)
+    for mode in (0, 1):
+        _backprop._tuner_memory([(mode, 256, 256, 0.0, 1e9, 1e-9, 1e-9)]
+                                * len(tuner_memory), forward=True)
+        got[mode] = clf.predict_proba(X)
     np.testing.assert_array_equal(got[0], got[1])
 
 

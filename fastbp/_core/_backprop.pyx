@@ -742,7 +742,6 @@ cdef enum:
     N_SIZE_CLASSES = 128
 cdef double QUIET_FACTOR = 30.0
 cdef TunerMem _tuner_mem[N_SIZE_CLASSES]
-cdef int _machine_busy = -1     # -1: unknown, 0: seen idle, 1: seen busy
 
 
 cdef inline int size_class(double work, bint single) noexcept nogil:
@@ -821,7 +820,6 @@ cdef void tuner_record(Tuner* u, double dt, double work, int K,
     """Account one mini-batch of `work` flops that took dt seconds; at the
     end of a window (at least 2 batches and 5 ms, or a probe already 1.5x
     slower than the incumbent) choose the next mode."""
-    global _machine_busy
     cdef double r, prev, window
     cdef int other
     if K <= 1 or u.fixed:
@@ -851,11 +849,7 @@ cdef void tuner_record(Tuner* u, double dt, double work, int K,
             u.s.since = 0
             u.s.quiet = 0
             tuner_window_reset(u)
-            if share and u.s.mode == 1:
-                _machine_busy = 0   # a team won: its barriers do not stall
         else:
-            if share and u.s.mode == 1 and r > 1.5 * u.s.rate[other]:
-                _machine_busy = 1   # a team clearly lost: cores are taken
             tuner_lost(u, (r - u.s.rate[other]) * u.s.win_work)
     else:
         tuner_window_reset(u)
@@ -875,37 +869,66 @@ cdef void tuner_record(Tuner* u, double dt, double work, int K,
         tuner_share(u)
 
 
-def team_hint(int n_threads):
-    """n_threads, or 1 when the thread tuner last saw a team's barrier stall
-    (a busy machine): for passes whose results do not depend on the thread
-    count (forward passes, one parallel region each)."""
-    if n_threads > 1 and _machine_busy == 1:
+# Forward passes (predict, predict_proba, forward, validation scores) keep
+# a tuner of their own, one call per "mini-batch": a pass's row blocks are
+# fixed by n_threads, so the team that runs them can change without
+# changing a bit. A size class not seen yet starts on the team (a forward
+# pass is one parallel region: on a loaded machine it can lose one time
+# slice before the tuner knows).
+cdef TunerMem _fwd_mem[N_SIZE_CLASSES]
+
+
+cdef TunerMem* fwd_entry(double work, bint single) noexcept nogil:
+    cdef TunerMem* e = &_fwd_mem[size_class(work, single)]
+    if e.backoff == 0 and e.win_batches == 0:
+        e.mode = 1
+    return e
+
+
+def forward_team(int n_threads, double work, bint single):
+    """Threads to run a forward pass of `work` flops on: n_threads, or 1
+    where the forward tuner found one thread faster for this size."""
+    if n_threads <= 1:
         return 1
-    return n_threads
+    return n_threads if fwd_entry(work, single).mode == 1 else 1
 
 
-def _tuner_memory(state=None):
-    """The process-wide tuner memory as (machine_busy, [(mode, backoff,
-    countdown, since, quiet, rate one, rate team) per size class]); with
-    `state`, set it, with no window under way (for tests)."""
-    global _machine_busy
-    cdef int k
+def forward_record(int n_threads, double work, bint single, double seconds):
+    """Account a forward pass that forward_team sized, and took `seconds`."""
+    cdef Tuner u
     cdef TunerMem* e
-    old = (_machine_busy, [])
+    if n_threads <= 1:
+        return
+    e = fwd_entry(work, single)
+    tuner_init(&u, False)
+    u.s = e[0]
+    tuner_record(&u, seconds, work, n_threads, False)
+    e[0] = u.s
+
+
+def _tuner_memory(state=None, *, bint forward=False):
+    """The process-wide memory of the training (or forward) tuner as a list
+    of (mode, backoff, countdown, since, quiet, rate one, rate team) per
+    size class; with `state`, set it, with no window under way (for
+    tests)."""
+    cdef int k
+    cdef TunerMem* mem = &_tuner_mem[0]
+    if forward:
+        mem = &_fwd_mem[0]
+    cdef TunerMem* e
+    old = []
     for k in range(N_SIZE_CLASSES):
-        e = &_tuner_mem[k]
-        old[1].append((e.mode, e.backoff, e.countdown, e.since, e.quiet,
-                       e.rate[0], e.rate[1]))
+        e = &mem[k]
+        old.append((e.mode, e.backoff, e.countdown, e.since, e.quiet,
+                    e.rate[0], e.rate[1]))
     if state is not None:
-        busy, mem = state
-        if len(mem) != N_SIZE_CLASSES:
+        if len(state) != N_SIZE_CLASSES:
             raise ValueError("one entry per size class")
-        _machine_busy = busy
         for k in range(N_SIZE_CLASSES):
-            e = &_tuner_mem[k]
+            e = &mem[k]
             memset(e, 0, sizeof(TunerMem))
             (e.mode, e.backoff, e.countdown, e.since, e.quiet, e.rate[0],
-             e.rate[1]) = mem[k]
+             e.rate[1]) = state[k]
     return old
 
 
@@ -1411,7 +1434,6 @@ cdef int _epoch(Trainer tr, const floating[:, ::1] X,
                 const Py_ssize_t[::1] Xptr, const floating[:, ::1] Y,
                 const floating[::1] sw, Py_ssize_t[::1] perm, double alpha,
                 bint shuffle, unsigned long long seed) except -1:
-    global _machine_busy
     cdef Net* net = &tr.net
     cdef Ctx x
     cdef bint sparse = Xptr.shape[0] > 0
@@ -1489,7 +1511,6 @@ cdef int _epoch(Trainer tr, const floating[:, ::1] X,
                     t0 = barrier_seconds(K)
                     t1 = barrier_seconds(K)
                     if t1 * regions > 0.5 * tr.tuner.s.rate[0] * m * work_per_row:
-                        _machine_busy = 1
                         tuner_lost(&tr.tuner, t0 + t1)
                         tuner_share(&tr.tuner)
                 team = tuner_team(&tr.tuner, K)
