@@ -760,7 +760,7 @@ def parse_args(argv=None):
                    help="threads for every library (default: all cores)")
     p.add_argument("--repeats", type=int, default=None,
                    help="timed fits per library and case (default 5, quick 3; "
-                        "fewer where one fit is long)")
+                        "fewer where one fit is long; the busy case: 11, quick 9)")
     p.add_argument("--rows", type=int, default=None,
                    help="rows of the synthetic data (overrides the default)")
     p.add_argument("--busy", type=int, default=2, metavar="N",

@@ -112,7 +112,9 @@ def run_busy(*, threads, quick, log, n_busy=2, repeats=None):
 
     from fastbp import MLPClassifier
 
-    repeats = repeats or 5
+    # (a fit beside busy processes varies 2x from one to the next, with
+    # the scheduler: medians need more fits than on an idle machine)
+    repeats = repeats or (9 if quick else 11)
     rows = []
     with BusyCores(n_busy):
         for name, case in BUSY_SHAPES.items():

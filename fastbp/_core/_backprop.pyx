@@ -709,6 +709,8 @@ cdef struct TunerMem:
                             # each mode (0: not measured)
     bint probing            # the current window measures the other mode
     bint checked            # this probe of the team passed the barrier check
+    bint warmed             # this probe's first (warm-up) batch is done
+    double warm_time        # and took this long
     double win_time, win_work   # the current window (carried over to the
     int win_batches             # next Trainer: fits can be shorter)
 
@@ -731,16 +733,25 @@ cdef struct Tuner:
 # window costs a few ms once, while a first window on the team of a loaded
 # machine would cost whole time slices.
 #
-# What a probe may cost is bounded: a probe that is clearly losing (1.5x
+# What a probe may cost is bounded: a probe that is clearly losing (2x
 # the incumbent) ends after one mini-batch, the windows between probes grow
 # 4x after each lost probe (to 256), and the next probe waits for at least
 # QUIET_FACTOR times the seconds the lost one cost, so that exploring stays
 # a few percent of the time however slow a team batch is on a loaded
-# machine. An incumbent team that becomes 1.5x slower than it was (the
+# machine. An incumbent team that becomes 2x slower than it was (the
 # load came) is re-measured against one thread at once.
 cdef enum:
     N_SIZE_CLASSES = 128
 cdef double QUIET_FACTOR = 30.0
+# A probe this many times slower than the incumbent has lost (a core is
+# taken: a time slice per barrier), and so has a team this many times
+# slower than its last window. (1.5 took the noise of a shared VM, where a
+# window of 5 ms can vary that much, for load.)
+cdef double LOSING = 2.0
+# A window is at least this many mini-batches and seconds (shorter ones
+# were noise on a shared VM).
+cdef int WINDOW_BATCHES = 3
+cdef double WINDOW_S = 0.02
 cdef TunerMem _tuner_mem[N_SIZE_CLASSES]
 
 
@@ -796,6 +807,45 @@ cdef void tuner_lost(Tuner* u, double excess) noexcept nogil:
     tuner_window_reset(u)
 
 
+# The last mini-batches' (threads, seconds), for looking at the tuner.
+cdef enum:
+    TRACE_N = 4096
+cdef double _trace_dt[TRACE_N]
+cdef int _trace_team[TRACE_N]
+cdef Py_ssize_t _trace_n = 0
+
+
+def _batch_trace(bint clear=True):
+    """(threads, seconds) of the mini-batches run since the last call (the
+    first 4096), to look at the tuner's choices."""
+    global _trace_n
+    out = [(_trace_team[i], _trace_dt[i]) for i in range(min(_trace_n, TRACE_N))]
+    if clear:
+        _trace_n = 0
+    return out
+
+
+cdef int _team_warmed = 1     # threads of the largest team warmed so far
+
+
+cdef void warm_team(int team) noexcept nogil:
+    """Start `team` OpenMP threads and have each call BLAS once, in single
+    and double precision, so that a first probe of the team does not time
+    the one-off set-up of threads and of BLAS's per-thread buffers (10-20 ms
+    here, which made the first probe of a process lose)."""
+    global _threads_ran_c, _team_warmed
+    cdef int c
+    cdef float fa = 0, fc = 0
+    cdef double da = 0, dc = 0
+    if team <= _team_warmed:
+        return
+    _threads_ran_c = True
+    for c in prange(team, num_threads=team, schedule='static', chunksize=1):
+        gemm(False, False, 1, 1, 1, <float>1, &fa, 1, &fa, 1, <float>0, &fc, 1)
+        gemm(False, False, 1, 1, 1, <double>1, &da, 1, &da, 1, <double>0, &dc, 1)
+    _team_warmed = team
+
+
 cdef double barrier_seconds(int team) noexcept nogil:
     """Wall time of one empty parallel region of `team` threads: a few us
     on an idle machine, a scheduler time slice when a core is taken."""
@@ -818,19 +868,29 @@ cdef inline int tuner_team(const Tuner* u, int K) noexcept nogil:
 cdef void tuner_record(Tuner* u, double dt, double work, int K,
                        bint share=True) noexcept nogil:
     """Account one mini-batch of `work` flops that took dt seconds; at the
-    end of a window (at least 2 batches and 5 ms, or a probe already 1.5x
-    slower than the incumbent) choose the next mode."""
+    end of a window (at least WINDOW_BATCHES batches and WINDOW_S seconds,
+    or a probe already LOSING times slower than the incumbent) choose the
+    next mode. The first batch of a probe only warms up (it wakes threads
+    and fills caches), unless it alone is LOSING^2 times slower."""
     cdef double r, prev, window
     cdef int other
     if K <= 1 or u.fixed:
         return
+    other = 1 - u.s.mode
+    if u.s.probing and not u.s.warmed:
+        u.s.warmed = True
+        u.s.warm_time = dt
+        if dt <= LOSING * LOSING * u.s.rate[other] * work:
+            if share:
+                tuner_share(u)
+            return
     u.s.win_time += dt
     u.s.win_work += work
     u.s.win_batches += 1
-    other = 1 - u.s.mode
-    if u.s.probing and u.s.win_time > 1.5 * u.s.rate[other] * u.s.win_work:
+    if u.s.probing and u.s.win_time > LOSING * u.s.rate[other] * u.s.win_work:
         pass    # a probe that is clearly losing ends at once
-    elif u.s.win_batches < 2 or (u.s.win_time < 0.005 and u.s.win_batches < 512):
+    elif u.s.win_batches < WINDOW_BATCHES or (u.s.win_time < WINDOW_S
+                                              and u.s.win_batches < 512):
         if share:
             tuner_share(u)
         return
@@ -850,17 +910,20 @@ cdef void tuner_record(Tuner* u, double dt, double work, int K,
             u.s.quiet = 0
             tuner_window_reset(u)
         else:
-            tuner_lost(u, (r - u.s.rate[other]) * u.s.win_work)
+            tuner_lost(u, (r - u.s.rate[other]) * u.s.win_work + u.s.warm_time)
     else:
         tuner_window_reset(u)
         u.s.since += window
         if (u.s.backoff == 0
-                or (u.s.mode == 1 and prev > 0 and r > 1.5 * prev)
-                or (u.s.countdown <= 1 and u.s.since >= u.s.quiet)):
+                or (u.s.since >= u.s.quiet
+                    and (u.s.countdown <= 1
+                         or (u.s.mode == 1 and prev > 0 and r > LOSING * prev)))):
             # probe the other mode: the first time (explore), when the team
             # slowed down, or when its turn came
             u.s.mode = other
             u.s.probing = True
+            u.s.warmed = False
+            u.s.warm_time = 0
             if u.s.backoff == 0:
                 u.s.backoff = 1
         elif u.s.countdown > 1:
@@ -1335,10 +1398,15 @@ cdef class Trainer:
 
     @property
     def tuner_state(self):
-        """(mode, seconds per unit of work on one thread, on the team,
-        backoff): what the thread tuner has measured (0 where not yet)."""
-        return (self.tuner.s.mode, self.tuner.s.rate[0], self.tuner.s.rate[1],
-                self.tuner.s.backoff)
+        """What the thread tuner holds: a dict of mode (1: the team, 0: one
+        thread), rate_one and rate_team (seconds per flop measured in their
+        last windows, 0 where not yet), probing, backoff and countdown
+        (windows until the next probe), since and quiet (seconds trained
+        since the last probe, and the least before the next)."""
+        cdef TunerMem* e = &self.tuner.s
+        return dict(mode=e.mode, rate_one=e.rate[0], rate_team=e.rate[1],
+                    probing=bool(e.probing), backoff=e.backoff,
+                    countdown=e.countdown, since=e.since, quiet=e.quiet)
 
     def epoch(self, X, Xdata, Xind, Xptr, Y, sw, perm, double alpha, *,
               bint shuffle=False, unsigned long long seed=0):
@@ -1434,6 +1502,7 @@ cdef int _epoch(Trainer tr, const floating[:, ::1] X,
                 const Py_ssize_t[::1] Xptr, const floating[:, ::1] Y,
                 const floating[::1] sw, Py_ssize_t[::1] perm, double alpha,
                 bint shuffle, unsigned long long seed) except -1:
+    global _trace_n
     cdef Net* net = &tr.net
     cdef Ctx x
     cdef bint sparse = Xptr.shape[0] > 0
@@ -1508,6 +1577,7 @@ cdef int _epoch(Trainer tr, const floating[:, ::1] X,
                     # is the one timed. (A quick one proves little: a
                     # woken thread often runs at once on a loaded machine.)
                     tr.tuner.s.checked = True
+                    warm_team(K)
                     t0 = barrier_seconds(K)
                     t1 = barrier_seconds(K)
                     if t1 * regions > 0.5 * tr.tuner.s.rate[0] * m * work_per_row:
@@ -1545,6 +1615,10 @@ cdef int _epoch(Trainer tr, const floating[:, ::1] X,
                 tr.rows_done += m
                 tr.loss_done = total
                 t1 = now()
+                if _trace_n < TRACE_N:
+                    _trace_dt[_trace_n] = t1 - t0
+                    _trace_team[_trace_n] = team
+                _trace_n += 1
                 tuner_record(&tr.tuner, t1 - t0, <double>m * work_per_row,
                              K if K > 1 else nup)
                 if t1 - tr.last_check >= SIGNAL_CHECK_S:
