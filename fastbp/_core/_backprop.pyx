@@ -708,9 +708,6 @@ cdef struct TunerMem:
     double rate[2]          # seconds per unit of work in the last window of
                             # each mode (0: not measured)
     bint probing            # the current window measures the other mode
-    bint checked            # this probe of the team passed the barrier check
-    bint warmed             # this probe's first (warm-up) batch is done
-    double warm_time        # and took this long
     double win_time, win_work   # the current window (carried over to the
     int win_batches             # next Trainer: fits can be shorter)
 
@@ -798,7 +795,6 @@ cdef void tuner_lost(Tuner* u, double excess) noexcept nogil:
     """The probe of the other mode lost, costing `excess` seconds: back to
     the incumbent, and wait longer before the next probe."""
     u.s.probing = False
-    u.s.checked = False
     u.s.mode = 1 - u.s.mode
     u.s.backoff = u.s.backoff * 4 if u.s.backoff < 256 else 256
     u.s.countdown = u.s.backoff
@@ -846,19 +842,6 @@ cdef void warm_team(int team) noexcept nogil:
     _team_warmed = team
 
 
-cdef double barrier_seconds(int team) noexcept nogil:
-    """Wall time of one empty parallel region of `team` threads: a few us
-    on an idle machine, a scheduler time slice when a core is taken."""
-    global _threads_ran_c
-    cdef double t0 = now()
-    cdef int c
-    cdef double sink = 0
-    _threads_ran_c = True
-    for c in prange(team, num_threads=team, schedule='static', chunksize=1):
-        sink += c
-    return now() - t0
-
-
 cdef inline int tuner_team(const Tuner* u, int K) noexcept nogil:
     if K <= 1:
         return 1
@@ -870,20 +853,12 @@ cdef void tuner_record(Tuner* u, double dt, double work, int K,
     """Account one mini-batch of `work` flops that took dt seconds; at the
     end of a window (at least WINDOW_BATCHES batches and WINDOW_S seconds,
     or a probe already LOSING times slower than the incumbent) choose the
-    next mode. The first batch of a probe only warms up (it wakes threads
-    and fills caches), unless it alone is LOSING^2 times slower."""
+    next mode."""
     cdef double r, prev, window
     cdef int other
     if K <= 1 or u.fixed:
         return
     other = 1 - u.s.mode
-    if u.s.probing and not u.s.warmed:
-        u.s.warmed = True
-        u.s.warm_time = dt
-        if dt <= LOSING * LOSING * u.s.rate[other] * work:
-            if share:
-                tuner_share(u)
-            return
     u.s.win_time += dt
     u.s.win_work += work
     u.s.win_batches += 1
@@ -903,27 +878,23 @@ cdef void tuner_record(Tuner* u, double dt, double work, int K,
         # measured before: keep the probe only if clearly better.
         if r < 0.95 * u.s.rate[other]:
             u.s.probing = False
-            u.s.checked = False
             u.s.backoff = 1
             u.s.countdown = 1
             u.s.since = 0
             u.s.quiet = 0
             tuner_window_reset(u)
         else:
-            tuner_lost(u, (r - u.s.rate[other]) * u.s.win_work + u.s.warm_time)
+            tuner_lost(u, (r - u.s.rate[other]) * u.s.win_work)
     else:
         tuner_window_reset(u)
         u.s.since += window
         if (u.s.backoff == 0
-                or (u.s.since >= u.s.quiet
-                    and (u.s.countdown <= 1
-                         or (u.s.mode == 1 and prev > 0 and r > LOSING * prev)))):
+                or (u.s.mode == 1 and prev > 0 and r > LOSING * prev)
+                or (u.s.countdown <= 1 and u.s.since >= u.s.quiet)):
             # probe the other mode: the first time (explore), when the team
             # slowed down, or when its turn came
             u.s.mode = other
             u.s.probing = True
-            u.s.warmed = False
-            u.s.warm_time = 0
             if u.s.backoff == 0:
                 u.s.backoff = 1
         elif u.s.countdown > 1:
@@ -1002,12 +973,6 @@ def _tuner_start(double work, bint single=True):
     tuner_init(&u, False)
     tuner_bind(&u, work, single)
     return u.key, u.s.mode
-
-
-def _barrier_times(int team, int n):
-    """Wall seconds of n empty parallel regions of `team` threads in a row
-    (for tests and benchmarks of the tuner's barrier check)."""
-    return [barrier_seconds(team) for _ in range(n)]
 
 
 def _tuner_trace(double s_per_row_one, double s_per_row_team,
@@ -1509,7 +1474,7 @@ cdef int _epoch(Trainer tr, const floating[:, ::1] X,
     cdef Py_ssize_t n = Xptr.shape[0] - 1 if sparse else X.shape[0]
     cdef Py_ssize_t P = net.n_params, nb, b, start, m, j, bs = tr.batch_size
     cdef Py_ssize_t work_per_row = 6 * net.n_coef
-    cdef int T = tr.n_threads, K, team, nup, c, regions
+    cdef int T = tr.n_threads, K, team, nup, c
     cdef double alpha_loss = 0 if tr.opt.kind == OPT_ADAMW else alpha
     cdef double wsq, loss, sw_sum, total = 0, t0, t1
     cdef floating[::1] pv = tr.params
@@ -1547,9 +1512,6 @@ cdef int _epoch(Trainer tr, const floating[:, ::1] X,
     x.alpha = alpha
     x.want_sumsq = alpha_loss != 0
     nb = (n + bs - 1) // bs
-    # parallel regions of a cut mini-batch: its parts (or, split by layers,
-    # the gather, each layer forward and backward, the loss) and the update
-    regions = (2 * net.L + 2 if tr.split else 1) + (1 if P >= tr.min_update_params else 0)
     tr.rows_done = 0
     tr.loss_done = 0
     net.g0_clean = sparse
@@ -1566,23 +1528,8 @@ cdef int _epoch(Trainer tr, const floating[:, ::1] X,
                 K = n_chunks_for(m, work_per_row, T, tr.min_work)
                 if K > tr.slots and not tr.split:
                     K = tr.slots
-                if (K > 1 and tr.tuner.s.probing and tr.tuner.s.mode == 1
-                        and not tr.tuner.s.checked):
-                    # Before a whole mini-batch on the team, time an empty
-                    # parallel region: when its barrier alone, times the
-                    # regions of a batch, costs half a batch on one thread,
-                    # the team has lost already (a core is taken). The
-                    # first region wakes the sleeping threads (~100 us in
-                    # a VM, paid once per switch to the team): the second
-                    # is the one timed. (A quick one proves little: a
-                    # woken thread often runs at once on a loaded machine.)
-                    tr.tuner.s.checked = True
-                    warm_team(K)
-                    t0 = barrier_seconds(K)
-                    t1 = barrier_seconds(K)
-                    if t1 * regions > 0.5 * tr.tuner.s.rate[0] * m * work_per_row:
-                        tuner_lost(&tr.tuner, t0 + t1)
-                        tuner_share(&tr.tuner)
+                if K > 1 and tr.tuner.s.mode == 1:
+                    warm_team(K)    # (once per process and team size)
                 team = tuner_team(&tr.tuner, K)
                 t0 = now()
                 x.start = start
