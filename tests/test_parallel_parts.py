@@ -105,12 +105,11 @@ def test_tuner_falls_back_to_one_thread_when_the_team_waits():
     # after the first windows nearly every batch runs on one thread, and
     # the probes of the team stay rare.
     modes = _tuner_trace(1e-6, 1e-5, 200, 5000)
-    # a fresh process starts on one thread (a first window of 20 ms, about
-    # 100 batches here) and measures the team right after: one batch, which
-    # loses by so much that it is no mere warm-up
-    assert not modes[:100].any()
-    assert modes[100:200].sum() == 1
-    assert modes[200:].mean() < 0.01
+    # a fresh process starts on one thread (a first window of 5 ms, 25
+    # batches here) and measures the team right after: one batch, lost
+    assert not modes[:25].any()
+    assert modes[25:100].sum() == 1
+    assert modes[100:].mean() < 0.01
 
 
 def test_tuner_keeps_the_team_when_it_is_faster():

@@ -749,6 +749,10 @@ cdef double LOSING = 2.0
 # were noise on a shared VM).
 cdef int WINDOW_BATCHES = 3
 cdef double WINDOW_S = 0.02
+# (the first windows of a size, until a probe has lost, are shorter: on
+# small networks 20 ms is a dozen epochs, and later probes correct a
+# first decision that noise got wrong)
+cdef double WINDOW_S_FIRST = 0.005
 cdef TunerMem _tuner_mem[N_SIZE_CLASSES]
 
 
@@ -851,7 +855,8 @@ cdef inline int tuner_team(const Tuner* u, int K) noexcept nogil:
 cdef void tuner_record(Tuner* u, double dt, double work, int K,
                        bint share=True) noexcept nogil:
     """Account one mini-batch of `work` flops that took dt seconds; at the
-    end of a window (at least WINDOW_BATCHES batches and WINDOW_S seconds,
+    end of a window (at least WINDOW_BATCHES batches and WINDOW_S seconds
+    (WINDOW_S_FIRST while the backoff is at most 1),
     or a probe already LOSING times slower than the incumbent) choose the
     next mode."""
     cdef double r, prev, window
@@ -864,8 +869,9 @@ cdef void tuner_record(Tuner* u, double dt, double work, int K,
     u.s.win_batches += 1
     if u.s.probing and u.s.win_time > LOSING * u.s.rate[other] * u.s.win_work:
         pass    # a probe that is clearly losing ends at once
-    elif u.s.win_batches < WINDOW_BATCHES or (u.s.win_time < WINDOW_S
-                                              and u.s.win_batches < 512):
+    elif u.s.win_batches < WINDOW_BATCHES or (
+            u.s.win_time < (WINDOW_S if u.s.backoff > 1 else WINDOW_S_FIRST)
+            and u.s.win_batches < 512):
         if share:
             tuner_share(u)
         return
