@@ -113,15 +113,27 @@ def test_tuner_falls_back_to_one_thread_when_the_team_waits():
 
 
 def test_tuner_keeps_the_team_when_it_is_faster():
+    # (6-10 s of batches here: the other mode is measured again every
+    # second of training, a window of 20 ms each time)
     modes = _tuner_trace(1e-5, 0.6e-5, 200, 5000)
-    assert modes[100:].mean() > 0.99
+    assert modes[100:].mean() > 0.97
 
 
 def test_tuner_switches_only_for_a_clear_gain():
     # The team 2% faster is within noise: the incumbent (one thread, where
     # a fresh process starts) stays; 10% faster takes over.
-    assert _tuner_trace(1e-5, 0.98e-5, 200, 5000)[100:].mean() < 0.01
-    assert _tuner_trace(1e-5, 0.90e-5, 200, 5000)[100:].mean() > 0.99
+    assert _tuner_trace(1e-5, 0.98e-5, 200, 5000)[100:].mean() < 0.03
+    assert _tuner_trace(1e-5, 0.90e-5, 200, 5000)[100:].mean() > 0.97
+
+
+def test_tuner_checks_every_decision_at_least_once_a_second():
+    # However long the backoff has grown, the other mode is measured again
+    # after about a second of training (12 s of batches here).
+    modes = _tuner_trace(1e-5, 0.6e-5, 200, 10000)
+    probes = np.flatnonzero(np.diff(modes.astype(int)) == -1)
+    gaps = np.diff(probes) * 200 * 0.6e-5        # seconds between probes
+    assert len(probes) >= 10
+    assert gaps.max() < 1.2
 
 
 @pytest.fixture

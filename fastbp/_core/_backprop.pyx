@@ -735,16 +735,23 @@ cdef struct Tuner:
 # 4x after each lost probe (to 256), and the next probe waits for at least
 # QUIET_FACTOR times the seconds the lost one cost, so that exploring stays
 # a few percent of the time however slow a team batch is on a loaded
-# machine. An incumbent team that becomes 2x slower than it was (the
-# load came) is re-measured against one thread at once.
+# machine. An incumbent team that becomes 1.5x slower than it was (the
+# load came) is re-measured against one thread at once, and no decision
+# goes unchecked for more than MAX_GAP_S seconds of training.
 cdef enum:
     N_SIZE_CLASSES = 128
 cdef double QUIET_FACTOR = 30.0
 # A probe this many times slower than the incumbent has lost (a core is
-# taken: a time slice per barrier), and so has a team this many times
-# slower than its last window. (1.5 took the noise of a shared VM, where a
-# window of 5 ms can vary that much, for load.)
+# taken: a time slice per barrier). (1.5 took the noise of a shared VM,
+# where a window of 5 ms can vary that much, for load.)
 cdef double LOSING = 2.0
+# A team whose window is this many times slower than its last one is
+# measured against one thread at once (the load came); and whatever the
+# backoff, the other mode is measured again after MAX_GAP_S seconds of
+# training (a large network's team can be 2x slower under load without
+# any one window showing it).
+cdef double SLOWED = 1.5
+cdef double MAX_GAP_S = 1.0
 # A window is at least this many mini-batches and seconds (shorter ones
 # were noise on a shared VM).
 cdef int WINDOW_BATCHES = 3
@@ -895,8 +902,9 @@ cdef void tuner_record(Tuner* u, double dt, double work, int K,
         tuner_window_reset(u)
         u.s.since += window
         if (u.s.backoff == 0
-                or (u.s.mode == 1 and prev > 0 and r > LOSING * prev)
-                or (u.s.countdown <= 1 and u.s.since >= u.s.quiet)):
+                or (u.s.mode == 1 and prev > 0 and r > SLOWED * prev)
+                or (u.s.since >= u.s.quiet
+                    and (u.s.countdown <= 1 or u.s.since >= MAX_GAP_S))):
             # probe the other mode: the first time (explore), when the team
             # slowed down, or when its turn came
             u.s.mode = other
