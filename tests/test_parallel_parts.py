@@ -393,3 +393,17 @@ def test_concurrent_fits_keep_the_blas_limit_until_the_last_ends(monkeypatch):
         assert [lib.num_threads for lib in libs] == [1, 1]
     t.join(10)
     assert [lib.num_threads for lib in libs] == [2, 4]
+
+
+def test_batch_trace_lists_each_mini_batch_and_its_team():
+    X = np.random.default_rng(5).random((130, 6))
+    y = np.arange(130) % 3
+    _backprop._batch_trace()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        MLPClassifier(hidden_layer_sizes=(8,), batch_size=20, max_iter=2,
+                      n_threads=2, random_state=0).fit(X, y)
+    trace = _backprop._batch_trace()
+    assert len(trace) == 2 * 7                      # 7 mini-batches an epoch
+    assert all(team in (1, 2) and seconds >= 0 for team, seconds in trace)
+    assert _backprop._batch_trace() == []           # read and cleared
