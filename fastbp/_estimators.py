@@ -501,6 +501,20 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
             self.best_validation_score_ = None
         return opt
 
+    def _validation_targets(self, X_val, y_val):
+        """The validation split's targets for the loss (Y_val, in the
+        network's dtype) and for the score (labels for a classifier), and
+        the scorer; shared with fastbp/_scale.py."""
+        if X_val.shape[0] < 2:
+            raise ValueError(
+                "The validation set is too small. Increase 'validation_fraction' "
+                "or the size of your dataset.")
+        Y_val = np.ascontiguousarray(y_val, dtype=self._net.dtype)
+        if is_classifier(self):
+            y_val = self._label_binarizer.inverse_transform(y_val)
+        scorer = None if self.scoring is None else check_scoring(self, self.scoring)
+        return Y_val, y_val, scorer
+
     def _fit_stochastic(self, X, y, sample_weight, incremental, n_threads):
         net = self._net
         opt = self._start_stochastic(incremental)
@@ -516,14 +530,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
             sw_train = sw_val = None
             if sample_weight is not None:
                 sw_train, sw_val = split[4:]
-            if X_val.shape[0] < 2:
-                raise ValueError(
-                    "The validation set is too small. Increase 'validation_fraction' "
-                    "or the size of your dataset.")
-            Y_val = np.ascontiguousarray(y_val, dtype=net.dtype)
-            if is_classifier(self):
-                y_val = self._label_binarizer.inverse_transform(y_val)
-            scorer = None if self.scoring is None else check_scoring(self, self.scoring)
+            Y_val, y_val, scorer = self._validation_targets(X_val, y_val)
         else:
             X_train, y_train, sw_train = X, y, sample_weight
             X_val = y_val = sw_val = None

@@ -24,7 +24,6 @@ import numpy as np
 import scipy.sparse
 from sklearn.base import is_classifier
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import check_scoring
 from sklearn.model_selection import train_test_split
 
 from fastbp._network import prepare_input
@@ -174,14 +173,7 @@ def fit_stochastic(est, data, runner, incremental):
     X_val = y_val = sw_val = Y_val = scorer = None
     if early_stopping:
         X_val, y_val, sw_val = data.split_validation(est)
-        if X_val.shape[0] < 2:
-            raise ValueError(
-                "The validation set is too small. Increase 'validation_fraction' "
-                "or the size of your dataset.")
-        Y_val = np.ascontiguousarray(y_val, dtype=net.dtype)
-        if is_classifier(est):
-            y_val = est._label_binarizer.inverse_transform(y_val)
-        scorer = None if est.scoring is None else check_scoring(est, est.scoring)
+        Y_val, y_val, scorer = est._validation_targets(X_val, y_val)
         sw_val = None if sw_val is None else np.ascontiguousarray(sw_val, dtype=net.dtype)
 
     n_samples = data.n_train
