@@ -9,8 +9,8 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.utils import check_random_state
 
+from fastbp._checks import check_random_state
 from fastbp._core import _backprop, _kernels
 from fastbp._threads import blas_limited, resolve_n_threads
 
