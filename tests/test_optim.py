@@ -195,3 +195,49 @@ def test_bad_sizes_raise(kind):
     # nothing was touched by the failed calls
     np.testing.assert_array_equal(p, 0)
     np.testing.assert_array_equal(s, 0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ["adam", "sgd", "rmsprop"])
+def test_updates_round_as_plain_numpy_bit_for_bit(kind, dtype):
+    # The kernels are compiled twice (baseline x86-64 and AVX2, picked at
+    # load time) and must round every operation alike: no fused a * b + c,
+    # sums in source order. numpy's elementwise ops round each operation
+    # once, so the same expression in the same order gives the same bits.
+    # 1003 entries: the vector loop body and its scalar tail.
+    n = 1003
+    rng = np.random.RandomState(5)
+    f = dtype
+    p0 = (rng.standard_normal(n) * np.exp(rng.uniform(-8, 3, n))).astype(f)
+    g = (rng.standard_normal(n) * np.exp(rng.uniform(-8, 3, n))).astype(f)
+    s10 = (rng.standard_normal(n) * 0.1).astype(f)
+    s20 = np.abs(rng.standard_normal(n) * 0.1).astype(f)
+    p, s1, s2 = p0.copy(), s10.copy(), s20.copy()
+    lr, t = 0.01, 4
+    zero, one = f(0), f(1)
+    gj = (g + zero * p0) * one
+    if kind == "adam":
+        _optim.step(OPT["adam"], p, g, s1, s2, n, t - 1, lr=lr)
+        b1, b2, eps = f(0.9), f(0.999), f(1e-8)
+        lr_t = f(lr * np.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t))
+        m = b1 * s10 + (one - b1) * gj
+        v = b2 * s20 + (one - b2) * gj * gj
+        want = (p0 - zero * p0) - lr_t * m / (np.sqrt(v) + eps)
+        np.testing.assert_array_equal(s1, m)
+        np.testing.assert_array_equal(s2, v)
+    elif kind == "sgd":
+        _optim.step(OPT["sgd"], p, g, s1, s2[:0], n, t - 1, lr=lr,
+                    momentum=0.9, nesterov=True)
+        mu, lr_f = f(0.9), f(lr)
+        u = mu * s10 - lr_f * gj
+        want = p0 + (mu * u - lr_f * gj)
+        np.testing.assert_array_equal(s1, u)
+    else:
+        s1 = s20.copy()     # (a mean square: never negative)
+        _optim.step(OPT["rmsprop"], p, g, s1, s2[:0], n, t - 1, lr=lr,
+                    beta2=0.9, eps=1e-8)
+        rho, lr_f, eps = f(0.9), f(lr), f(1e-8)
+        s = rho * s20 + (one - rho) * gj * gj
+        want = p0 - lr_f * gj / (np.sqrt(s) + eps)
+        np.testing.assert_array_equal(s1, s)
+    np.testing.assert_array_equal(p, want)
