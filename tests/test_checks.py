@@ -143,3 +143,21 @@ def test_fit_messages_come_from_scikit_learn():
     est = MLPClassifier(max_iter=2, n_threads=1).fit(X, y)
     with pytest.raises(ValueError, match="X has 2 features, but"):
         est.partial_fit(X[:, :2], y)
+
+
+def test_plain_Xy_reads_a_broadcast_stand_in_once():
+    # the stand-in of an out-of-core X repeats one element: that element is
+    # what is checked (non-finite: handed to validate_data)
+    y = np.arange(1000) % 2
+    zeros = np.broadcast_to(np.zeros(1, np.float32), (1000, 50))
+    got = plain_Xy(MLPClassifier(), zeros, y, reset=True, labels=True)
+    assert got is not None and got[0] is zeros
+    for bad in (np.nan, np.inf):
+        stand_in = np.broadcast_to(np.full(1, bad, np.float32), (1000, 50))
+        assert plain_Xy(MLPClassifier(), stand_in, y, reset=True,
+                        labels=True) is None
+    # a row repeated: every element of the row is looked at
+    row = np.zeros(50, np.float32)
+    row[37] = np.nan
+    assert plain_Xy(MLPClassifier(), np.broadcast_to(row, (1000, 50)), y,
+                    reset=True, labels=True) is None
