@@ -52,18 +52,21 @@ _PARAM_NAMES = {}
 _MAX_VALID = 1024
 
 
+_PLAIN = (type(None), bool, int, float, str, np.generic)
+
+
 def _frozen(value):
     """A hashable key for a parameter value, telling types apart (1 from
-    1.0 and True); None where the value cannot be keyed (a dict, an
-    array)."""
+    1.0 and True); None for anything but None, numbers, strings and
+    lists or tuples of them (a dict, an array, a callable or a RandomState
+    is validated every time, and never held by the cache)."""
     if isinstance(value, (list, tuple)):
         items = tuple(_frozen(v) for v in value)
         if any(v is None for v in items):
             return None
         return (type(value), items)
-    try:
-        hash(value)
-    except TypeError:
+    if not isinstance(value, _PLAIN) or (
+            isinstance(value, np.generic) and value.dtype.kind not in "biuf"):
         return None
     return (type(value), value)
 
@@ -117,19 +120,22 @@ def plain_Xy(est, X, y, *, reset, labels):
     ``n_features_in_`` when reset, as validate_data does."""
     if not (type(X) is np.ndarray and type(y) is np.ndarray and X.ndim == 2
             and y.ndim == 1 and X.dtype.type in (np.float32, np.float64)
+            and X.dtype.isnative and y.dtype.isnative
             and X.shape[0] == y.shape[0] and X.shape[0] > 0 and X.shape[1] > 0
             and "feature_names_in_" not in est.__dict__):
         return None
     if labels:
         if y.dtype.kind not in "iu":
             return None
-    elif y.dtype.type not in (np.float32, np.float64) or not np.isfinite(y.sum()):
+    elif y.dtype.type not in (np.float32, np.float64):
         return None
     if not reset and X.shape[1] != getattr(est, "n_features_in_", None):
         return None
     # (a sum that overflows goes to validate_data, which looks closer)
-    if not np.isfinite(_distinct(X).sum()):
-        return None
+    with np.errstate(over="ignore", invalid="ignore"):
+        if not np.isfinite(_distinct(X).sum()) or (
+                not labels and not np.isfinite(y.sum())):
+            return None
     if reset:
         est.n_features_in_ = X.shape[1]
     return X, y

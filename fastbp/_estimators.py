@@ -661,12 +661,14 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
                               n_threads=1)   # about a hundred rows
         # the same output for every row, though the targets differ: every
         # hidden unit is dead or saturated (what a blown-up ReLU net does)
-        constant = (n > 1 and np.ptp(out, axis=0).max() <= 1e-7 * (1 + np.abs(out).max())
-                    and np.ptp(Ys, axis=0).max() > 0)
+        constant = (n > 1 and np.ptp(Ys, axis=0).max() > 0
+                    and np.ptp(out, axis=0).max() <= 1e-7 * (1 + np.abs(out).max()))
         z = np.zeros(Ys.shape, dtype=net.dtype)
         per_sample = np.asarray(_kernels.output_loss(
-            net._out_code, z, Ys, ones, np.empty_like(z)))
-        untrained = float((per_sample if sws is None else per_sample * sws).sum()) / total
+            net._out_code, z, Ys, ones, np.empty_like(z)), dtype=np.float64)
+        if sws is not None:
+            per_sample *= sws
+        untrained = float(per_sample.sum()) / total
         if constant:
             warnings.warn(
                 "The fitted network gives the same output for every sample: "
@@ -1053,7 +1055,7 @@ def _int_labels(y):
     scikit-learn label checks (type_of_target, LabelBinarizer) cost more
     than a whole epoch on small data."""
     return (isinstance(y, np.ndarray) and y.ndim == 1 and y.shape[0] > 0
-            and y.dtype.kind in "iu")
+            and y.dtype.kind in "iu" and y.dtype.isnative)
 
 
 def _int_unique(y):
@@ -1070,9 +1072,8 @@ def _int_unique(y):
 def _offsets(y, lo):
     """y - lo as intp, exactly, for integer y >= lo (of y's dtype) whose
     differences fit (8-byte integers wrap around but end exact)."""
-    if y.dtype.itemsize == 8:
-        return (y - lo).astype(np.intp, copy=False)
-    return y.astype(np.intp) - int(lo)
+    d = (y - lo) if y.dtype.itemsize == 8 else y.astype(np.int64) - int(lo)
+    return d.astype(np.intp, copy=False)
 
 
 def _unique_labels(y):

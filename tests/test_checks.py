@@ -47,9 +47,13 @@ def test_params_key_tells_types_apart():
     assert params_key(c) != params_key(d)
     assert params_key(a) == params_key(MLPClassifier(max_iter=5))
     assert params_key(MLPRegressor()) != params_key(MLPClassifier())
-    # unhashable values are not keyed (always validated)
+    # only plain values are keyed: the rest is validated every time (and
+    # never held by the cache)
     assert params_key(MLPClassifier(class_weight={0: 1.0})) is None
     assert params_key(MLPClassifier(hidden_layer_sizes=np.array([5]))) is None
+    assert params_key(MLPClassifier(random_state=np.random.RandomState(0))) is None
+    assert params_key(MLPClassifier(scoring=lambda est, X, y: 0.0)) is None
+    assert params_key(MLPClassifier(alpha=np.float32(0.5))) is not None
 
 
 def test_validation_is_skipped_only_for_values_that_passed():
@@ -161,3 +165,31 @@ def test_plain_Xy_reads_a_broadcast_stand_in_once():
     row[37] = np.nan
     assert plain_Xy(MLPClassifier(), np.broadcast_to(row, (1000, 50)), y,
                     reset=True, labels=True) is None
+
+
+@pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
+@pytest.mark.parametrize("order", [">f4", ">f8"])
+def test_fit_on_non_native_byte_order_as_on_native(cls, order):
+    rng = np.random.RandomState(0)
+    X = rng.rand(60, 4)
+    y = (X[:, 0] > 0.5).astype(int) if cls is MLPClassifier else X.sum(1)
+    kw = dict(hidden_layer_sizes=(5,), max_iter=3, random_state=0, n_threads=1)
+    assert plain_Xy(cls(), X.astype(order), y, reset=True,
+                    labels=cls is MLPClassifier) is None
+    swapped = cls(**kw).fit(X.astype(order), y)
+    # validate_data makes a native float64 copy, whatever the width
+    native = cls(**kw).fit(X.astype(order).astype(np.float64), y)
+    np.testing.assert_array_equal(swapped.coefs_[0], native.coefs_[0])
+
+
+def test_huge_finite_values_fit_without_an_overflow_warning():
+    import warnings
+    rng = np.random.RandomState(0)
+    X = rng.rand(60, 4)
+    X[:2] = 1e308      # finite, but the sum overflows
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert plain_Xy(MLPRegressor(), X, X[:, 1], reset=True,
+                        labels=False) is None
+        MLPRegressor(hidden_layer_sizes=(2,), max_iter=1, solver="lbfgs",
+                     n_threads=1).fit(X, X[:, 1])

@@ -25,8 +25,10 @@
  * and the updates are a fifth of a small network's mini-batch (digits at
  * batch 32). AVX2 without FMA: every operation rounds as in the baseline
  * code (no a * b + c is fused, sums keep their order), so both versions
- * give the same bits. */
-#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) \
+ * give the same bits. (glibc only: the load-time choice is an ifunc, which
+ * musl does not have.) */
+#if defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__) \
+    && defined(__GNUC__) \
     && (defined(__clang__) ? __clang_major__ >= 14 : __GNUC__ >= 6)
 #define FASTBP_CLONES __attribute__((target_clones("avx2", "default")))
 #else
