@@ -363,7 +363,9 @@ def run_case(name, X, y, *, threads, libs, repeats, quick, log):
     at most 5 in quick mode): later epochs can be slower than early ones
     (Adam's moments decay into subnormal floats), so all are timed over the
     same stretch of training. Each library gets `repeats` timed fits, fewer
-    where its fits are long (about 15 s per library and case, 4 s quick).
+    where its fits are long (about 15 s per library and case, 4 s quick):
+    short cases (digits) get many fits, whose medians hold still on a
+    noisy machine, long ones a few.
     """
     case = CASES[name]
     hidden, batch = case["hidden"], case["batch"]
@@ -759,8 +761,9 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=None,
                    help="threads for every library (default: all cores)")
     p.add_argument("--repeats", type=int, default=None,
-                   help="timed fits per library and case (default 5, quick 3; "
-                        "fewer where one fit is long; the busy case: 11, quick 9)")
+                   help="timed fits per library and case (default 15, fewer "
+                        "where the fits would take more than ~15 s, quick ~4 s; "
+                        "the busy case: 11, quick 9)")
     p.add_argument("--rows", type=int, default=None,
                    help="rows of the synthetic data (overrides the default)")
     p.add_argument("--busy", type=int, default=2, metavar="N",
@@ -790,7 +793,9 @@ def main(argv=None):
         raise SystemExit(f"unknown librar(y/ies) {bad}; choose from {list(LIBS)}")
     if "torch" in libs and not have_torch():
         libs.remove("torch")
-    repeats = args.repeats or (3 if args.quick else 5)
+    # (as many fits as fit in each case's time budget, up to 15: the medians
+    # of 3 short fits moved 30% from run to run on a shared VM)
+    repeats = args.repeats or 15
     rows = args.rows or (QUICK_ROWS if args.quick else FULL_ROWS)
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
 
