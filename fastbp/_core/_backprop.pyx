@@ -1802,7 +1802,6 @@ cdef class Predictor:
                 or cnp.PyArray_DIM(Oa, 1) != self.net.sizes[self.net.L]):
             raise ValueError("X or out has the wrong shape")
         cdef int saved_out = self.net.out
-        cdef fastbp_fpmode fpm
         cdef bint ok = True
         if out_kind >= 0:
             self.net.out = out_kind
