@@ -247,3 +247,62 @@ def test_argmax_rows_is_numpys_argmax(dtype):
         _kernels.argmax_rows(np.asfortranarray(Z))
     with pytest.raises(ValueError, match="no columns"):
         _kernels.argmax_rows(np.empty((3, 0), dtype=dtype))
+
+
+# The softmax's exp (fastbp/_core/_exp_kernels.h): vectorized, its own code
+# rather than the C library's, so it is checked here against an exact
+# reference, and its three ways of being called against each other.
+
+EXP_RANGE = {np.float32: (-103.9, 88.72), np.float64: (-745.0, 709.78)}
+
+
+def _exp_reference(x):
+    """exp of x in long double, where it has more digits than double."""
+    return np.exp(x.astype(np.longdouble))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_exp_is_within_two_ulp(dtype):
+    lo, hi = EXP_RANGE[dtype]
+    rng = np.random.default_rng(0)
+    x = np.concatenate([np.linspace(lo, hi, 400_001), rng.uniform(-1, 1, 100_000),
+                        rng.uniform(-20, 0, 100_000)]).astype(dtype)
+    y = _kernels.softmax_exp(x)
+    ref = _exp_reference(x)
+    ulp = np.spacing(ref.astype(dtype)).astype(np.longdouble)
+    err = np.abs(y.astype(np.longdouble) - ref) / ulp
+    bound = 2.0 if np.finfo(np.longdouble).nmant > np.finfo(dtype).nmant + 8 else 3.0
+    assert float(err.max()) <= bound, (float(err.max()), x[np.argmax(err)])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_exp_edge_values(dtype):
+    big = 89.0 if dtype == np.float32 else 710.0
+    tiny = -104.0 if dtype == np.float32 else -746.0
+    x = np.array([np.nan, np.inf, -np.inf, big, 1e30, tiny, -1e30, 0.0, -0.0],
+                 dtype=dtype)
+    y = _kernels.softmax_exp(x)
+    assert np.isnan(y[0])
+    assert y[1] == np.inf and y[3] == np.inf and y[4] == np.inf
+    assert y[2] == 0 and y[5] == 0 and y[6] == 0
+    assert y[7] == 1 and y[8] == 1
+    # the largest and the subnormal results, as numpy has them
+    last = np.nextafter(dtype(np.log(np.finfo(dtype).max)), dtype(0))
+    sub = dtype(np.log(np.finfo(dtype).tiny)) - dtype(5)
+    np.testing.assert_allclose(_kernels.softmax_exp(np.array([last, sub], dtype=dtype)),
+                               np.exp(np.array([last, sub], dtype=dtype)), rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_exp_gives_the_same_bits_every_way(dtype):
+    """Vectorized (any length: full vectors and the rest), in place and one
+    value at a time: training, prediction and the loss without gradient
+    call it these three ways and must agree."""
+    rng = np.random.default_rng(1)
+    for n in (1, 3, 7, 8, 9, 17, 1000):
+        x = (rng.standard_normal(n) * 30).astype(dtype)
+        x[rng.integers(0, n)] = np.nan
+        a = _kernels.softmax_exp(x)
+        b = _kernels.softmax_exp(x, in_place=True)
+        c = _kernels.softmax_exp(x, one_at_a_time=True)
+        assert a.tobytes() == b.tobytes() == c.tobytes()

@@ -44,9 +44,12 @@ from cpython.exc cimport PyErr_CheckSignals
 
 from fastbp._core._blas cimport gemm, gemm_few_rows, SMALL_M
 from fastbp._core._activations cimport (
-    bias_activate, mul_derivative, ACT_IDENTITY, ACT_GELU,
+    bias_activate, mul_derivative, ACT_IDENTITY, ACT_GELU, OUT_SOFTMAX,
 )
-from fastbp._core._losses cimport loss_delta_row, output_activate
+from fastbp._core._losses cimport (
+    loss_delta_row, output_activate_rows, output_delta, shift_by_max,
+    softmax_finish, vexp,
+)
 from fastbp._core._optim cimport (
     OptParams, opt_init, opt_set_step, sum_squares, update, OPT_ADAM,
     OPT_ADAMW,
@@ -265,7 +268,21 @@ cdef double loss_rows(const Net* net, floating* A, floating* D,
     sw * loss over these rows."""
     cdef Py_ssize_t i, r, n_out = net.sizes[net.L]
     cdef floating w
+    cdef floating* z
     cdef double loss = 0
+    if net.out == OUT_SOFTMAX and D != NULL and i1 > i0:
+        # loss_delta_row's softmax, with the exps of all rows in one
+        # vectorized loop (a sixth of a digits mini-batch otherwise)
+        for i in range(i0, i1):
+            shift_by_max(A + i * n_out, n_out)
+        vexp(D + i0 * n_out, A + i0 * n_out, (i1 - i0) * n_out)
+        for i in range(i0, i1):
+            r = idx[start + i] if idx != NULL else start + i
+            w = sw[r] if sw != NULL else 1
+            z = A + i * n_out
+            loss += w * softmax_finish(z, Y + r * n_out, D + i * n_out, n_out)
+            output_delta(z, Y + r * n_out, w, n_out, D + i * n_out)
+        return loss
     for i in range(i0, i1):
         r = idx[start + i] if idx != NULL else start + i
         w = sw[r] if sw != NULL else 1
@@ -347,8 +364,7 @@ cdef double rows_pass(const Net* net, const floating* params, floating* grad,
     A = ws + net.a_off[L - 1]
     D = ws + net.d0_off if (grad != NULL and Y != NULL) else NULL
     if Y == NULL:
-        for i in range(m):
-            output_activate(net.out, A + i * n_out, n_out)
+        output_activate_rows(net.out, A, m, n_out)
     else:
         loss = loss_rows(net, A, D, Y, sw, idx, start, 0, m)
     if out != NULL:

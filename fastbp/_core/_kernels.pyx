@@ -13,7 +13,7 @@ from fastbp._core._activations cimport (
     ACT_IDENTITY, ACT_LOGISTIC, ACT_TANH, ACT_RELU, ACT_LEAKY_RELU, ACT_ELU,
     ACT_SOFTPLUS, ACT_GELU, OUT_IDENTITY, OUT_SOFTMAX, OUT_LOGISTIC, OUT_EXP,
 )
-from fastbp._core._losses cimport loss_delta_row
+from fastbp._core._losses cimport loss_delta_row, sexp, vexp, vexp_inplace
 
 cnp.import_array()
 
@@ -24,6 +24,28 @@ ACTIVATIONS = {
 }
 OUTPUTS = {"identity": OUT_IDENTITY, "softmax": OUT_SOFTMAX,
            "logistic": OUT_LOGISTIC, "exp": OUT_EXP}
+
+
+def softmax_exp(floating[::1] x, bint one_at_a_time=False,
+                bint in_place=False):
+    """exp of every value of x as the softmax computes it (_exp_kernels.h):
+    a new array from the vectorized loop (the default), the loop in place,
+    or the function one value at a time (all three give the same bits)."""
+    cdef Py_ssize_t i, n = x.shape[0]
+    out_arr = np.empty(n, dtype=np.float32 if floating is float else np.float64)
+    cdef floating[::1] out = out_arr
+    if n == 0:
+        return out_arr
+    with nogil:
+        if one_at_a_time:
+            for i in range(n):
+                out[i] = sexp(x[i])
+        elif in_place:
+            out[:] = x
+            vexp_inplace(&out[0], n)
+        else:
+            vexp(&out[0], &x[0], n)
+    return out_arr
 
 
 def activation(int kind, floating[::1] x):

@@ -20,6 +20,39 @@ from fastbp._core._activations cimport (
 )
 
 
+# The softmax's exp: vectorized loops over a row, and the same function one
+# value at a time (the same bits for the same value: _exp_kernels.h).
+cdef extern from "_exp_kernels.h" nogil:
+    float fastbp_expf1(float x)
+    double fastbp_exp1(double x)
+    void fastbp_vexp_f(float* out, const float* x, Py_ssize_t n)
+    void fastbp_vexp_d(double* out, const double* x, Py_ssize_t n)
+    void fastbp_vexp_inplace_f(float* x, Py_ssize_t n)
+    void fastbp_vexp_inplace_d(double* x, Py_ssize_t n)
+
+
+cdef inline floating sexp(floating x) noexcept nogil:
+    if floating is float:
+        return fastbp_expf1(x)
+    else:
+        return fastbp_exp1(x)
+
+
+cdef inline void vexp(floating* out, const floating* x, Py_ssize_t n) noexcept nogil:
+    """out[k] = exp(x[k]); out and x must not overlap."""
+    if floating is float:
+        fastbp_vexp_f(out, x, n)
+    else:
+        fastbp_vexp_d(out, x, n)
+
+
+cdef inline void vexp_inplace(floating* x, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        fastbp_vexp_inplace_f(x, n)
+    else:
+        fastbp_vexp_inplace_d(x, n)
+
+
 cdef inline floating flog(floating x) noexcept nogil:
     if floating is float:
         return logf(x)
@@ -51,32 +84,78 @@ cdef inline floating log_sum_exp(const floating* z, Py_ssize_t n) noexcept nogil
         if z[k] > mx:
             mx = z[k]
     for k in range(n):
-        s = s + fexp(z[k] - mx)
+        s = s + sexp(z[k] - mx)
     return mx + flog(s)
+
+
+cdef inline void shift_by_max(floating* z, Py_ssize_t n) noexcept nogil:
+    """z[k] -= max(z), the softmax's shift (exp(z - max) cannot overflow)."""
+    cdef Py_ssize_t k
+    cdef floating mx = z[0]
+    for k in range(1, n):
+        if z[k] > mx:
+            mx = z[k]
+    for k in range(n):
+        z[k] = z[k] - mx
+
+
+cdef inline void output_activate_rows(int kind, floating* z, Py_ssize_t m,
+                                      Py_ssize_t n) noexcept nogil:
+    """Apply the output activation to m contiguous rows of n values, in
+    place (a softmax's exps in one vectorized loop over the block)."""
+    cdef Py_ssize_t i, k
+    cdef floating s
+    cdef floating* row
+    if kind == OUT_SOFTMAX:
+        # scikit-learn's softmax: exp(z - max) / sum, one exp per output.
+        for i in range(m):
+            shift_by_max(z + i * n, n)
+        vexp_inplace(z, m * n)
+        for i in range(m):
+            row = z + i * n
+            s = 0
+            for k in range(n):
+                s = s + row[k]
+            for k in range(n):
+                row[k] = row[k] / s
+    elif kind == OUT_LOGISTIC:
+        for k in range(m * n):
+            z[k] = sigmoid(z[k])
+    elif kind == OUT_EXP:
+        for k in range(m * n):
+            z[k] = fexp(z[k])
 
 
 cdef inline void output_activate(int kind, floating* z, Py_ssize_t n) noexcept nogil:
     """Apply the output activation to one row of n values, in place."""
+    output_activate_rows(kind, z, 1, n)
+
+
+cdef inline double softmax_finish(floating* z, const floating* y,
+                                  const floating* e, Py_ssize_t n) noexcept nogil:
+    """Log loss of one row given z shifted by its max and e = exp(z): z
+    becomes the probabilities p = e / sum(e) (as scikit-learn computes them),
+    log p = z - log(sum(e)). Returns the unweighted loss."""
     cdef Py_ssize_t k
-    cdef floating mx, s
-    if kind == OUT_SOFTMAX:
-        # scikit-learn's softmax: exp(z - max) / sum, one exp per output.
-        mx = z[0]
-        for k in range(1, n):
-            if z[k] > mx:
-                mx = z[k]
-        s = 0
-        for k in range(n):
-            z[k] = fexp(z[k] - mx)
-            s = s + z[k]
-        for k in range(n):
-            z[k] = z[k] / s
-    elif kind == OUT_LOGISTIC:
-        for k in range(n):
-            z[k] = sigmoid(z[k])
-    elif kind == OUT_EXP:
-        for k in range(n):
-            z[k] = fexp(z[k])
+    cdef double loss = 0
+    cdef floating s = 0, lse
+    for k in range(n):
+        s = s + e[k]
+    lse = flog(s)
+    s = 1 / s
+    for k in range(n):
+        if y[k] != 0:
+            loss -= y[k] * clip_logp(z[k] - lse)
+        z[k] = e[k] * s
+    return loss
+
+
+cdef inline void output_delta(const floating* p, const floating* y, floating w,
+                              Py_ssize_t n, floating* delta) noexcept nogil:
+    """delta = w * (f(z) - y), the output delta of every canonical loss."""
+    cdef Py_ssize_t k
+    for k in range(n):
+        delta[k] = w * (p[k] - y[k])
 
 
 cdef inline double loss_delta_row(int kind, floating* z, const floating* y,
@@ -92,7 +171,7 @@ cdef inline double loss_delta_row(int kind, floating* z, const floating* y,
     """
     cdef Py_ssize_t k
     cdef double loss = 0
-    cdef floating lse, d, p, eps, mx, s
+    cdef floating lse, d, p, eps
     if floating is float:
         eps = FLT_EPSILON
     else:
@@ -103,29 +182,16 @@ cdef inline double loss_delta_row(int kind, floating* z, const floating* y,
             loss += d * d
         loss = 0.5 * loss / n
     elif kind == OUT_SOFTMAX and delta != NULL:
-        # One exp per output, kept in delta meanwhile: p = exp(z - max) / sum,
-        # as scikit-learn computes it; log p = z - max - log(sum).
-        mx = z[0]
-        for k in range(1, n):
-            if z[k] > mx:
-                mx = z[k]
-        s = 0
-        for k in range(n):
-            z[k] = z[k] - mx
-            delta[k] = fexp(z[k])
-            s = s + delta[k]
-        lse = flog(s)
-        s = 1 / s
-        for k in range(n):
-            if y[k] != 0:
-                loss -= y[k] * clip_logp(z[k] - lse)
-            z[k] = delta[k] * s
+        # One exp per output, kept in delta meanwhile (softmax_finish).
+        shift_by_max(z, n)
+        vexp(delta, z, n)
+        loss = softmax_finish(z, y, delta, n)
     elif kind == OUT_SOFTMAX:
         lse = log_sum_exp(z, n)
         for k in range(n):
             if y[k] != 0:
                 loss -= y[k] * clip_logp(z[k] - lse)
-            z[k] = fexp(z[k] - lse)
+            z[k] = sexp(z[k] - lse)
     elif kind == OUT_LOGISTIC:
         output_activate(kind, z, n)
         for k in range(n):
@@ -148,6 +214,5 @@ cdef inline double loss_delta_row(int kind, floating* z, const floating* y,
             loss += d - y[k]
             z[k] = d
     if delta != NULL:
-        for k in range(n):
-            delta[k] = w * (z[k] - y[k])
+        output_delta(z, y, w, n, delta)
     return loss

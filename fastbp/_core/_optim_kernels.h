@@ -19,21 +19,9 @@
 #include <math.h>
 #include <stddef.h>
 
-/* Each kernel is also compiled for AVX2 and picked at load time where the
- * CPU has it (GCC's and clang's function multiversioning, on x86-64 Linux):
- * the package is built for the x86-64 baseline (SSE2, 4 floats a vector),
- * and the updates are a fifth of a small network's mini-batch (digits at
- * batch 32). AVX2 without FMA: every operation rounds as in the baseline
- * code (no a * b + c is fused, sums keep their order), so both versions
- * give the same bits. (glibc only: the load-time choice is an ifunc, which
- * musl does not have.) */
-#if defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__) \
-    && defined(__GNUC__) \
-    && (defined(__clang__) ? __clang_major__ >= 14 : __GNUC__ >= 6)
-#define FASTBP_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define FASTBP_CLONES
-#endif
+/* Each kernel is also compiled for AVX2 (see _clones.h): the updates are a
+ * fifth of a small network's mini-batch (digits at batch 32). */
+#include "_clones.h"
 
 
 #define FASTBP_OPTIM(T, SUF, SQRT)                                              \
