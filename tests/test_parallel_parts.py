@@ -136,6 +136,25 @@ def test_tuner_checks_every_decision_at_least_once_a_second():
     assert gaps.max() < 1.2
 
 
+def test_a_long_probe_that_is_losing_ends_after_one_batch():
+    # A large network on an idle machine: 25 ms a team batch, 1.7x that on
+    # one thread. Every second the decision is measured again, and the
+    # one-thread probe ends after its first batch (it has run a whole
+    # window's time, 1.4x slower), not after a window of three batches.
+    rows = 256
+    team, one = 0.025 / rows, 1.7 * 0.025 / rows
+    modes = _tuner_trace(one, team, rows, 800)       # 20 s of batches
+    later = modes[100:]
+    probes = np.flatnonzero(np.diff(later.astype(int)) == -1) + 1
+    assert len(probes) >= 10                        # about once a second
+    for p in probes:
+        assert later[p] == 0 and later[p + 1] == 1  # one batch each
+    # a probe just under 1.4x runs its whole window (it may yet win)
+    modes = _tuner_trace(1.3 * 0.025 / rows, team, rows, 800)[100:]
+    starts = np.flatnonzero(np.diff(modes.astype(int)) == -1) + 1
+    assert all((modes[p:p + 3] == 0).all() for p in starts if p + 3 <= len(modes))
+
+
 @pytest.fixture
 def tuner_memory():
     """The process-wide memories of the training and forward tuners,

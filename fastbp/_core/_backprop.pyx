@@ -747,7 +747,7 @@ cdef struct Tuner:
 # machine would cost whole time slices.
 #
 # What a probe may cost is bounded: a probe that is clearly losing (2x
-# the incumbent) ends after one mini-batch, the windows between probes grow
+# the incumbent, 1.4x once it has run WINDOW_S) ends after one mini-batch, the windows between probes grow
 # 4x after each lost probe (to 256), and the next probe waits for at least
 # QUIET_FACTOR times the seconds the lost one cost, so that exploring stays
 # a few percent of the time however slow a team batch is on a loaded
@@ -761,6 +761,12 @@ cdef double QUIET_FACTOR = 30.0
 # taken: a time slice per barrier). (1.5 took the noise of a shared VM,
 # where a window of 5 ms can vary that much, for load.)
 cdef double LOSING = 2.0
+# ... and once it has run WINDOW_S or longer (a large network's mini-batch
+# alone: 25 ms for 784-1024-1024 at batch 256), this many times: long
+# windows vary less, and a one-thread probe of a 2-thread team that runs
+# its whole window of 3 such batches cost 5-8% of an idle fit (one thread
+# was 1.7-2.4x slower there).
+cdef double LOSING_LONG = 1.4
 # A team whose window is this many times slower than its last one is
 # measured against one thread at once (the load came); and whatever the
 # backoff, the other mode is measured again after MAX_GAP_S seconds of
@@ -880,8 +886,8 @@ cdef void tuner_record(Tuner* u, double dt, double work, int K,
     """Account one mini-batch of `work` flops that took dt seconds; at the
     end of a window (at least WINDOW_BATCHES batches and WINDOW_S seconds
     (WINDOW_S_FIRST while the backoff is at most 1),
-    or a probe already LOSING times slower than the incumbent) choose the
-    next mode."""
+    or a probe already LOSING times slower than the incumbent, LOSING_LONG
+    times once it has run WINDOW_S) choose the next mode."""
     cdef double r, prev, window
     cdef int other
     if K <= 1 or u.fixed:
@@ -890,7 +896,9 @@ cdef void tuner_record(Tuner* u, double dt, double work, int K,
     u.s.win_time += dt
     u.s.win_work += work
     u.s.win_batches += 1
-    if u.s.probing and u.s.win_time > LOSING * u.s.rate[other] * u.s.win_work:
+    if u.s.probing and u.s.win_time > (
+            LOSING_LONG if u.s.win_time >= WINDOW_S else LOSING
+    ) * u.s.rate[other] * u.s.win_work:
         pass    # a probe that is clearly losing ends at once
     elif u.s.win_batches < WINDOW_BATCHES or (
             u.s.win_time < (WINDOW_S if u.s.backoff > 1 else WINDOW_S_FIRST)
@@ -1296,6 +1304,7 @@ cdef class Trainer:
     cdef double wsq
     cdef double last_check
     cdef bint opt_set
+    cdef bint cold          # no mini-batch run yet (see the epoch loop)
 
     def __cinit__(self, params, const Py_ssize_t[::1] sizes, int hidden,
                   int out, *, Py_ssize_t batch_size, int n_threads=1,
@@ -1304,6 +1313,7 @@ cdef class Trainer:
                   bint adaptive=True, G=None, ws=None):
         cdef int K
         self.net.sizes = NULL
+        self.cold = True
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         params = flat_params(params, True)
@@ -1596,8 +1606,16 @@ cdef int _epoch(Trainer tr, const floating[:, ::1] X,
                     _trace_dt[_trace_n] = t1 - t0
                     _trace_team[_trace_n] = team
                 _trace_n += 1
-                tuner_record(&tr.tuner, t1 - t0, <double>m * work_per_row,
-                             K if K > 1 else nup)
+                if tr.cold:
+                    # A Trainer's first mini-batch writes its buffers (and the
+                    # optimizer's state) for the first time: page faults, up
+                    # to 2x a later batch for 784-1024-1024. Not the team's
+                    # speed: timing it read as "the team slowed down" and
+                    # set off a probe.
+                    tr.cold = False
+                else:
+                    tuner_record(&tr.tuner, t1 - t0, <double>m * work_per_row,
+                                 K if K > 1 else nup)
                 if t1 - tr.last_check >= SIGNAL_CHECK_S:
                     tr.last_check = t1
                     check_signals()
