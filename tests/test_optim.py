@@ -241,3 +241,35 @@ def test_updates_round_as_plain_numpy_bit_for_bit(kind, dtype):
         want = p0 - lr_f * gj / (np.sqrt(s) + eps)
         np.testing.assert_array_equal(s1, s)
     np.testing.assert_array_equal(p, want)
+
+
+def _sumsq_in_kernel_order(w):
+    """fastbp_sumsq's order: 8 running sums over blocks of 8 entries, then
+    the tail, then the 8 sums, all in float64, each in sequence."""
+    w = w.astype(np.float64)
+    nb = len(w) // 8
+    acc = np.add.reduce((w[:8 * nb] * w[:8 * nb]).reshape(nb, 8), axis=0)  # row by row
+    s = 0.0
+    for x in w[8 * nb:]:
+        s += x * x
+    for a in acc:
+        s += a
+    return s
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["adam", "adamw", "sgd"])
+def test_the_sum_of_squares_for_the_l2_term_is_the_updated_weights(kind, dtype):
+    # Adam sums the squares in its update's pass; the others after it. Both
+    # give the sum of the updated weights (not the biases) in one order.
+    rng = np.random.RandomState(3)
+    n, n_coef = 1003, 997
+    p = rng.standard_normal(n).astype(dtype)
+    g = (rng.standard_normal(n) * 0.1).astype(dtype)
+    s1 = np.zeros(n, dtype)
+    s2 = np.zeros(n, dtype) if kind.startswith("adam") else s1[:0]
+    t, sq = _optim.step(OPT[kind], p, g, s1, s2, n_coef, 0, lr=0.01,
+                        weight_decay=0.01 if kind == "adamw" else 0.0,
+                        want_sumsq=True)
+    assert t == 1
+    assert sq == _sumsq_in_kernel_order(p[:n_coef])

@@ -72,6 +72,14 @@ cdef extern from "_optim_kernels.h" nogil:
                        Py_ssize_t lo, Py_ssize_t hi, double l2, double scale,
                        double b1, double b2, double lr_t, double eps,
                        double decay_lr)
+    double fastbp_adam_sumsq_f(float* p, const float* g, float* m, float* v,
+                               Py_ssize_t lo, Py_ssize_t hi, float l2, float scale,
+                               float b1, float b2, float lr_t, float eps,
+                               float decay_lr)
+    double fastbp_adam_sumsq_d(double* p, const double* g, double* m, double* v,
+                               Py_ssize_t lo, Py_ssize_t hi, double l2,
+                               double scale, double b1, double b2, double lr_t,
+                               double eps, double decay_lr)
     double fastbp_sumsq_f(const float* p, Py_ssize_t lo, Py_ssize_t hi)
     double fastbp_sumsq_d(const double* p, Py_ssize_t lo, Py_ssize_t hi)
 
@@ -134,6 +142,7 @@ cdef inline double update(const OptParams* o, floating* p, floating* G,
     cdef Py_ssize_t mid = n_coef
     cdef floating l2 = 0 if o.kind == OPT_ADAMW else alpha
     cdef floating decay = <floating>o.weight_decay if o.kind == OPT_ADAMW else 0
+    cdef double sq = 0
     if mid < lo:
         mid = lo
     if mid > hi:
@@ -144,9 +153,23 @@ cdef inline double update(const OptParams* o, floating* p, floating* G,
         else:
             fastbp_reduce_d(G, G + ldg, n_grads - 1, ldg, lo, hi)
     if mid > lo:
-        update_range(o, p, G, lo, mid, l2, decay, scale, s1, s2)
+        if want_sumsq and (o.kind == OPT_ADAM or o.kind == OPT_ADAMW):
+            # the sum of squares in the same pass (the same bits as
+            # sum_squares after it, without reading the weights again)
+            want_sumsq = False
+            if floating is float:
+                sq = fastbp_adam_sumsq_f(p, G, s1, s2, lo, mid, l2, scale,
+                                         <float>o.beta1, <float>o.beta2,
+                                         <float>o.lr_t, <float>o.eps,
+                                         <float>(o.lr * decay))
+            else:
+                sq = fastbp_adam_sumsq_d(p, G, s1, s2, lo, mid, l2, scale,
+                                         o.beta1, o.beta2, o.lr_t, o.eps,
+                                         o.lr * decay)
+        else:
+            update_range(o, p, G, lo, mid, l2, decay, scale, s1, s2)
     if hi > mid:
         update_range(o, p, G, mid, hi, 0, 0, scale, s1, s2)
     if want_sumsq and mid > lo:
-        return sum_squares(p, lo, mid)
-    return 0
+        sq = sum_squares(p, lo, mid)
+    return sq

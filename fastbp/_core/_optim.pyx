@@ -16,14 +16,17 @@ def step(int kind, floating[::1] params, const floating[::1] grad,
          floating[::1] s1, floating[::1] s2, Py_ssize_t n_coef, long long t,
          double lr, double momentum=0.9, bint nesterov=True,
          double beta1=0.9, double beta2=0.999, double eps=1e-8,
-         double weight_decay=0.0):
+         double weight_decay=0.0, bint want_sumsq=False):
     """One in-place update of `params` with the gradient `grad`.
 
     `grad` is used as given (no L2 term, no scaling). The first n_coef
     entries are weights: adamw decays them, never the biases. t is the
-    number of updates done before this one. Returns t + 1.
+    number of updates done before this one. Returns t + 1, or with
+    want_sumsq (t + 1, the sum of squares of the updated weights, as the
+    epoch loop computes it for the next L2 term).
     """
     cdef OptParams o
+    cdef double sq = 0
     cdef Py_ssize_t P = params.shape[0]
     if grad.shape[0] != P or s1.shape[0] != P:
         raise ValueError("params, grad and state must have the same length")
@@ -35,10 +38,14 @@ def step(int kind, floating[::1] params, const floating[::1] grad,
     opt_init(&o, kind, lr, momentum, nesterov, beta1, beta2, eps, weight_decay)
     opt_set_step(&o, t)
     if P == 0:
+        if want_sumsq:
+            return t, 0.0
         return t
     with nogil:
         # one gradient buffer: update() does not write into it
-        update(&o, &params[0], <floating*>&grad[0], 1, P, 0, P, n_coef,
-               <floating>0, <floating>1, &s1[0],
-               &s2[0] if s2.shape[0] > 0 else NULL, False)
+        sq = update(&o, &params[0], <floating*>&grad[0], 1, P, 0, P, n_coef,
+                    <floating>0, <floating>1, &s1[0],
+                    &s2[0] if s2.shape[0] > 0 else NULL, want_sumsq)
+    if want_sumsq:
+        return t, sq
     return t

@@ -9,6 +9,9 @@
  *   fastbp_sgd_SUF      scikit-learn's momentum / Nesterov update
  *   fastbp_rmsprop_SUF  s = rho s + (1 - rho) g^2; p -= lr g / (sqrt(s) + eps)
  *   fastbp_adam_SUF     scikit-learn's Adam, plus adamw's decoupled decay
+ *   fastbp_adam_sumsq_SUF  the same, returning the sum of squares of the
+ *                       updated p as fastbp_sumsq_SUF sums it (same bits),
+ *                       without reading p again (a pass over all the weights)
  *   fastbp_sumsq_SUF    sum of squares in double, 8 fixed partial sums
  * where the gradient used is (g[j] + l2 * p[j]) * scale.
  */
@@ -23,6 +26,18 @@
  * fifth of a small network's mini-batch (digits at batch 32). */
 #include "_clones.h"
 
+
+/* One Adam step of entry j (the body of fastbp_adam and fastbp_adam_sumsq) */
+#define FASTBP_ADAM_STEP(T, SQRT, j)                                            \
+    {                                                                           \
+        T gj = (g[j] + l2 * p[j]) * scale;                                      \
+        T mj = b1 * m[j] + (1 - b1) * gj;                                       \
+        T vj = b2 * v[j] + (1 - b2) * gj * gj;                                  \
+        m[j] = mj;                                                              \
+        v[j] = vj;                                                              \
+        T pj = p[j] - decay_lr * p[j];                                          \
+        p[j] = pj - lr_t * mj / (SQRT(vj) + eps);                               \
+    }
 
 #define FASTBP_OPTIM(T, SUF, SQRT)                                              \
 FASTBP_CLONES static void                                                       \
@@ -71,15 +86,28 @@ fastbp_adam_##SUF(T *restrict p, const T *restrict g,                           
                                      T *restrict m, T *restrict v,              \
                                      ptrdiff_t lo, ptrdiff_t hi, T l2, T scale, \
                                      T b1, T b2, T lr_t, T eps, T decay_lr) {   \
-    for (ptrdiff_t j = lo; j < hi; j++) {                                       \
-        T gj = (g[j] + l2 * p[j]) * scale;                                      \
-        T mj = b1 * m[j] + (1 - b1) * gj;                                       \
-        T vj = b2 * v[j] + (1 - b2) * gj * gj;                                  \
-        m[j] = mj;                                                              \
-        v[j] = vj;                                                              \
-        T pj = p[j] - decay_lr * p[j];                                          \
-        p[j] = pj - lr_t * mj / (SQRT(vj) + eps);                               \
+    for (ptrdiff_t j = lo; j < hi; j++)                                         \
+        FASTBP_ADAM_STEP(T, SQRT, j)                                            \
+}                                                                               \
+FASTBP_CLONES static double                                                     \
+fastbp_adam_sumsq_##SUF(T *restrict p, const T *restrict g,                     \
+                        T *restrict m, T *restrict v,                           \
+                        ptrdiff_t lo, ptrdiff_t hi, T l2, T scale,              \
+                        T b1, T b2, T lr_t, T eps, T decay_lr) {                \
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                   \
+    ptrdiff_t j = lo;                                                           \
+    for (; j + 8 <= hi; j += 8)                                                 \
+        for (int l = 0; l < 8; l++) {                                           \
+            FASTBP_ADAM_STEP(T, SQRT, j + l)                                    \
+            acc[l] += (double)p[j + l] * p[j + l];                              \
+        }                                                                       \
+    double s = 0;                                                               \
+    for (; j < hi; j++) {                                                       \
+        FASTBP_ADAM_STEP(T, SQRT, j)                                            \
+        s += (double)p[j] * p[j];                                               \
     }                                                                           \
+    for (int l = 0; l < 8; l++) s += acc[l];                                    \
+    return s;                                                                   \
 }                                                                               \
 FASTBP_CLONES static double                                                     \
 fastbp_sumsq_##SUF(const T *restrict p, ptrdiff_t lo,                           \
