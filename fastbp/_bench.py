@@ -265,8 +265,6 @@ TRAINERS = {"fastbp": fit_fastbp, "sklearn": fit_sklearn, "torch": fit_torch}
 # -- timing helpers --------------------------------------------------------
 def sgemm_gflops(threads, n=2048, repeats=5, scipy_blas=False):
     """GFLOP/s of a float32 n x n matmul (numpy's, or scipy's BLAS sgemm)."""
-    from threadpoolctl import threadpool_limits
-
     rng = np.random.default_rng(0)
     A = rng.standard_normal((n, n), dtype=np.float32)
     B = rng.standard_normal((n, n), dtype=np.float32)
@@ -281,15 +279,23 @@ def sgemm_gflops(threads, n=2048, repeats=5, scipy_blas=False):
 
         def mm():
             return np.matmul(A, B, out=C)
+    return 2.0 * n ** 3 / _median_seconds(mm, threads, repeats) / 1e9
+
+
+def _median_seconds(fn, threads, repeats):
+    """Median wall time of fn() with BLAS at `threads` threads, after two
+    untimed calls."""
+    from threadpoolctl import threadpool_limits
+
     times = []
     with threadpool_limits(limits=threads, user_api="blas"):
-        mm()
-        mm()
+        fn()
+        fn()
         for _ in range(repeats):
             t0 = time.perf_counter()
-            mm()
+            fn()
             times.append(time.perf_counter() - t0)
-    return 2.0 * n ** 3 / statistics.median(times) / 1e9
+    return statistics.median(times)
 
 
 def step_gemm_gflops(sizes, batch, threads, repeats=7):
@@ -299,8 +305,6 @@ def step_gemm_gflops(sizes, batch, threads, repeats=7):
     first, at the case's batch size (the flops counted for the libraries).
     What a library that calls BLAS layer by layer could reach at best: the
     ceiling against plain sgemm, with no activation, loss or optimizer."""
-    from threadpoolctl import threadpool_limits
-
     rng = np.random.default_rng(0)
     A = [rng.standard_normal((batch, n), dtype=np.float32) for n in sizes]
     D = [np.empty((batch, n), dtype=np.float32) for n in sizes]
@@ -318,15 +322,7 @@ def step_gemm_gflops(sizes, batch, threads, repeats=7):
             if l > 0:
                 np.matmul(D[l + 1], W[l].T, out=D[l])
     flop = batch * train_flops_per_sample(sizes)
-    times = []
-    with threadpool_limits(limits=threads, user_api="blas"):
-        step()
-        step()
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            step()
-            times.append(time.perf_counter() - t0)
-    return flop / statistics.median(times) / 1e9
+    return flop / _median_seconds(step, threads, repeats) / 1e9
 
 
 def time_call(fn, min_block=0.02, blocks=7):

@@ -747,13 +747,14 @@ cdef struct Tuner:
 # machine would cost whole time slices.
 #
 # What a probe may cost is bounded: a probe that is clearly losing (2x
-# the incumbent, 1.4x once it has run WINDOW_S) ends after one mini-batch, the windows between probes grow
-# 4x after each lost probe (to 256), and the next probe waits for at least
-# QUIET_FACTOR times the seconds the lost one cost, so that exploring stays
-# a few percent of the time however slow a team batch is on a loaded
-# machine. An incumbent team that becomes 1.5x slower than it was (the
-# load came) is re-measured against one thread at once, and no decision
-# goes unchecked for more than MAX_GAP_S seconds of training.
+# the incumbent, 1.4x once it has run WINDOW_S) ends after one mini-batch,
+# the windows between probes grow 4x after each lost probe (to 256), and
+# the next probe waits for at least QUIET_FACTOR times the seconds the lost
+# one cost, so that exploring stays a few percent of the time however slow
+# a team batch is on a loaded machine. An incumbent team that becomes 1.5x
+# slower than it was (the load came) is re-measured against one thread at
+# once, and no decision goes unchecked for more than MAX_GAP_S seconds of
+# training.
 cdef enum:
     N_SIZE_CLASSES = 128
 cdef double QUIET_FACTOR = 30.0

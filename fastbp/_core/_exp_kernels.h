@@ -7,8 +7,8 @@
  * parts (Cody-Waite), exp(r) by Cephes' polynomial (float) or Pade form
  * (double), then r scaled by 2^n in two exact halves, so that subnormal
  * results are rounded once and 2^128 needs no special case. Relative error
- * about 1 ulp (tests/test_kernels.py checks <= 2 ulp against numpy over the
- * whole range); +inf above ln(max), 0 below ln(min subnormal / 2), NaN
+ * about 1 ulp (tests/test_kernels.py checks <= 2 ulp against a long double
+ * reference over the whole range); +inf above ln(max), 0 below ln(min subnormal / 2), NaN
  * stays NaN.
  *
  * Only +, -, *, / and bit moves: no result depends on the vector width, so
