@@ -117,9 +117,10 @@ class _Optimizer:
     def __init__(self, solver, n_params, dtype, learning_rate_init):
         self.solver = solver
         self.kind = _optim.OPTIMIZERS[solver]
-        self.s1 = np.zeros(n_params, dtype=dtype)
+        # (pages mapped now, not at the first mini-batch: see touch_new)
+        self.s1 = _backprop.touch_new(n_params, dtype)
         two = solver in ("adam", "adamw")
-        self.s2 = np.zeros(n_params if two else 0, dtype=dtype)
+        self.s2 = _backprop.touch_new(n_params if two else 0, dtype)
         self.t = 0
         self.learning_rate = float(learning_rate_init)
 

@@ -201,6 +201,28 @@ def test_tuner_probes_cost_a_bounded_share_of_the_time():
         assert spent < (1 + share) * rows * one * n
 
 
+def test_partial_fits_of_varying_size_keep_the_tuner_measuring(tuner_memory,
+                                                              monkeypatch):
+    # Chunks of two sizes: every partial_fit gets a new compiled Trainer
+    # (its batch size changes) that runs one mini-batch. Those batches still
+    # feed the tuner of their size class (a Trainer's first batch must not
+    # be left out: here it is the only one), so windows close and the
+    # classes decide, as in one long fit.
+    monkeypatch.setattr(fthreads, "_cores", max(2, available_cores()))
+    _backprop._tuner_memory([BLANK] * len(tuner_memory))
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 100)).astype(np.float32)
+    y = rng.integers(0, 3, 200)
+    clf = MLPClassifier(hidden_layer_sizes=(512,), n_threads=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i in range(60):
+            n = 200 if i % 2 == 0 else 150
+            clf.partial_fit(X[:n], y[:n], classes=[0, 1, 2])
+    decided = [e for e in _backprop._tuner_memory() if e[1] > 0]
+    assert decided, "no size class closed a window"
+
+
 def test_tuner_measures_again_when_the_team_slows_down(tuner_memory):
     # A team that won on an idle machine (its class remembers it, probing
     # seldom) and then meets a loaded one: it is measured against one

@@ -1253,6 +1253,14 @@ cdef object flat_params(params, bint writeable):
     return params
 
 
+def touch_new(shape, dtype):
+    """A new array of zeros whose pages are all mapped now (np.zeros maps
+    them at their first write, in the middle of training)."""
+    a = np.empty(shape, dtype=dtype)
+    a.fill(0)
+    return a
+
+
 cdef class Trainer:
     """Mini-batch training of one network: layout, workspace, optimizer
     state and settings held in one place, for the epoch loop and for a
@@ -1305,7 +1313,6 @@ cdef class Trainer:
     cdef double wsq
     cdef double last_check
     cdef bint opt_set
-    cdef bint cold          # no mini-batch run yet (see the epoch loop)
 
     def __cinit__(self, params, const Py_ssize_t[::1] sizes, int hidden,
                   int out, *, Py_ssize_t batch_size, int n_threads=1,
@@ -1314,7 +1321,6 @@ cdef class Trainer:
                   bint adaptive=True, G=None, ws=None):
         cdef int K
         self.net.sizes = NULL
-        self.cold = True
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         params = flat_params(params, True)
@@ -1332,10 +1338,14 @@ cdef class Trainer:
         K = n_chunks_for(batch_size, 6 * self.net.n_coef, self.n_threads, min_work)
         self.split = split_layers and K > 1
         self.slots = 1 if (self.split or K == 1) else K
+        # Fresh buffers are written once here (touch_new): a first write
+        # maps each page (page faults, up to 2x a mini-batch of
+        # 784-1024-1024), which the first mini-batch would pay otherwise,
+        # and the tuner would read that as "the team slowed down".
         if G is None:
-            G = np.empty((self.slots, self.net.n_params), dtype=self.dtype)
+            G = touch_new((self.slots, self.net.n_params), self.dtype)
         if ws is None:
-            ws = np.empty((self.slots, self.net.ws_size), dtype=self.dtype)
+            ws = touch_new((self.slots, self.net.ws_size), self.dtype)
         if (G.dtype != self.dtype or ws.dtype != self.dtype or G.ndim != 2
                 or ws.ndim != 2 or not G.flags.c_contiguous
                 or not ws.flags.c_contiguous):
@@ -1367,8 +1377,8 @@ cdef class Trainer:
         zeros when None) and the number of updates done so far."""
         cdef Py_ssize_t P = self.net.n_params
         two = kind == OPT_ADAM or kind == OPT_ADAMW
-        s1 = np.zeros(P, self.dtype) if s1 is None else s1
-        s2 = np.zeros(P if two else 0, self.dtype) if s2 is None else s2
+        s1 = touch_new(P, self.dtype) if s1 is None else s1
+        s2 = touch_new(P if two else 0, self.dtype) if s2 is None else s2
         if two and s2.shape[0] == 0:
             raise ValueError("adam needs two state buffers")
         for s, need in ((s1, P), (s2, P if two else None)):
@@ -1607,16 +1617,8 @@ cdef int _epoch(Trainer tr, const floating[:, ::1] X,
                     _trace_dt[_trace_n] = t1 - t0
                     _trace_team[_trace_n] = team
                 _trace_n += 1
-                if tr.cold:
-                    # A Trainer's first mini-batch writes its buffers (and the
-                    # optimizer's state) for the first time: page faults, up
-                    # to 2x a later batch for 784-1024-1024. Not the team's
-                    # speed: timing it read as "the team slowed down" and
-                    # set off a probe.
-                    tr.cold = False
-                else:
-                    tuner_record(&tr.tuner, t1 - t0, <double>m * work_per_row,
-                                 K if K > 1 else nup)
+                tuner_record(&tr.tuner, t1 - t0, <double>m * work_per_row,
+                             K if K > 1 else nup)
                 if t1 - tr.last_check >= SIGNAL_CHECK_S:
                     tr.last_check = t1
                     check_signals()
