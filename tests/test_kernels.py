@@ -227,6 +227,12 @@ def test_poisson_is_half_deviance_summed_over_outputs():
     np.testing.assert_allclose(val, [ref], rtol=1e-14)
 
 
+def test_output_loss_rejects_z_and_delta_in_the_same_memory():
+    z = np.zeros((3, 4))
+    with pytest.raises(ValueError, match="must not overlap"):
+        _kernels.output_loss(1, z, np.ones((3, 4)), np.ones(3), z)
+
+
 def test_output_loss_rejects_mismatched_shapes():
     z = np.zeros((3, 2))
     with pytest.raises(ValueError, match="agree in shape"):
@@ -265,8 +271,16 @@ def _exp_reference(x):
 def test_softmax_exp_is_within_two_ulp(dtype):
     lo, hi = EXP_RANGE[dtype]
     rng = np.random.default_rng(0)
+    top = np.log(np.finfo(dtype).max)           # the overflow limit
+    # below: exp rounds to 0 (half the smallest subnormal)
+    bottom = np.log(np.finfo(dtype).smallest_subnormal) - np.log(2)
     x = np.concatenate([np.linspace(lo, hi, 400_001), rng.uniform(-1, 1, 100_000),
-                        rng.uniform(-20, 0, 100_000)]).astype(dtype)
+                        rng.uniform(-20, 0, 100_000),
+                        # the ends: the last subnormal results (ulp = the
+                        # smallest subnormal) and the largest finite ones
+                        np.linspace(bottom, lo, 2001),
+                        np.linspace(hi, top, 2001)]).astype(dtype)
+    x = x[(x.astype(np.float64) >= bottom) & (x.astype(np.float64) < top)]
     y = _kernels.softmax_exp(x)
     ref = _exp_reference(x)
     ulp = np.spacing(ref.astype(dtype)).astype(np.longdouble)

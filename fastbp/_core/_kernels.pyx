@@ -76,6 +76,9 @@ def output_loss(int kind, floating[:, ::1] z, const floating[:, ::1] y,
         raise ValueError("z, y, w and delta must agree in shape")
     if k == 0:
         raise ValueError("need at least one output")
+    if n > 0 and np.shares_memory(np.asarray(z), np.asarray(delta)):
+        # (the softmax writes exps into delta while reading z)
+        raise ValueError("z and delta must not overlap")
     with nogil:
         for i in range(n):
             out[i] = loss_delta_row(kind, &z[i, 0], &y[i, 0], w[i], k, &delta[i, 0])
