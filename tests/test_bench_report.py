@@ -6,37 +6,60 @@ import math
 from fastbp import _bench
 
 
-def _big_case(gflops_fastbp, step_gflops):
+def _big_case(ms_fastbp, step_gflops):
     sizes = [784, 1024, 1024, 10]
+    gflop = 57.0
     return {"case": "784-1024-1024-b256", "rows": 6000, "sizes": sizes,
-            "batch": 256, "gflop_per_epoch": 57.0,
+            "batch": 256, "gflop_per_epoch": gflop,
             "step_gemm_gflops": step_gflops,
-            "step_gemm_ms_per_epoch": 1e3 * 57.0 / step_gflops,
-            "libs": {"fastbp": {"ms_per_epoch": 600.0, "gflops": gflops_fastbp}}}
+            "step_gemm_ms_per_epoch": 1e3 * gflop / step_gflops,
+            "libs": {"fastbp": {"ms_per_epoch": ms_fastbp,
+                                "gflops": gflop / (ms_fastbp / 1e3)}}}
 
 
-def test_step_gemm_gflops_counts_the_flops_the_libraries_are_given():
+def test_the_step_products_are_the_flops_the_libraries_are_given():
     sizes = [32, 48, 16, 10]
+    prods = _bench.step_products(sizes, 64)
+    shapes = [(a.shape, b.shape, out.shape) for a, b, out in prods]
+    assert shapes == [
+        ((64, 32), (32, 48), (64, 48)), ((64, 48), (48, 16), (64, 16)),
+        ((64, 16), (16, 10), (64, 10)),                  # forward
+        ((16, 64), (64, 10), (16, 10)), ((64, 10), (10, 16), (64, 16)),
+        ((48, 64), (64, 16), (48, 16)), ((64, 16), (16, 48), (64, 48)),
+        ((32, 64), (64, 48), (32, 48)),    # weight and input gradients
+    ]
+    flop = sum(2 * a.shape[0] * a.shape[1] * b.shape[1] for a, b, _ in prods)
+    assert flop == 64 * _bench.train_flops_per_sample(sizes)
     g = _bench.step_gemm_gflops(sizes, 64, threads=1, repeats=2)
     assert math.isfinite(g) and g > 0
-    # forward and weight gradient of every layer, input gradient of all but
-    # the first: the count the libraries' GFLOP/s use
-    per_sample = sum(2 * k * n * (3 if l else 2)
-                     for l, (k, n) in enumerate(zip(sizes[:-1], sizes[1:])))
-    assert _bench.train_flops_per_sample(sizes) == per_sample
 
 
-def test_the_sgemm_share_and_its_ceiling_are_reported():
-    res = _big_case(gflops_fastbp=50.0, step_gflops=60.0)
-    checks = _bench.check_targets(res, sgemm=100.0)
-    assert checks["of_sgemm"] == (0.5, 0.8, False)
-    assert res["step_gemm_sgemm_fraction"] == 0.6
+def test_the_sgemm_share_and_the_products_alone_are_reported():
+    res = _big_case(ms_fastbp=600.0, step_gflops=114.0)   # 95 GFLOP/s
+    checks = _bench.check_targets(res, sgemm=150.0)
+    frac, target, met = checks["of_sgemm"]
+    assert (round(frac, 4), target, met) == (round(95.0 / 150.0, 4), 0.8, False)
+    assert res["step_gemm_sgemm_fraction"] == 114.0 / 150.0
     report = {"meta": {"threads": 2, "cpu": "test CPU", "quick": True,
                        "loadavg_start": [0, 0, 0], "loadavg_end": [0, 0, 0]},
               "cases": [res]}
     text = _bench.format_report(report)
-    assert "fastbp = 50% of numpy sgemm (100 GFLOP/s" in text
-    assert "the matrix products alone reach 60 GFLOP/s = 60% of sgemm" in text
-    # 57 GFLOP at 60 GFLOP/s: 950 ms; fastbp's 600 ms is 0.63x that
-    assert "Ceiling: the ms per epoch of the step's matrix products alone" in text
-    assert "784-1024-1024-10, batch 256: 950; fastbp takes 0.63x that" in text
+    assert "fastbp = 63% of numpy sgemm (150 GFLOP/s" in text
+    assert "its matrix products alone reach 114 GFLOP/s = 76% of sgemm" in text
+    # 57 GFLOP at 114 GFLOP/s: 500 ms; fastbp's 600 ms is 1.20x that
+    assert "The step's matrix products alone, ms per epoch" in text
+    assert "784-1024-1024-10, batch 256: 500; fastbp takes 1.20x that" in text
+
+
+def test_a_saved_report_without_the_products_still_prints():
+    # (reports saved by earlier versions have no step_gemm keys)
+    res = _big_case(ms_fastbp=600.0, step_gflops=114.0)
+    for key in ("step_gemm_gflops", "step_gemm_ms_per_epoch"):
+        del res[key]
+    _bench.check_targets(res, sgemm=150.0)
+    report = {"meta": {"threads": 2, "cpu": "test CPU", "quick": True,
+                       "loadavg_start": [0, 0, 0], "loadavg_end": [0, 0, 0]},
+              "cases": [res]}
+    text = _bench.format_report(report)
+    assert "fastbp = 63% of numpy sgemm" in text
+    assert "matrix products alone" not in text
