@@ -93,16 +93,19 @@ cdef inline double sum_squares(const floating* p, Py_ssize_t lo,
         return fastbp_sumsq_d(p, lo, hi)
 
 
-cdef inline void update_range(const OptParams* o, floating* p,
-                              const floating* g, Py_ssize_t lo, Py_ssize_t hi,
-                              floating l2, floating decay, floating scale,
-                              floating* s1, floating* s2) noexcept nogil:
+cdef inline double update_range(const OptParams* o, floating* p,
+                                const floating* g, Py_ssize_t lo, Py_ssize_t hi,
+                                floating l2, floating decay, floating scale,
+                                floating* s1, floating* s2,
+                                bint want_sumsq) noexcept nogil:
     """Update p[lo:hi] in place with the gradient (g + l2 * p) * scale.
 
     IN:  g, the summed gradient; l2, the L2 coefficient; decay, adamw's
          decoupled weight decay; scale, 1 / sum(sample_weight).
     IN/OUT: p, the parameters; s1, s2 the optimizer state (velocity for sgd,
          first / second moments for adam, mean square for rmsprop).
+    Returns sum(p[lo:hi] ** 2) of the updated p when want_sumsq (Adam sums
+    in its update's pass, the others after it: the same bits), else 0.
     """
     cdef int kind = o.kind
     if kind == OPT_SGD:
@@ -118,6 +121,16 @@ cdef inline void update_range(const OptParams* o, floating* p,
                              <float>o.beta2, <float>o.eps)
         else:
             fastbp_rmsprop_d(p, g, s1, lo, hi, l2, scale, o.lr, o.beta2, o.eps)
+    elif want_sumsq:
+        if floating is float:
+            return fastbp_adam_sumsq_f(p, g, s1, s2, lo, hi, l2, scale,
+                                       <float>o.beta1, <float>o.beta2,
+                                       <float>o.lr_t, <float>o.eps,
+                                       <float>(o.lr * decay))
+        else:
+            return fastbp_adam_sumsq_d(p, g, s1, s2, lo, hi, l2, scale,
+                                       o.beta1, o.beta2, o.lr_t, o.eps,
+                                       o.lr * decay)
     else:
         if floating is float:
             fastbp_adam_f(p, g, s1, s2, lo, hi, l2, scale, <float>o.beta1,
@@ -126,6 +139,7 @@ cdef inline void update_range(const OptParams* o, floating* p,
         else:
             fastbp_adam_d(p, g, s1, s2, lo, hi, l2, scale, o.beta1, o.beta2,
                           o.lr_t, o.eps, o.lr * decay)
+    return sum_squares(p, lo, hi) if want_sumsq else 0
 
 
 cdef inline double update(const OptParams* o, floating* p, floating* G,
@@ -153,23 +167,8 @@ cdef inline double update(const OptParams* o, floating* p, floating* G,
         else:
             fastbp_reduce_d(G, G + ldg, n_grads - 1, ldg, lo, hi)
     if mid > lo:
-        if want_sumsq and (o.kind == OPT_ADAM or o.kind == OPT_ADAMW):
-            # the sum of squares in the same pass (the same bits as
-            # sum_squares after it, without reading the weights again)
-            want_sumsq = False
-            if floating is float:
-                sq = fastbp_adam_sumsq_f(p, G, s1, s2, lo, mid, l2, scale,
-                                         <float>o.beta1, <float>o.beta2,
-                                         <float>o.lr_t, <float>o.eps,
-                                         <float>(o.lr * decay))
-            else:
-                sq = fastbp_adam_sumsq_d(p, G, s1, s2, lo, mid, l2, scale,
-                                         o.beta1, o.beta2, o.lr_t, o.eps,
-                                         o.lr * decay)
-        else:
-            update_range(o, p, G, lo, mid, l2, decay, scale, s1, s2)
+        sq = update_range(o, p, G, lo, mid, l2, decay, scale, s1, s2,
+                          want_sumsq)
     if hi > mid:
-        update_range(o, p, G, mid, hi, 0, 0, scale, s1, s2)
-    if want_sumsq and mid > lo:
-        sq = sum_squares(p, lo, mid)
+        update_range(o, p, G, mid, hi, 0, 0, scale, s1, s2, False)
     return sq
