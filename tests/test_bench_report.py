@@ -63,3 +63,42 @@ def test_a_saved_report_without_the_products_still_prints():
     text = _bench.format_report(report)
     assert "fastbp = 63% of numpy sgemm" in text
     assert "matrix products alone" not in text
+
+
+def test_the_peers_are_measured_beside_each_of_fastbps_fits(monkeypatch):
+    # sgemm and the products alone are timed right before and right after
+    # every timed fastbp fit, interleaved with the libraries' fits, and the
+    # case reports their medians.
+    import numpy as np
+
+    events = []
+
+    def fake_fit(lib):
+        def fit(X, y, hidden, batch, epochs, threads, seed=0):
+            events.append(lib)
+            return 0.5, [1.0, 0.5], None
+        return fit
+
+    monkeypatch.setattr(_bench, "TRAINERS",
+                        {"fastbp": fake_fit("fastbp"), "sklearn": fake_fit("sklearn")})
+    speeds = iter([100.0, 120.0, 90.0, 130.0, 110.0, 140.0])
+
+    def sgemm():
+        events.append("sgemm")
+        return next(speeds)
+
+    X = np.zeros((8, 784), np.float32)
+    y = np.zeros(8, int)
+    res = _bench.run_case("784-1024-1024-b256", X, y, threads=1,
+                          libs=["fastbp", "sklearn"], repeats=1, quick=True,
+                          log=lambda m: None, peers={"sgemm": sgemm},
+                          min_fastbp_fits=3)
+    timed = events[4:]          # after two warm-up fits per library
+    assert timed == ["sgemm", "fastbp", "sgemm", "sklearn",
+                     "sgemm", "fastbp", "sgemm",
+                     "sgemm", "fastbp", "sgemm"]
+    assert res["libs"]["fastbp"]["fits"] == 3
+    assert res["libs"]["sklearn"]["fits"] == 1
+    assert res["peers"]["sgemm"]["samples_gflops"] == [100.0, 120.0, 90.0,
+                                                      130.0, 110.0, 140.0]
+    assert res["peers"]["sgemm"]["gflops"] == 115.0
