@@ -42,8 +42,8 @@ calls BLAS layer by layer; on small ones numpy's cost per call is much of it
 alone reached 62-94% of sgemm.
 
 Prediction: ``predict`` on 1 row and on all 1797 digits rows (median time of
-one call over many), fastbp vs scikit-learn vs PyTorch (``inference_mode``,
-``argmax``).
+one call over blocks of many, the libraries' blocks alternating), fastbp vs
+scikit-learn vs PyTorch (``inference_mode``, ``argmax``).
 
 Memory: in a subprocess, the peak of numpy allocations (tracemalloc) and the
 growth of the resident set size (the kernel's high-water mark, reset just
@@ -338,23 +338,35 @@ def step_gemm_gflops(sizes, batch, threads, repeats=7):
 
 def time_call(fn, min_block=0.02, blocks=7):
     """Median seconds of one call of fn(), over `blocks` blocks of calls."""
-    fn()
-    n = 1
-    while True:
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        dt = time.perf_counter() - t0
-        if dt >= min_block or n >= 1 << 20:
-            break
-        n *= 2 if dt <= 0 else max(2, min(10, int(min_block / dt) + 1))
-    samples = []
+    return time_calls({"fn": fn}, min_block, blocks)["fn"]
+
+
+def time_calls(fns, min_block=0.02, blocks=7):
+    """{name: median seconds of one call of fns[name]()}: each function's
+    calls are timed in blocks of at least min_block seconds, and the blocks
+    of the functions alternate (load from elsewhere hits them alike)."""
+    reps = {}
+    for name, fn in fns.items():
+        fn()
+        n = 1
+        while True:
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            dt = time.perf_counter() - t0
+            if dt >= min_block or n >= 1 << 20:
+                break
+            n *= 2 if dt <= 0 else max(2, min(10, int(min_block / dt) + 1))
+        reps[name] = n
+    samples = {name: [] for name in fns}
     for _ in range(blocks):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        samples.append((time.perf_counter() - t0) / n)
-    return statistics.median(samples)
+        for name, fn in fns.items():
+            n = reps[name]
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            samples[name].append((time.perf_counter() - t0) / n)
+    return {name: statistics.median(v) for name, v in samples.items()}
 
 
 def default_threads():
@@ -522,6 +534,9 @@ def run_predict(*, threads, libs, quick, log):
     hidden = (100,)
     res = {"rows_all": X.shape[0], "sizes": [64, 100, 10], "libs": {}}
     epochs = 5 if quick else 20
+    from threadpoolctl import threadpool_limits
+
+    predicts = {}
     for lib in libs:
         _, _, model = TRAINERS[lib](X, y, hidden, 200, epochs, threads)
         if lib == "torch":
@@ -535,17 +550,21 @@ def run_predict(*, threads, libs, quick, log):
                     return model(torch.from_numpy(A)).argmax(1).numpy()
         else:
             predict = model.predict
-        from threadpoolctl import threadpool_limits
-
-        one = np.ascontiguousarray(X[:1])
-        with threadpool_limits(limits=threads, user_api="blas"):
-            acc = float(np.mean(predict(X) == y))
-            t1 = time_call(lambda: predict(one), blocks=5 if quick else 9)
-            ta = time_call(lambda: predict(X), blocks=5 if quick else 9)
-        res["libs"][lib] = {"one_row_us": 1e6 * t1, "all_rows_us": 1e6 * ta,
-                            "train_accuracy": acc}
-        log(f"  predict {lib}: 1 row {1e6 * t1:.1f} us, {X.shape[0]} rows "
-            f"{1e6 * ta:.1f} us (train accuracy {acc:.3f})")
+        predicts[lib] = predict
+    one = np.ascontiguousarray(X[:1])
+    blocks = 5 if quick else 9
+    with threadpool_limits(limits=threads, user_api="blas"):
+        acc = {lib: float(np.mean(p(X) == y)) for lib, p in predicts.items()}
+        # the libraries' blocks of calls alternate, like their fits
+        t1 = time_calls({lib: (lambda p=p: p(one)) for lib, p in predicts.items()},
+                        blocks=blocks)
+        ta = time_calls({lib: (lambda p=p: p(X)) for lib, p in predicts.items()},
+                        blocks=blocks)
+    for lib in libs:
+        res["libs"][lib] = {"one_row_us": 1e6 * t1[lib], "all_rows_us": 1e6 * ta[lib],
+                            "train_accuracy": acc[lib]}
+        log(f"  predict {lib}: 1 row {1e6 * t1[lib]:.1f} us, {X.shape[0]} rows "
+            f"{1e6 * ta[lib]:.1f} us (train accuracy {acc[lib]:.3f})")
     fb = res["libs"].get("fastbp")
     checks = {}
     if fb:

@@ -102,3 +102,13 @@ def test_the_peers_are_measured_beside_each_of_fastbps_fits(monkeypatch):
     assert res["peers"]["sgemm"]["samples_gflops"] == [100.0, 120.0, 90.0,
                                                       130.0, 110.0, 140.0]
     assert res["peers"]["sgemm"]["gflops"] == 115.0
+
+
+def test_timed_calls_alternate_between_the_functions():
+    calls = []
+    fns = {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}
+    t = _bench.time_calls(fns, min_block=0.0, blocks=3)
+    assert set(t) == {"a", "b"} and all(v >= 0 for v in t.values())
+    # one warm-up call and one calibration block of one call each, then the
+    # timed blocks (of one call: min_block 0) alternate a, b, a, b, ...
+    assert calls == ["a", "a", "b", "b"] + ["a", "b"] * 3
