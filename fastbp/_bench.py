@@ -39,7 +39,7 @@ activation, loss, optimizer or Python), measured the same way, beside each
 of fastbp's fits. On large layers that is a floor for any library that
 calls BLAS layer by layer; on small ones numpy's cost per call is much of it
 (fastbp can go under it there). On a 2-vCPU VM the largest case's products
-alone reached 62-94% of sgemm.
+alone reached 61-94% of sgemm.
 
 Prediction: ``predict`` on 1 row and on all 1797 digits rows (median time of
 one call over blocks of many, the libraries' blocks alternating), fastbp vs
