@@ -62,6 +62,7 @@ def test_a_saved_report_without_the_products_still_prints():
               "cases": [res]}
     text = _bench.format_report(report)
     assert "fastbp = 63% of numpy sgemm" in text
+    assert "measured before and after the case" in text
     assert "matrix products alone" not in text
 
 
@@ -102,13 +103,87 @@ def test_the_peers_are_measured_beside_each_of_fastbps_fits(monkeypatch):
     assert res["peers"]["sgemm"]["samples_gflops"] == [100.0, 120.0, 90.0,
                                                       130.0, 110.0, 140.0]
     assert res["peers"]["sgemm"]["gflops"] == 115.0
+    # ... and the report says so
+    res["libs"]["fastbp"]["gflops"] = 92.0
+    _bench.check_targets(res, res["peers"]["sgemm"]["gflops"])
+    report = {"meta": {"threads": 1, "cpu": "test CPU", "quick": True,
+                       "loadavg_start": [0, 0, 0], "loadavg_end": [0, 0, 0]},
+              "cases": [res]}
+    assert ("fastbp = 80% of numpy sgemm (115 GFLOP/s, measured beside each fit)"
+            in _bench.format_report(report))
 
 
-def test_timed_calls_alternate_between_the_functions():
+def test_timed_calls_alternate_between_the_functions(monkeypatch):
+    # A fake clock: a call of "b" takes 3 ms, one of "a" 1 ms, but 9 ms in
+    # the second of a's timed blocks (the one after b's first timed block).
+    clock = [0.0]
     calls = []
-    fns = {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}
-    t = _bench.time_calls(fns, min_block=0.0, blocks=3)
-    assert set(t) == {"a", "b"} and all(v >= 0 for v in t.values())
-    # one warm-up call and one calibration block of one call each, then the
-    # timed blocks (of one call: min_block 0) alternate a, b, a, b, ...
-    assert calls == ["a", "a", "b", "b"] + ["a", "b"] * 3
+    seen = []      # b-call counts at which a's blocks ran, after b started
+
+    class FakeTime:
+        @staticmethod
+        def perf_counter():
+            return clock[0]
+
+    monkeypatch.setattr(_bench, "time", FakeTime)
+
+    def a():
+        calls.append("a")
+        nb = calls.count("b")
+        if nb and nb not in seen:
+            seen.append(nb)
+        clock[0] += (9e-3 if len(seen) == 2 and nb == seen[1] else 1e-3)
+
+    def b():
+        calls.append("b")
+        clock[0] += 3e-3
+
+    t = _bench.time_calls({"a": a, "b": b}, min_block=0.02, blocks=3)
+    # the timed blocks alternate a, b, a, b, a, b, each function's blocks
+    # of one size, long enough for min_block
+    runs = []
+    for c in calls:
+        if runs and runs[-1][0] == c:
+            runs[-1][1] += 1
+        else:
+            runs.append([c, 1])
+    tail = runs[-6:]
+    assert [r[0] for r in tail] == ["a", "b"] * 3
+    na, nb = tail[0][1], tail[1][1]
+    assert all(r[1] == (na if r[0] == "a" else nb) for r in tail)
+    assert na * 1e-3 >= 0.02 and nb * 3e-3 >= 0.02
+    # per call, the median of the blocks: a's 9 ms block is left out
+    assert math.isclose(t["a"], 1e-3) and math.isclose(t["b"], 3e-3)
+
+
+def _gemm_shapes():
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).parent.parent / "benchmarks" / "gemm_shapes.py"
+    spec = importlib.util.spec_from_file_location("gemm_shapes", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_the_per_thread_parts_add_up_to_the_step(capsys):
+    # benchmarks/gemm_shapes.py cuts a step's products as fastbp's layer
+    # split does; where every cut is even, the parts of all threads hold
+    # the step's flops, as the bench counts them.
+    gs = _gemm_shapes()
+    sizes, batch, T = [784, 1024, 1024, 10], 256, 2
+    parts = gs.part_shapes(sizes, batch, T)
+    assert [p[0] for p in parts] == [
+        "forward 0", "forward 1", "forward 2", "weight gradient 2",
+        "input gradient 2", "weight gradient 1", "input gradient 1",
+        "weight gradient 0"]
+    assert parts[0][1:] == (False, 256, 512, 784)      # by columns: n >= m
+    assert parts[2][1:] == (False, 128, 10, 1024)      # by rows: n < m
+    assert parts[7][1:] == (True, 784, 512, 256)       # gradient by columns
+    flop = sum(2 * M * N * K for _, _, M, N, K in parts) * T
+    assert flop == batch * _bench.train_flops_per_sample(sizes)
+    assert gs.main(["--sizes", "16,24,8", "--batch", "8", "--rounds", "1",
+                    "--square", "64"]) == 0
+    out = capsys.readouterr().out
+    assert "the whole step" in out and "64^3" in out
