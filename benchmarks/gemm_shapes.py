@@ -18,11 +18,11 @@ work.
 """
 import argparse
 import statistics
-import time
 
 import numpy as np
 from scipy.linalg.blas import sgemm
-from threadpoolctl import threadpool_limits
+
+from fastbp._bench import _median_seconds, sgemm_gflops
 
 
 def part_shapes(sizes, m, threads):
@@ -54,16 +54,6 @@ def timer(trans_a, M, N, K, rng):
     return run
 
 
-def median_seconds(fn, repeats):
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", default="784,1024,1024,10")
@@ -80,14 +70,12 @@ def main(argv=None):
     runs = {name: (timer(t, M, N, K, rng), 2.0 * M * N * K, (M, N, K))
             for name, t, M, N, K in parts}
     q = args.square
-    square = timer(False, q, q, q, rng)
     rates = {name: [] for name in runs}
     sq = []
-    with threadpool_limits(limits=1, user_api="blas"):
-        for _ in range(args.rounds):
-            sq.append(2.0 * q ** 3 / median_seconds(square, 3) / 1e9)
-            for name, (fn, flop, _) in runs.items():
-                rates[name].append(flop / median_seconds(fn, 9) / 1e9)
+    for _ in range(args.rounds):
+        sq.append(sgemm_gflops(1, n=q, repeats=3, scipy_blas=True))
+        for name, (fn, flop, _) in runs.items():
+            rates[name].append(flop / _median_seconds(fn, 1, 9) / 1e9)
     s = statistics.median(sq)
     print(f"sizes {sizes}, batch {args.batch}, parts of {args.threads} threads, "
           f"one thread each; {q}^3: {s:.1f} GFLOP/s")

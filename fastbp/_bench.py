@@ -336,11 +336,6 @@ def step_gemm_gflops(sizes, batch, threads, repeats=7):
     return flop / _median_seconds(step, threads, repeats) / 1e9
 
 
-def time_call(fn, min_block=0.02, blocks=7):
-    """Median seconds of one call of fn(), over `blocks` blocks of calls."""
-    return time_calls({"fn": fn}, min_block, blocks)["fn"]
-
-
 def time_calls(fns, min_block=0.02, blocks=7):
     """{name: median seconds of one call of fns[name]()}: each function's
     calls are timed in blocks of at least min_block seconds, and the blocks

@@ -17,6 +17,12 @@ def _big_case(ms_fastbp, step_gflops):
                                 "gflops": gflop / (ms_fastbp / 1e3)}}}
 
 
+def _report(*cases):
+    return {"meta": {"threads": 2, "cpu": "test CPU", "quick": True,
+                     "loadavg_start": [0, 0, 0], "loadavg_end": [0, 0, 0]},
+            "cases": list(cases)}
+
+
 def test_the_step_products_are_the_flops_the_libraries_are_given():
     sizes = [32, 48, 16, 10]
     prods = _bench.step_products(sizes, 64)
@@ -40,10 +46,7 @@ def test_the_sgemm_share_and_the_products_alone_are_reported():
     frac, target, met = checks["of_sgemm"]
     assert (round(frac, 4), target, met) == (round(95.0 / 150.0, 4), 0.8, False)
     assert res["step_gemm_sgemm_fraction"] == 114.0 / 150.0
-    report = {"meta": {"threads": 2, "cpu": "test CPU", "quick": True,
-                       "loadavg_start": [0, 0, 0], "loadavg_end": [0, 0, 0]},
-              "cases": [res]}
-    text = _bench.format_report(report)
+    text = _bench.format_report(_report(res))
     assert "fastbp = 63% of numpy sgemm (150 GFLOP/s" in text
     assert "its matrix products alone reach 114 GFLOP/s = 76% of sgemm" in text
     # 57 GFLOP at 114 GFLOP/s: 500 ms; fastbp's 600 ms is 1.20x that
@@ -57,10 +60,7 @@ def test_a_saved_report_without_the_products_still_prints():
     for key in ("step_gemm_gflops", "step_gemm_ms_per_epoch"):
         del res[key]
     _bench.check_targets(res, sgemm=150.0)
-    report = {"meta": {"threads": 2, "cpu": "test CPU", "quick": True,
-                       "loadavg_start": [0, 0, 0], "loadavg_end": [0, 0, 0]},
-              "cases": [res]}
-    text = _bench.format_report(report)
+    text = _bench.format_report(_report(res))
     assert "fastbp = 63% of numpy sgemm" in text
     assert "measured before and after the case" in text
     assert "matrix products alone" not in text
@@ -106,11 +106,8 @@ def test_the_peers_are_measured_beside_each_of_fastbps_fits(monkeypatch):
     # ... and the report says so
     res["libs"]["fastbp"]["gflops"] = 92.0
     _bench.check_targets(res, res["peers"]["sgemm"]["gflops"])
-    report = {"meta": {"threads": 1, "cpu": "test CPU", "quick": True,
-                       "loadavg_start": [0, 0, 0], "loadavg_end": [0, 0, 0]},
-              "cases": [res]}
     assert ("fastbp = 80% of numpy sgemm (115 GFLOP/s, measured beside each fit)"
-            in _bench.format_report(report))
+            in _bench.format_report(_report(res)))
 
 
 def test_timed_calls_alternate_between_the_functions(monkeypatch):
