@@ -106,10 +106,23 @@ def test_tuner_falls_back_to_one_thread_when_the_team_waits():
     # the probes of the team stay rare.
     modes = _tuner_trace(1e-6, 1e-5, 200, 5000)
     # a fresh process starts on one thread (a first window of 5 ms, 25
-    # batches here) and measures the team right after: one batch, lost
+    # batches here) and measures the team right after: one batch, lost (2 ms
+    # against 0.2: more than waking the team's threads explains)
     assert not modes[:25].any()
     assert modes[25:100].sum() == 1
     assert modes[100:].mean() < 0.01
+
+
+def test_a_probe_of_the_team_is_not_judged_by_waking_its_threads():
+    # digits on this VM: 240 us a batch on one thread, 150 on the team, and
+    # 400 us more for the first team batch after one-thread batches (its
+    # threads slept). That first batch alone is "2x slower": timed, every
+    # probe of the team ended on it and the fit stayed on one thread.
+    modes = _tuner_trace(240e-6 / 200, 150e-6 / 200, 200, 5000, switch_s=400e-6)
+    assert modes[100:].mean() > 0.97
+    # a team that is slower still loses, wake-up or not
+    modes = _tuner_trace(240e-6 / 200, 300e-6 / 200, 200, 5000, switch_s=400e-6)
+    assert modes[100:].mean() < 0.03
 
 
 def test_tuner_keeps_the_team_when_it_is_faster():

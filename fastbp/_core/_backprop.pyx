@@ -36,6 +36,7 @@ cimport cython
 cimport numpy as cnp
 from cython cimport floating
 from cython.parallel cimport prange
+from libc.math cimport fmax
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
@@ -724,6 +725,9 @@ cdef struct TunerMem:
     double rate[2]          # seconds per unit of work in the last window of
                             # each mode (0: not measured)
     bint probing            # the current window measures the other mode
+    bint switched           # the team just took over: its first
+                            # mini-batch is not timed (WINDOW_S_FIRST's note)
+    double skip_time, skip_work     # that batch (a lost probe's cost)
     double win_time, win_work   # the current window (carried over to the
     int win_batches             # next Trainer: fits can be shorter)
 
@@ -783,6 +787,16 @@ cdef double WINDOW_S = 0.02
 # small networks 20 ms is a dozen epochs, and later probes correct a
 # first decision that noise got wrong)
 cdef double WINDOW_S_FIRST = 0.005
+# The first mini-batch after the team takes over from one thread is left
+# out of the windows: it pays once for waking the team's threads, which
+# slept through the one-thread batches (200-400 us on this VM, where a
+# digits batch takes 120-180 us on the team and 240 on one thread), not
+# what the team's batches cost. A probe timed from that batch ended at
+# once, "2x slower", and an idle fit could stay on one thread for seconds.
+# (Its cost still counts in the wait after a lost probe; and a first batch
+# that took WAKE_S more than a clearly lost one is timed: it lost a time
+# slice, 3-4 ms, to a busy machine.)
+cdef double WAKE_S = 0.001
 cdef TunerMem _tuner_mem[N_SIZE_CLASSES]
 
 
@@ -830,6 +844,7 @@ cdef void tuner_lost(Tuner* u, double excess) noexcept nogil:
     the incumbent, and wait longer before the next probe."""
     u.s.probing = False
     u.s.mode = 1 - u.s.mode
+    u.s.switched = u.s.mode == 1
     u.s.backoff = u.s.backoff * 4 if u.s.backoff < 256 else 256
     u.s.countdown = u.s.backoff
     u.s.since = 0
@@ -882,6 +897,12 @@ cdef inline int tuner_team(const Tuner* u, int K) noexcept nogil:
     return K if u.s.mode == 1 else 1
 
 
+cdef inline double losing_time(const Tuner* u, double t, double work) noexcept nogil:
+    """The time past which a probe that took `t` seconds for `work` has
+    clearly lost to the incumbent."""
+    return (LOSING_LONG if t >= WINDOW_S else LOSING) * u.s.rate[1 - u.s.mode] * work
+
+
 cdef void tuner_record(Tuner* u, double dt, double work, int K,
                        bint share=True) noexcept nogil:
     """Account one mini-batch of `work` flops that took dt seconds; at the
@@ -894,12 +915,20 @@ cdef void tuner_record(Tuner* u, double dt, double work, int K,
     if K <= 1 or u.fixed:
         return
     other = 1 - u.s.mode
+    if u.s.switched:
+        u.s.switched = False
+        if not (u.s.probing and dt > losing_time(u, dt, work) + WAKE_S):
+            # (a batch that lost a time slice is timed: it lost, wake-up
+            # or not)
+            u.s.skip_time = dt
+            u.s.skip_work = work
+            if share:
+                tuner_share(u)
+            return
     u.s.win_time += dt
     u.s.win_work += work
     u.s.win_batches += 1
-    if u.s.probing and u.s.win_time > (
-            LOSING_LONG if u.s.win_time >= WINDOW_S else LOSING
-    ) * u.s.rate[other] * u.s.win_work:
+    if u.s.probing and u.s.win_time > losing_time(u, u.s.win_time, u.s.win_work):
         pass    # a probe that is clearly losing ends at once
     elif u.s.win_batches < WINDOW_BATCHES or (
             u.s.win_time < (WINDOW_S if u.s.backoff > 1 else WINDOW_S_FIRST)
@@ -922,7 +951,8 @@ cdef void tuner_record(Tuner* u, double dt, double work, int K,
             u.s.quiet = 0
             tuner_window_reset(u)
         else:
-            tuner_lost(u, (r - u.s.rate[other]) * u.s.win_work)
+            tuner_lost(u, (r - u.s.rate[other]) * u.s.win_work
+                       + fmax(0, u.s.skip_time - u.s.rate[other] * u.s.skip_work))
     else:
         tuner_window_reset(u)
         u.s.since += window
@@ -934,6 +964,9 @@ cdef void tuner_record(Tuner* u, double dt, double work, int K,
             # slowed down, or when its turn came
             u.s.mode = other
             u.s.probing = True
+            u.s.switched = other == 1
+            u.s.skip_time = 0
+            u.s.skip_work = 0
             if u.s.backoff == 0:
                 u.s.backoff = 1
         elif u.s.countdown > 1:
@@ -1015,14 +1048,18 @@ def _tuner_start(double work, bint single=True):
 
 
 def _tuner_trace(double s_per_row_one, double s_per_row_team,
-                 Py_ssize_t rows, Py_ssize_t n_batches, int K=2, *, int key=-1):
+                 Py_ssize_t rows, Py_ssize_t n_batches, int K=2, *, int key=-1,
+                 double switch_s=0):
     """The modes (1: team, 0: one thread) a tuner picks for n_batches
     mini-batches of `rows` rows that take the given seconds per row in each
-    mode (for tests of the tuner's policy): in a fresh process, leaving the
+    mode, the first batch after a change of mode `switch_s` seconds more
+    (for tests of the tuner's policy): in a fresh process, leaving the
     process-wide state alone, or (key >= 0) starting from and updating that
     size class of the process-wide memory."""
     cdef Tuner u
     cdef Py_ssize_t b
+    cdef int last = -1
+    cdef double dt
     tuner_init(&u, False)
     if key >= 0:
         if key >= N_SIZE_CLASSES:
@@ -1032,8 +1069,11 @@ def _tuner_trace(double s_per_row_one, double s_per_row_team,
     modes = np.empty(n_batches, dtype=np.int8)
     for b in range(n_batches):
         modes[b] = u.s.mode
-        tuner_record(&u, rows * (s_per_row_team if u.s.mode == 1 else s_per_row_one),
-                     rows, K, key >= 0)
+        dt = rows * (s_per_row_team if u.s.mode == 1 else s_per_row_one)
+        if u.s.mode != last:
+            dt += switch_s
+            last = u.s.mode
+        tuner_record(&u, dt, rows, K, key >= 0)
     return modes
 
 
