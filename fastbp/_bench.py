@@ -336,10 +336,38 @@ def step_gemm_gflops(sizes, batch, threads, repeats=7):
     return flop / _median_seconds(step, threads, repeats) / 1e9
 
 
+#: Seconds to wait before each timed fit or block of calls. OpenBLAS's
+#: idle worker threads spin for 2**28 cycles (0.11 s here) after each
+#: threaded call before they sleep, so a run started at once shares a core
+#: with them: beside two busy processes on this 2-core VM, a fastbp fit
+#: right after a scikit-learn fit took 1.36x as long as one right after
+#: another fastbp fit (the same with n_threads=1), and an idle team's
+#: predict lost 4-5 ms time slices.
+SETTLE_S = 0.15
+
+
+def settle():
+    """Collect garbage, then wait SETTLE_S for the last run's threads to
+    go idle: every library starts its timed run from the same state."""
+    gc.collect()
+    time.sleep(SETTLE_S)
+
+
+def rotations(names, rounds):
+    """(round, names in that round's order) for `rounds` rounds, the order
+    rotating by one each round: no library is always timed right after the
+    same other one (and charged its leftovers)."""
+    names = list(names)
+    for r in range(rounds):
+        k = r % len(names) if names else 0
+        yield r, names[k:] + names[:k]
+
+
 def time_calls(fns, min_block=0.02, blocks=7):
     """{name: median seconds of one call of fns[name]()}: each function's
     calls are timed in blocks of at least min_block seconds, and the blocks
-    of the functions alternate (load from elsewhere hits them alike)."""
+    of the functions alternate (load from elsewhere hits them alike), in
+    rotating order, each after settle()."""
     reps = {}
     for name, fn in fns.items():
         fn()
@@ -354,9 +382,10 @@ def time_calls(fns, min_block=0.02, blocks=7):
             n *= 2 if dt <= 0 else max(2, min(10, int(min_block / dt) + 1))
         reps[name] = n
     samples = {name: [] for name in fns}
-    for _ in range(blocks):
-        for name, fn in fns.items():
-            n = reps[name]
+    for _, order in rotations(fns, blocks):
+        for name in order:
+            fn, n = fns[name], reps[name]
+            settle()
             t0 = time.perf_counter()
             for _ in range(n):
                 fn()
@@ -458,13 +487,14 @@ def run_case(name, X, y, *, threads, libs, repeats, quick, log, peers=None,
         for p, gflops in peers.items():
             peer_samples[p].append(gflops())
 
-    for r in range(max(plan.values())):
-        for lib in libs:  # interleaved: load from elsewhere hits all alike
+    # interleaved (load from elsewhere hits all alike), in rotating order
+    for r, order in rotations(libs, max(plan.values())):
+        for lib in order:
             if r >= plan[lib]:
                 continue
             if lib == "fastbp":
                 measure_peers()
-            gc.collect()
+            settle()
             dt, curve, _ = TRAINERS[lib](X, y, hidden, batch, epochs, threads,
                                          seed=r)
             samples[lib].append(dt / epochs)

@@ -22,7 +22,6 @@ trajectory). Prediction: ``predict_proba`` of 4000 rows (medians), and the
 peak of numpy allocations during that call (tracemalloc): the extra memory
 a prediction needs beyond the model.
 """
-import gc
 import multiprocessing
 import statistics
 import time
@@ -30,6 +29,8 @@ import tracemalloc
 import warnings
 
 import numpy as np
+
+from fastbp._bench import rotations, settle
 
 BUSY_SHAPES = {
     "digits-b200": dict(data="digits", hidden=(100,), batch=200, epochs=20,
@@ -132,10 +133,10 @@ def run_busy(*, threads, quick, log, n_busy=2, repeats=None):
                 # explores a new size of mini-batch in the first fit)
                 runs["default"]()
                 runs["one"]()
-                for _ in range(repeats):
-                    for k, fn in runs.items():  # interleaved
-                        gc.collect()
-                        samples[k].append(fn() / epochs)
+                for _, order in rotations(runs, repeats):  # interleaved
+                    for k in order:
+                        settle()
+                        samples[k].append(runs[k]() / epochs)
             med = {k: 1e3 * statistics.median(v) for k, v in samples.items()}
             row = {"case": name, "rows": X.shape[0], "dtype": case["dtype"],
                    "ms_per_epoch": med,
@@ -197,12 +198,14 @@ def run_sparse(*, threads, quick, log, repeats=3):
             for m in models.values():
                 m.fit(X, y)
             first_loss = {k: float(m.loss_curve_[0]) for k, m in models.items()}
-            for _ in range(repeats):
-                for k, m in models.items():
-                    gc.collect()
+            for _, order in rotations(models, repeats):
+                for k in order:
+                    m = models[k]
+                    settle()
                     t0 = time.perf_counter()
                     m.partial_fit(X, y)
                     fit_s[k].append(time.perf_counter() - t0)
+                    settle()
                     t0 = time.perf_counter()
                     m.predict_proba(Xp)
                     pred_s[k].append(time.perf_counter() - t0)

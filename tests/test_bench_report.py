@@ -112,45 +112,50 @@ def test_the_peers_are_measured_beside_each_of_fastbps_fits(monkeypatch):
 
 def test_timed_calls_alternate_between_the_functions(monkeypatch):
     # A fake clock: a call of "b" takes 3 ms, one of "a" 1 ms, but 9 ms in
-    # the second of a's timed blocks (the one after b's first timed block).
+    # a's second timed block. Each timed block starts after settle()'s
+    # pause (marked "|"), and the order of the functions rotates.
     clock = [0.0]
     calls = []
-    seen = []      # b-call counts at which a's blocks ran, after b started
 
     class FakeTime:
         @staticmethod
         def perf_counter():
             return clock[0]
 
+        @staticmethod
+        def sleep(s):
+            calls.append("|")
+            clock[0] += s
+
     monkeypatch.setattr(_bench, "time", FakeTime)
 
     def a():
         calls.append("a")
-        nb = calls.count("b")
-        if nb and nb not in seen:
-            seen.append(nb)
-        clock[0] += (9e-3 if len(seen) == 2 and nb == seen[1] else 1e-3)
+        clock[0] += 9e-3 if "".join(calls).count("|a") == 2 else 1e-3
 
     def b():
         calls.append("b")
         clock[0] += 3e-3
 
     t = _bench.time_calls({"a": a, "b": b}, min_block=0.02, blocks=3)
-    # the timed blocks alternate a, b, a, b, a, b, each function's blocks
-    # of one size, long enough for min_block
-    runs = []
-    for c in calls:
-        if runs and runs[-1][0] == c:
-            runs[-1][1] += 1
-        else:
-            runs.append([c, 1])
-    tail = runs[-6:]
-    assert [r[0] for r in tail] == ["a", "b"] * 3
-    na, nb = tail[0][1], tail[1][1]
-    assert all(r[1] == (na if r[0] == "a" else nb) for r in tail)
+    timed = "".join(calls).split("|")[1:]
+    # one block per pause, each function's blocks of one size, long enough
+    # for min_block, in the order a b, b a, a b
+    assert [blk[0] for blk in timed] == ["a", "b", "b", "a", "a", "b"]
+    assert all(set(blk) == {blk[0]} for blk in timed)
+    na, nb = len(timed[0]), len(timed[1])
+    assert all(len(blk) == (na if blk[0] == "a" else nb) for blk in timed)
     assert na * 1e-3 >= 0.02 and nb * 3e-3 >= 0.02
     # per call, the median of the blocks: a's 9 ms block is left out
     assert math.isclose(t["a"], 1e-3) and math.isclose(t["b"], 3e-3)
+
+
+def test_rotations_let_each_library_follow_each_other():
+    assert list(_bench.rotations(["a", "b", "c"], 4)) == [
+        (0, ["a", "b", "c"]), (1, ["b", "c", "a"]), (2, ["c", "a", "b"]),
+        (3, ["a", "b", "c"])]
+    assert list(_bench.rotations({"x": 1, "y": 2}, 2)) == [(0, ["x", "y"]),
+                                                           (1, ["y", "x"])]
 
 
 def _gemm_shapes():
