@@ -726,7 +726,7 @@ cdef struct TunerMem:
                             # each mode (0: not measured)
     bint probing            # the current window measures the other mode
     bint switched           # the team just took over: its first
-                            # mini-batch is not timed (WINDOW_S_FIRST's note)
+                            # mini-batch is not timed (WAKE_S's note)
     double skip_time, skip_work     # that batch (a lost probe's cost)
     double win_time, win_work   # the current window (carried over to the
     int win_batches             # next Trainer: fits can be shorter)
@@ -789,13 +789,15 @@ cdef double WINDOW_S = 0.02
 cdef double WINDOW_S_FIRST = 0.005
 # The first mini-batch after the team takes over from one thread is left
 # out of the windows: it pays once for waking the team's threads, which
-# slept through the one-thread batches (200-400 us on this VM, where a
-# digits batch takes 120-180 us on the team and 240 on one thread), not
-# what the team's batches cost. A probe timed from that batch ended at
-# once, "2x slower", and an idle fit could stay on one thread for seconds.
-# (Its cost still counts in the wait after a lost probe; and a first batch
-# that took WAKE_S more than a clearly lost one is timed: it lost a time
-# slice, 3-4 ms, to a busy machine.)
+# slept through the one-thread batches (0.2-1 ms on this VM, at times more,
+# where a digits batch takes 120-180 us on the team and 240 on one thread),
+# not what the team's batches cost. A probe timed from that batch ended at
+# once, "2x slower". (Its cost still counts in the wait after a lost
+# probe; and a first batch that took WAKE_S more than a clearly lost one
+# is timed: it lost a time slice, 3-4 ms, to a busy machine.) Only a change
+# of mode is skipped: the first team batch of a new Trainer (the next
+# partial_fit) is timed, since a workload that pauses between calls pays
+# the wake-up at every call.
 cdef double WAKE_S = 0.001
 cdef TunerMem _tuner_mem[N_SIZE_CLASSES]
 
@@ -1052,13 +1054,14 @@ def _tuner_trace(double s_per_row_one, double s_per_row_team,
                  double switch_s=0):
     """The modes (1: team, 0: one thread) a tuner picks for n_batches
     mini-batches of `rows` rows that take the given seconds per row in each
-    mode, the first batch after a change of mode `switch_s` seconds more
-    (for tests of the tuner's policy): in a fresh process, leaving the
+    mode, the first batch after a change to the team `switch_s` seconds
+    more (waking its threads) (for tests of the tuner's policy): in a
+    fresh process, leaving the
     process-wide state alone, or (key >= 0) starting from and updating that
     size class of the process-wide memory."""
     cdef Tuner u
     cdef Py_ssize_t b
-    cdef int last = -1
+    cdef int last
     cdef double dt
     tuner_init(&u, False)
     if key >= 0:
@@ -1067,12 +1070,13 @@ def _tuner_trace(double s_per_row_one, double s_per_row_team,
         u.key = key
         u.s = _tuner_mem[key]
     modes = np.empty(n_batches, dtype=np.int8)
+    last = u.s.mode
     for b in range(n_batches):
         modes[b] = u.s.mode
         dt = rows * (s_per_row_team if u.s.mode == 1 else s_per_row_one)
-        if u.s.mode != last:
+        if u.s.mode == 1 and last == 0:
             dt += switch_s
-            last = u.s.mode
+        last = u.s.mode
         tuner_record(&u, dt, rows, K, key >= 0)
     return modes
 
