@@ -22,9 +22,12 @@ mini-batches, the same layer sizes, batch size and thread count for all three.
   Each timed call builds a fresh model and trains it for k epochs.
 
 Each library is warmed up first (one epoch on a subset of the rows), then
-the libraries' timed fits are interleaved round-robin so that load from other
-processes hits all of them alike; the table shows medians. Ratios are
-"times faster than" (other library's ms / fastbp's ms).
+the libraries' timed fits are interleaved, one of each per round, so that
+load from other processes hits all of them alike; each round takes the
+next order of the libraries (every permutation in turn), and each timed fit
+starts after a pause of SETTLE_S, so that none is charged for the threads
+another leaves spinning. The table shows medians. Ratios are "times faster
+than" (other library's ms / fastbp's ms).
 
 The largest case is also reported in GFLOP/s: a training step costs about
 6 x n_weights flops per sample (forward, weight gradient, input gradient),
@@ -53,6 +56,7 @@ would show as twice X's size.
 """
 import argparse
 import gc
+import itertools
 import json
 import os
 import platform
@@ -353,21 +357,26 @@ def settle():
     time.sleep(SETTLE_S)
 
 
-def rotations(names, rounds):
-    """(round, names in that round's order) for `rounds` rounds, the order
-    rotating by one each round: no library is always timed right after the
-    same other one (and charged its leftovers)."""
+def orders(names, rounds):
+    """(round, names in that round's order) for `rounds` rounds, cycling
+    through every permutation of the names (every rotation, for more than
+    four): each runs right after each other one equally often within a
+    cycle, so none is always timed after the same other one (and charged
+    its leftovers)."""
     names = list(names)
+    if len(names) <= 4:
+        perms = [list(p) for p in itertools.permutations(names)]
+    else:
+        perms = [names[k:] + names[:k] for k in range(len(names))]
     for r in range(rounds):
-        k = r % len(names) if names else 0
-        yield r, names[k:] + names[:k]
+        yield r, perms[r % len(perms)]
 
 
 def time_calls(fns, min_block=0.02, blocks=7):
     """{name: median seconds of one call of fns[name]()}: each function's
     calls are timed in blocks of at least min_block seconds, and the blocks
     of the functions alternate (load from elsewhere hits them alike), in
-    rotating order, each after settle()."""
+    the order orders() gives, each after settle()."""
     reps = {}
     for name, fn in fns.items():
         fn()
@@ -382,7 +391,7 @@ def time_calls(fns, min_block=0.02, blocks=7):
             n *= 2 if dt <= 0 else max(2, min(10, int(min_block / dt) + 1))
         reps[name] = n
     samples = {name: [] for name in fns}
-    for _, order in rotations(fns, blocks):
+    for _, order in orders(fns, blocks):
         for name in order:
             fn, n = fns[name], reps[name]
             settle()
@@ -416,6 +425,22 @@ def _loadavg():
         return [round(x, 2) for x in os.getloadavg()]
     except (AttributeError, OSError):
         return None
+
+
+def _git_commit():
+    """The commit of the fastbp source tree being run ("+changes" when it
+    has uncommitted ones), or None outside a git checkout."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here,
+                              capture_output=True, text=True, timeout=10)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=here, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
 
 
 def _versions():
@@ -487,8 +512,8 @@ def run_case(name, X, y, *, threads, libs, repeats, quick, log, peers=None,
         for p, gflops in peers.items():
             peer_samples[p].append(gflops())
 
-    # interleaved (load from elsewhere hits all alike), in rotating order
-    for r, order in rotations(libs, max(plan.values())):
+    # interleaved (load from elsewhere hits all alike), in changing order
+    for r, order in orders(libs, max(plan.values())):
         for lib in order:
             if r >= plan[lib]:
                 continue
@@ -766,6 +791,9 @@ def format_report(report, markdown=False):
         f"fastbp bench: {meta['threads']} thread(s), float32, Adam, "
         f"{meta['cpu']}; {'quick' if meta['quick'] else 'full'} run, "
         f"load average {meta['loadavg_start']} -> {meta['loadavg_end']}")
+    if meta.get("started_utc"):
+        out.append(f"started {meta['started_utc']}, fastbp commit "
+                   f"{meta.get('commit') or 'unknown (not a git checkout)'}")
     out.append("ms per epoch = median over timed fits of fit(max_iter=k) time / k "
                "(fresh model each fit, warmed up, libraries interleaved); "
                "ratios = other / fastbp.")
@@ -942,6 +970,8 @@ def main(argv=None):
 
     t_start = time.perf_counter()
     report = {"meta": {"threads": threads, "quick": args.quick, "cpu": _cpu_name(),
+                       "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                       "commit": _git_commit(),
                        "loadavg_start": _loadavg(), "versions": _versions(),
                        "libs": libs, "method": "fit(max_iter=k)/k, medians"},
               "cases": []}

@@ -30,7 +30,7 @@ import warnings
 
 import numpy as np
 
-from fastbp._bench import rotations, settle
+from fastbp._bench import orders, settle
 
 BUSY_SHAPES = {
     "digits-b200": dict(data="digits", hidden=(100,), batch=200, epochs=20,
@@ -133,7 +133,7 @@ def run_busy(*, threads, quick, log, n_busy=2, repeats=None):
                 # explores a new size of mini-batch in the first fit)
                 runs["default"]()
                 runs["one"]()
-                for _, order in rotations(runs, repeats):  # interleaved
+                for _, order in orders(runs, repeats):  # interleaved
                     for k in order:
                         settle()
                         samples[k].append(runs[k]() / epochs)
@@ -198,7 +198,7 @@ def run_sparse(*, threads, quick, log, repeats=3):
             for m in models.values():
                 m.fit(X, y)
             first_loss = {k: float(m.loss_curve_[0]) for k, m in models.items()}
-            for _, order in rotations(models, repeats):
+            for _, order in orders(models, repeats):
                 for k in order:
                     m = models[k]
                     settle()

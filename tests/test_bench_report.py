@@ -1,6 +1,8 @@
 """The benchmark's own arithmetic and report (fastbp/_bench.py): the figures
 it prints are the ones it measured. (Its timings are not tested here: this
 machine is shared and noisy; see benchmarks/.)"""
+import collections
+import itertools
 import math
 
 from fastbp import _bench
@@ -82,6 +84,7 @@ def test_the_peers_are_measured_beside_each_of_fastbps_fits(monkeypatch):
 
     monkeypatch.setattr(_bench, "TRAINERS",
                         {"fastbp": fake_fit("fastbp"), "sklearn": fake_fit("sklearn")})
+    monkeypatch.setattr(_bench, "settle", lambda: events.append("|"))
     speeds = iter([100.0, 120.0, 90.0, 130.0, 110.0, 140.0])
 
     def sgemm():
@@ -95,9 +98,10 @@ def test_the_peers_are_measured_beside_each_of_fastbps_fits(monkeypatch):
                           log=lambda m: None, peers={"sgemm": sgemm},
                           min_fastbp_fits=3)
     timed = events[4:]          # after two warm-up fits per library
-    assert timed == ["sgemm", "fastbp", "sgemm", "sklearn",
-                     "sgemm", "fastbp", "sgemm",
-                     "sgemm", "fastbp", "sgemm"]
+    # (each timed fit after settle()'s pause, "|")
+    assert timed == ["sgemm", "|", "fastbp", "sgemm", "|", "sklearn",
+                     "sgemm", "|", "fastbp", "sgemm",
+                     "sgemm", "|", "fastbp", "sgemm"]
     assert res["libs"]["fastbp"]["fits"] == 3
     assert res["libs"]["sklearn"]["fits"] == 1
     assert res["peers"]["sgemm"]["samples_gflops"] == [100.0, 120.0, 90.0,
@@ -113,7 +117,7 @@ def test_the_peers_are_measured_beside_each_of_fastbps_fits(monkeypatch):
 def test_timed_calls_alternate_between_the_functions(monkeypatch):
     # A fake clock: a call of "b" takes 3 ms, one of "a" 1 ms, but 9 ms in
     # a's second timed block. Each timed block starts after settle()'s
-    # pause (marked "|"), and the order of the functions rotates.
+    # pause (marked "|"), and the order of the functions changes.
     clock = [0.0]
     calls = []
 
@@ -150,12 +154,28 @@ def test_timed_calls_alternate_between_the_functions(monkeypatch):
     assert math.isclose(t["a"], 1e-3) and math.isclose(t["b"], 3e-3)
 
 
-def test_rotations_let_each_library_follow_each_other():
-    assert list(_bench.rotations(["a", "b", "c"], 4)) == [
-        (0, ["a", "b", "c"]), (1, ["b", "c", "a"]), (2, ["c", "a", "b"]),
-        (3, ["a", "b", "c"])]
-    assert list(_bench.rotations({"x": 1, "y": 2}, 2)) == [(0, ["x", "y"]),
-                                                           (1, ["y", "x"])]
+def test_a_report_says_when_and_from_which_commit_it_ran(tmp_path, monkeypatch):
+    rep = _report()
+    assert "fastbp commit" not in _bench.format_report(rep)   # older reports
+    rep["meta"].update(started_utc="2026-12-02T01:42:13Z", commit="013eb43")
+    assert ("started 2026-12-02T01:42:13Z, fastbp commit 013eb43"
+            in _bench.format_report(rep))
+    # outside a git checkout (an installed package) there is no commit
+    monkeypatch.setattr(_bench, "__file__", str(tmp_path / "_bench.py"))
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    assert _bench._git_commit() is None
+
+
+def test_orders_cycle_through_every_permutation():
+    got = [order for _, order in _bench.orders(["a", "b", "c"], 7)]
+    assert sorted(map(tuple, got[:6])) == sorted(itertools.permutations("abc"))
+    assert got[6] == got[0]
+    # within a cycle each library runs right after each other one as often
+    follows = collections.Counter(
+        (o[i], o[i + 1]) for o in got[:6] for i in range(2))
+    assert set(follows.values()) == {2} and len(follows) == 6
+    assert list(_bench.orders({"x": 1, "y": 2}, 3)) == [
+        (0, ["x", "y"]), (1, ["y", "x"]), (2, ["x", "y"])]
 
 
 def _gemm_shapes():
