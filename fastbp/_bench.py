@@ -359,15 +359,10 @@ def settle():
 
 def orders(names, rounds):
     """(round, names in that round's order) for `rounds` rounds, cycling
-    through every permutation of the names (every rotation, for more than
-    four): each runs right after each other one equally often within a
-    cycle, so none is always timed after the same other one (and charged
-    its leftovers)."""
-    names = list(names)
-    if len(names) <= 4:
-        perms = [list(p) for p in itertools.permutations(names)]
-    else:
-        perms = [names[k:] + names[:k] for k in range(len(names))]
+    through every permutation of the names: each runs right after each
+    other one equally often within a cycle, so none is always timed after
+    the same other one (and charged its leftovers)."""
+    perms = [list(p) for p in itertools.permutations(names)]
     for r in range(rounds):
         yield r, perms[r % len(perms)]
 
