@@ -33,6 +33,8 @@ SOURCES := pyproject.toml setup.py MANIFEST.in \
 
 # Builds share build/ in this tree: never run two at once.
 .NOTPARALLEL:
+# bash for `set -o pipefail` in PIP_BUILD.
+SHELL := /bin/bash
 .PHONY: demo test checked-test docs clean
 
 # pytest runs as the venv's `pytest` script, not `python -m pytest` (which puts
@@ -79,25 +81,42 @@ docs: $(VENV)/.installed-docs
 COPY_INPLACE = $(VENV)/bin/python -I -c "import glob, os, shutil, fastbp._core as c; \
 	[shutil.copy2(f, 'fastbp/_core/') for f in glob.glob(os.path.join(os.path.dirname(c.__file__), '*.so'))]"
 
-# `pip install .` always rebuilds and reinstalls a local directory.
-$(VENV)/.installed-demo: $(VENV)/.venv-created $(SOURCES) Makefile
-	$(VENV)/bin/python -m pip install ".[$(DEMO_EXTRAS)]"
+# One build per change of a source, shared by demo, test and docs: each of
+# them then adds only the dependencies of its extras, which pip installs
+# beside the fastbp already there (asked for as "fastbp[extras]", not as
+# ".[extras]": a local directory is always rebuilt). So `make test` after
+# `make demo` tests at once when no source changed.
+#
+# pip shows a build's output only with -v: the whole of it goes to
+# build.log in the venv, and the terminal gets the build's own progress
+# lines (setup.py's "fastbp build:" and Cython's "Cythonizing"), or the
+# log's end when pip fails. $(1): the venv, $(2): what to install, $(3):
+# the build's environment switches.
+PIP_BUILD = set -o pipefail; $(3) $(1)/bin/python -m pip install -v $(2) $(BUILD_TOOLS) 2>&1 \
+	| tee $(1)/build.log \
+	| grep --line-buffered -E "fastbp build:|Cythonizing|^Successfully installed" \
+	|| { tail -n 40 $(1)/build.log; echo "pip failed; its whole output is in $(1)/build.log"; exit 1; }
+
+$(VENV)/.built: $(VENV)/.venv-created $(SOURCES) Makefile
+	@echo "building fastbp into $(VENV) (a few minutes the first time)"
+	$(call PIP_BUILD,$(VENV),.)
 	$(COPY_INPLACE)
 	touch $@
 
-$(VENV)/.installed-test: $(VENV)/.venv-created $(SOURCES) Makefile
-	$(VENV)/bin/python -m pip install ".[$(TEST_EXTRAS)]" $(BUILD_TOOLS)
-	$(COPY_INPLACE)
+$(VENV)/.installed-demo: $(VENV)/.built
+	$(VENV)/bin/python -m pip install "fastbp[$(DEMO_EXTRAS)]"
 	touch $@
 
-# The docs extra holds the test extra: afterwards `make test` needs no rebuild.
-$(VENV)/.installed-docs: $(VENV)/.venv-created $(SOURCES) Makefile
-	$(VENV)/bin/python -m pip install ".[$(DOCS_EXTRAS)]" $(BUILD_TOOLS)
-	$(COPY_INPLACE)
-	touch $@ $(VENV)/.installed-test
+$(VENV)/.installed-test: $(VENV)/.built
+	$(VENV)/bin/python -m pip install "fastbp[$(TEST_EXTRAS)]"
+	touch $@
+
+$(VENV)/.installed-docs: $(VENV)/.built
+	$(VENV)/bin/python -m pip install "fastbp[$(DOCS_EXTRAS)]"
+	touch $@
 
 $(VENV_CHECKED)/.installed-test: $(VENV_CHECKED)/.venv-created $(SOURCES) Makefile
-	FASTBP_CHECKED=1 $(VENV_CHECKED)/bin/python -m pip install ".[$(TEST_EXTRAS)]" $(BUILD_TOOLS)
+	$(call PIP_BUILD,$(VENV_CHECKED),".[$(TEST_EXTRAS)]",FASTBP_CHECKED=1)
 	touch $@
 
 clean:

@@ -8,10 +8,46 @@ FASTBP_CHECKED=1    build with Cython's boundscheck, wraparound and
 """
 import os
 import sys
+import time
 
 import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+
+def _say(message):
+    """One progress line of the build. pip shows a build's output only with
+    -v: the Makefile runs pip so and keeps the lines that start with this
+    prefix, so that a compile of minutes is not silent."""
+    print(f"fastbp build: {message}", flush=True)
+
+
+class _BuildExtSaying(build_ext):
+    """build_ext that says which module it compiles and how long it took."""
+
+    def run(self):
+        from_env = " ".join(os.environ.get(v, "") for v in ("CPPFLAGS", "CFLAGS"))
+        if omp_compile:
+            how = f"with OpenMP ({' '.join(omp_compile)})"
+        elif _flag("FASTBP_NO_OPENMP"):
+            how = "without OpenMP (FASTBP_NO_OPENMP is set): one thread"
+        elif "openmp" in from_env:
+            how = "with OpenMP from CPPFLAGS/CFLAGS"
+        else:
+            how = ("without OpenMP (Apple clang has no -fopenmp; see the "
+                   "install docs for libomp): one thread")
+        _say(f"compiling {len(self.extensions)} modules {how}"
+             + (", with Cython's checks on" if checked else ""))
+        super().run()
+
+    def build_extension(self, ext):
+        i = self.extensions.index(ext) + 1
+        _say(f"[{i}/{len(self.extensions)}] compiling {ext.name} ...")
+        start = time.perf_counter()
+        super().build_extension(ext)
+        _say(f"[{i}/{len(self.extensions)}] {ext.name} done "
+             f"({time.perf_counter() - start:.0f} s)")
 
 
 def _flag(name):
@@ -23,6 +59,8 @@ def _openmp_flags():
         return [], []
     if sys.platform == "darwin":
         # Apple clang has no -fopenmp; a serial build is the safe default.
+        # With Homebrew's libomp, CPPFLAGS and LDFLAGS turn OpenMP on
+        # (docs/getting_started.rst).
         return [], []
     if sys.platform == "win32":
         return ["/openmp"], []
@@ -84,12 +122,14 @@ directives = {
     "embedsignature": True,
 }
 
+force = _mode_changed(f"openmp={bool(omp_compile)} checked={checked}") \
+    or _flag("FASTBP_FORCE_CYTHON")
 setup(
+    cmdclass={"build_ext": _BuildExtSaying},
     ext_modules=cythonize(
         extensions,
         compiler_directives=directives,
         # The build mode is part of the generated code: rebuild when it changes.
-        force=_mode_changed(f"openmp={bool(omp_compile)} checked={checked}")
-        or _flag("FASTBP_FORCE_CYTHON"),
+        force=force,
     ),
 )
