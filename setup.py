@@ -43,6 +43,12 @@ class _BuildExtSaying(build_ext):
 
     def build_extension(self, ext):
         i = self.extensions.index(ext) + 1
+        from setuptools.modified import newer_group
+
+        if not (self.force or newer_group(list(ext.sources) + list(ext.depends),
+                                          self.get_ext_fullpath(ext.name), "newer")):
+            _say(f"[{i}/{len(self.extensions)}] {ext.name} is up to date")
+            return super().build_extension(ext)
         _say(f"[{i}/{len(self.extensions)}] compiling {ext.name} ...")
         start = time.perf_counter()
         super().build_extension(ext)

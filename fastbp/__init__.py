@@ -3,6 +3,7 @@
 Compiled forward and backward passes over BLAS, OpenMP-parallel mini-batches,
 in-place optimizers, behind scikit-learn's estimator API.
 """
+from fastbp._config import show_config
 from fastbp._estimators import MLPClassifier, MLPRegressor
 from fastbp._io import load, save
 from fastbp._network import ACTIVATIONS, LOSS_OUTPUTS, Network
@@ -15,4 +16,4 @@ __version__ = "0.1.0"
 
 __all__ = ["MLPClassifier", "MLPRegressor", "Network", "ACTIVATIONS",
            "LOSS_OUTPUTS", "save", "load", "plot_loss_curve", "to_onnx",
-           "register_skl2onnx", "data_parallel", "stream", "__version__"]
+           "register_skl2onnx", "data_parallel", "stream", "show_config", "__version__"]

@@ -27,6 +27,7 @@ examples:
   fastbp train data.csv --target label --out model.fbp --plot curve.png
   fastbp predict model.fbp new.csv -o predictions.csv
   fastbp info model.fbp
+  fastbp info                                  this build: OpenMP, threads, BLAS
 
 Run 'fastbp COMMAND --help' for the options of each command."""
 
@@ -264,11 +265,14 @@ raw values).""")
     p.set_defaults(func=_cmd_predict)
 
     # info
-    p = sub.add_parser("info", help="describe a saved model",
+    p = sub.add_parser("info", help="describe a saved model, or this build of "
+                       "fastbp (no file)",
                        description="Print what a model file holds: type, layer "
                        "sizes, activation, solver, classes, training summary, "
-                       "dtype and file format version.")
-    p.add_argument("model", help="model file")
+                       "dtype and file format version. Without a file: this "
+                       "build of fastbp (version, OpenMP, the threads a fit uses "
+                       "and why, the BLAS libraries), as fastbp.show_config().")
+    p.add_argument("model", nargs="?", help="model file (none: describe fastbp)")
     p.set_defaults(func=_cmd_info)
 
     # bench (arguments go to fastbp._bench untouched; see main())
@@ -951,6 +955,11 @@ def _cmd_info(args):
     import numpy as np
     from sklearn.base import is_classifier
 
+    if args.model is None:
+        from fastbp._config import show_config
+
+        show_config()
+        return 0
     est, meta = _load_model(args.model)
     user = meta.get("user") or {}
     sizes = [est.coefs_[0].shape[0]] + [W.shape[1] for W in est.coefs_]

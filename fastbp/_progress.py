@@ -1,6 +1,7 @@
 """A progress bar over epochs (tqdm), for long fits in a terminal."""
 import sys
 import time
+import warnings
 
 
 def _stderr_is_terminal():
@@ -13,7 +14,7 @@ def _stderr_is_terminal():
 class EpochProgress:
     """Shows epochs, training loss and validation loss while a fit runs.
 
-    mode: True (always show, if tqdm is installed), False (never), or
+    mode: True (always show; a UserWarning without tqdm), False (never), or
     'auto': only when stderr is a terminal and the fit is expected to take
     more than `min_seconds` (judged after the first epoch).
     """
@@ -37,6 +38,13 @@ class EpochProgress:
             from tqdm.auto import tqdm
         except ImportError:  # tqdm is an optional extra
             self._decided = True
+            if self.mode is True:
+                # Asked for by name: say why nothing shows. 'auto' (the
+                # default) stays quiet without tqdm.
+                warnings.warn(
+                    "progress=True shows a bar only with tqdm, which is not "
+                    "installed: pip install tqdm (or fastbp[progress]). "
+                    "Fitting without a progress bar.", UserWarning, stacklevel=4)
             return
         self._bar = tqdm(total=self.total, desc=self.desc, unit="epoch",
                          initial=done, file=self.file, leave=True,

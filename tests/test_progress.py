@@ -82,14 +82,37 @@ def test_auto_in_a_terminal_shows_only_long_fits(monkeypatch):
     assert "3/3" in term.getvalue()
 
 
-def test_without_tqdm_the_bar_is_silently_off(monkeypatch):
+def test_without_tqdm_progress_true_warns_and_draws_nothing(monkeypatch):
     monkeypatch.setitem(sys.modules, "tqdm", None)
     monkeypatch.setitem(sys.modules, "tqdm.auto", None)
     buf = io.StringIO()
-    bar = EpochProgress(True, total=2, file=buf)
+    with pytest.warns(UserWarning, match=r"progress=True .*tqdm.*not installed"):
+        bar = EpochProgress(True, total=2, file=buf)
     bar.update(1.0)
     bar.close()
     assert not bar.active and buf.getvalue() == ""
+
+
+def test_without_tqdm_auto_stays_quiet(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    term = _Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        bar = EpochProgress("auto", total=3, min_seconds=0)
+        bar.update(1.0)
+        bar.close()
+    assert not bar.active and term.getvalue() == ""
+
+
+def test_estimator_with_progress_true_without_tqdm_warns(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    X, y = _data()
+    with pytest.warns(UserWarning, match="fastbp\\[progress\\]"):
+        fastbp.MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0,
+                             progress=True).fit(X, y)
 
 
 # -- through the estimators -----------------------------------------------------------
