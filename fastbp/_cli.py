@@ -699,6 +699,25 @@ def _describe(est):
 
 
 # -- commands ------------------------------------------------------------------
+def _validation_line(est, train_rows=None, *, row=False):
+    """Early stopping's best score, named by its scorer and its split (the
+    validation_fraction of the training rows), so that it is not mistaken
+    for the held-out score of `fastbp train`."""
+    from sklearn.base import is_classifier
+
+    scoring = getattr(est, "scoring", None)
+    if scoring is None:
+        name = "accuracy" if is_classifier(est) else "R^2"
+    else:
+        name = scoring if isinstance(scoring, str) else getattr(scoring, "__name__", "score")
+    of = f"the {train_rows} training rows" if train_rows else "the training rows"
+    split = (f"on early stopping's validation split ({est.validation_fraction:.0%} "
+             f"of {of}, taken out of the fit)")
+    key = f"best validation {name}"
+    value = f"{est.best_validation_score_:.4f} {split}"
+    return (key, value) if row else f"{key}: {value}"
+
+
 def _check_writable(path, flag):
     """Fail before a long fit, not after it, when an output cannot be written."""
     if path is None:
@@ -819,10 +838,14 @@ def _cmd_train(args):
     for n in notes:
         _note(args, n)
 
+    if getattr(est, "best_validation_score_", None) is not None:
+        _note(args, _validation_line(est, len(y_train)))
     score = est.score(X_test, y_test)
     metric = "accuracy" if task == "classification" else "R^2"
     where = "training" if args.test_size == 0 else "held-out"
-    print(f"{where} {metric}: {score:.4f} ({len(y_test)} rows)")
+    split = ("on the rows trained on" if args.test_size == 0 else
+             f"on the test split (--test-size {args.test_size:g}), not trained on")
+    print(f"{where} {metric}: {score:.4f} ({len(y_test)} rows) {split}")
 
     if info.get("features"):
         # The CSV's column names, as a fit on a DataFrame would keep them (set
@@ -833,7 +856,9 @@ def _cmd_train(args):
         from fastbp._io import save
 
         user = {k: v for k, v in info.items() if v is not None}
-        user.update(task=task, scaled=scale)
+        user.update(task=task, scaled=scale, train_rows=len(y_train),
+                    test_score={"metric": metric, "score": float(score),
+                                "rows": len(y_test), "test_size": args.test_size})
         save(est, args.out, metadata=user)
         _note(args, f"saved model to {args.out}")
     if args.plot:
@@ -986,7 +1011,16 @@ def _cmd_info(args):
     if getattr(est, "loss_", None) is not None:
         rows.append(("final loss", f"{est.loss_:.6g}"))
     if getattr(est, "best_validation_score_", None) is not None:
-        rows.append(("best validation score", f"{est.best_validation_score_:.6g}"))
+        rows.append(_validation_line(est, user.get("train_rows"), row=True))
+    test = user.get("test_score")
+    if isinstance(test, dict) and test.get("score") is not None:
+        # The score `fastbp train` printed, on rows kept out of the fit.
+        where = "training" if not test.get("test_size") else "held-out"
+        split = ("on the rows trained on" if not test.get("test_size") else
+                 f"on fastbp train's test split (--test-size {test['test_size']:g}), "
+                 "not trained on")
+        rows.append((f"{where} {test.get('metric', 'score')}",
+                     f"{test['score']:.4f} ({test.get('rows', '?')} rows) {split}"))
     rows.append(("dtype", est.coefs_[0].dtype.name))
     if user.get("features"):
         rows.append(("features", _shorten(user["features"])))

@@ -193,8 +193,13 @@ def test_no_generated_files_are_committed():
 def test_serial_build_gives_the_numbers_of_the_openmp_build(tmp_path):
     _needs_build_tools()
     src = _copy_source(tmp_path / "src")
-    _run([sys.executable, "setup.py", "build_ext", "--inplace"], cwd=src,
-         env=_clean_env(FASTBP_NO_OPENMP="1"))
+    out = _run([sys.executable, "setup.py", "build_ext", "--inplace"], cwd=src,
+               env=_clean_env(FASTBP_NO_OPENMP="1"))
+    # The build says what it does, a line per module (make shows these lines).
+    assert "fastbp build: compiling" in out and "without OpenMP (FASTBP_NO_OPENMP" in out
+    for pyx in _source_files(".pyx"):
+        assert re.search(rf"fastbp build: \[\d+/\d+\] compiling fastbp\._core\.{pyx.stem} ",
+                         out), (pyx.stem, out[-3000:])
     assert list((src / "fastbp" / "_core").glob("_backprop*.so")) or \
         list((src / "fastbp" / "_core").glob("_backprop*.pyd"))
 
