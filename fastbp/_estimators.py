@@ -419,7 +419,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
         sw = (np.empty(0, dtype=net.dtype) if sample_weight is None
               else np.ascontiguousarray(sample_weight, dtype=net.dtype))
         rows = min(256, X.shape[0])
-        buffers = net.workspace(rows, min(n_threads, -(-X.shape[0] // rows)),
+        buffers = net._workspace(rows, min(n_threads, -(-X.shape[0] // rows)),
                                 sparse=scipy.sparse.issparse(X))
         grad = np.empty(net.n_params, dtype=net.dtype)
         w32 = np.empty(net.n_params, dtype=net.dtype)
@@ -816,7 +816,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
     def _forward_pass_fast(self, X, check_input=True, logits=False):
         net = self._synced_network()
         if (check_input and type(X) is np.ndarray and X.ndim == 2
-                and X.dtype is net.dtype and 0 < X.shape[0] <= net.SMALL_ROWS
+                and X.dtype is net.dtype and 0 < X.shape[0] <= net._SMALL_ROWS
                 and X.shape[1] == self.n_features_in_ and X.flags.c_contiguous
                 and "feature_names_in_" not in self.__dict__):
             # A few rows, already in shape: the compiled call checks them.
@@ -834,7 +834,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
             return np.empty((0, net.layer_sizes[-1]), dtype=net.dtype)
         if X.dtype != net.dtype:
             X = X.astype(net.dtype)
-        if (n <= net.SMALL_ROWS and type(X) is np.ndarray
+        if (n <= net._SMALL_ROWS and type(X) is np.ndarray
                 and X.flags.c_contiguous):
             return net._predict_small(X, logits)
         out = np.empty((n, net.layer_sizes[-1]), dtype=net.dtype)

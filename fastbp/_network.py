@@ -432,7 +432,7 @@ class Network:
             raise ValueError("sample_weight must not sum to zero")
         return np.ascontiguousarray(sw)
 
-    def workspace(self, rows, n_threads, *, gradient=True, sparse=False):
+    def _workspace(self, rows, n_threads, *, gradient=True, sparse=False):
         """Buffers for `n_threads` threads working on blocks of `rows` rows
         (without gradient buffers when `gradient` is False; for CSR input,
         which is never densified, when `sparse`)."""
@@ -465,7 +465,7 @@ class Network:
             work = self._forward_work(X)
             T = _backprop.forward_team(T_asked, work, self.dtype == np.float32)
         if buffers is None:
-            buffers = self.workspace(rows, min(T, -(-n // rows)),
+            buffers = self._workspace(rows, min(T, -(-n // rows)),
                                      gradient=grad is not None,
                                      sparse=sp.issparse(X))
         G, ws = buffers
@@ -502,16 +502,16 @@ class Network:
         return 2.0 * (first * sizes[1] + X.shape[0] * rest)
 
     #: Inputs up to this many rows go through the cached single-thread Predictor.
-    SMALL_ROWS = 64
+    _SMALL_ROWS = 64
 
     def _predict_small(self, X, logits=False, check_finite=False):
         """Output (or logits) for a validated, C-contiguous X of the network's
-        dtype with at most SMALL_ROWS rows: no allocation but the output."""
+        dtype with at most _SMALL_ROWS rows: no allocation but the output."""
         pred = self.__dict__.get("_predictor")
         if pred is None or pred.dtype != self.dtype:
             pred = self._predictor = _backprop.Predictor(
                 self.params, self._sizes, self._hidden_code, self._out_code,
-                self.SMALL_ROWS)
+                self._SMALL_ROWS)
         out = np.empty((X.shape[0], self.layer_sizes[-1]), dtype=self.dtype)
         return pred(X, out, _kernels.OUTPUTS["identity"] if logits else -1,
                     check_finite)
@@ -545,7 +545,7 @@ class Network:
         """
         X = self._check_X(X)
         n = X.shape[0]
-        if (not return_activations and n <= self.SMALL_ROWS and type(X) is np.ndarray
+        if (not return_activations and n <= self._SMALL_ROWS and type(X) is np.ndarray
                 and X.dtype == self.dtype and X.flags.c_contiguous):
             return self._predict_small(X)
         if not return_activations:
@@ -554,7 +554,7 @@ class Network:
             return out
         # One chunk holding every row: the workspace then holds each layer.
         sparse = sp.issparse(X)
-        G, ws = self.workspace(n, 1, sparse=sparse)
+        G, ws = self._workspace(n, 1, sparse=sparse)
         out = np.empty((n, self.layer_sizes[-1]), dtype=self.dtype)
         self._full_pass(X, out=out, n_threads=1, rows=n, buffers=(G, ws))
         acts = [X]

@@ -32,7 +32,7 @@ def run_epoch(net, X, Y, sw=None, *, alpha=0.0, batch_size=7, shuffle=False,
     if state is None:
         state = (np.zeros(net.n_params, dtype),
                  np.zeros(net.n_params if opt in ("adam", "adamw") else 0, dtype))
-    G, ws = net.workspace(min(batch_size, n), n_threads if slots is None else slots)
+    G, ws = net._workspace(min(batch_size, n), n_threads if slots is None else slots)
     with blas_limited(n_threads):
         total, t = _backprop.train_epoch(
             Xd, data, ind, ptr, Y, sw, net.params, net._sizes, net._hidden_code,
