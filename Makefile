@@ -8,7 +8,9 @@
 #                      and initialization checks on, run the tests there
 #   make docs          build into .venv (with the `docs` extra) and build the
 #                      documentation into docs/_build/html, warnings as errors,
-#                      running every gallery example
+#                      running every gallery example; then check the site
+#                      (tests/test_docs_site.py: nothing loaded from the
+#                      network, API pages linked to examples and user guide)
 #   make clean         remove the virtualenvs and every build output
 #
 # Override e.g. `make test PYTHON=python3.12 PYTEST_ARGS='-x tests/test_x.py'`.
@@ -64,6 +66,7 @@ checked-test: $(VENV_CHECKED)/.installed-test
 docs: $(VENV)/.installed-docs
 	rm -rf docs/_build docs/auto_examples docs/generated docs/sg_execution_times.rst
 	env -u PYTHONPATH MPLBACKEND=agg $(VENV)/bin/sphinx-build $(SPHINXOPTS) -b html docs docs/_build/html
+	$(RUN_PYTEST) FASTBP_DOCS_BUILT=1 $(VENV)/bin/pytest $(PYTEST_OPTS) tests/test_docs_site.py
 	@echo "open docs/_build/html/index.html"
 
 # The venv ignores itself in git (as Python 3.13's venv does).

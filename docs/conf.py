@@ -14,6 +14,10 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    # MathJax itself, copied into the site's _static: math renders with no
+    # network (tests/test_docs_offline.py checks that no page loads a
+    # script, stylesheet or font from elsewhere).
+    "sphinx-mathjax-offline",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
     "myst_parser",
@@ -40,7 +44,9 @@ autosummary_generate = True
 autodoc_default_options = {"members": True, "inherited-members": True}
 autoclass_content = "class"
 numpydoc_show_class_members = True
-numpydoc_show_inherited_class_members = False
+# The Methods table lists every method the page documents, those from
+# scikit-learn's base classes (fit's siblings score, get_params, ...) too.
+numpydoc_show_inherited_class_members = True
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
 numpydoc_validation_checks = set()
@@ -55,8 +61,34 @@ html_theme_options = {
     "footer_end": ["sphinx-version"],
 }
 html_sidebars = {"index": [], "getting_started": [], "changelog": []}
-html_static_path = []
-html_show_sourcelink = False
+html_static_path = ["_static"]
+html_css_files = ["fastbp.css"]
+html_favicon = "_static/favicon.svg"
+html_logo = "_static/favicon.svg"
+# Each page links to its reStructuredText source, copied into the site ("Show
+# Source"): the source of the docs travels with them, whatever the host.
+html_show_sourcelink = True
+html_copy_source = True
+# The right-hand contents name a method as `fit()`, not
+# `MLPClassifier.fit()`: short enough to be read whole.
+toc_object_entries_show_parents = "hide"
+
+# Each class and function page links to its part of the user guide (the
+# autosummary templates in _templates/ read this).
+user_guide_pages = {
+    "MLPClassifier": "user_guide/estimators",
+    "MLPRegressor": "user_guide/estimators",
+    "Network": "user_guide/network",
+    "save": "user_guide/model_files",
+    "load": "user_guide/model_files",
+    "plot_loss_curve": "user_guide/estimators",
+    "to_onnx": "user_guide/onnx",
+    "register_skl2onnx": "user_guide/onnx",
+    "stream": "user_guide/scale",
+    "data_parallel": "user_guide/scale",
+    "show_config": "user_guide/threads",
+}
+autosummary_context = {"user_guide_pages": user_guide_pages}
 
 sphinx_gallery_conf = {
     "examples_dirs": os.path.join("..", "examples"),
@@ -72,9 +104,43 @@ sphinx_gallery_conf = {
     "only_warn_on_example_error": False,
     "matplotlib_animations": False,
     "image_scrapers": ("matplotlib",),
+    # The execution-times page loads jQuery and DataTables from CDNs: left
+    # out, so that the site needs no network.
+    "write_computation_times": False,
+    # Which example uses which public name: each API page lists them (the
+    # minigallery in _templates/autosummary/).
+    "doc_module": ("fastbp",),
+    "backreferences_dir": os.path.join("generated", "backreferences"),
+    "reference_url": {"fastbp": None},
 }
 
 # Examples print ConvergenceWarnings where they stop early on purpose.
 warnings.filterwarnings("ignore", category=UserWarning,
                         message="Matplotlib is currently using agg")
 os.environ.setdefault("MPLBACKEND", "agg")
+
+
+def _drop_scikit_learn_version_notes(app, what, name, obj, options, lines):
+    """Remove "Added in version 1.3"-style notes from the docstrings of the
+    methods fastbp inherits from scikit-learn (set_fit_request, ...): the
+    versions are scikit-learn's, not fastbp's."""
+    if (getattr(obj, "__module__", None) or "").startswith("fastbp"):
+        return
+    out, indent = [], None   # indent: of the note being dropped
+    for line in lines:
+        stripped = line.lstrip()
+        depth = len(line) - len(stripped)
+        if indent is not None and (not stripped or depth > indent):
+            continue                      # the note's body
+        indent = None
+        if stripped.startswith((".. versionadded::", ".. versionchanged::")):
+            indent = depth
+            continue
+        out.append(line)
+    lines[:] = out
+
+
+def setup(app):
+    # before numpydoc (priority 500) turns the docstring into reST
+    app.connect("autodoc-process-docstring", _drop_scikit_learn_version_notes,
+                priority=400)

@@ -267,6 +267,15 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
             If ``metadata`` is not JSON-serializable.
         sklearn.exceptions.NotFittedError
             If the estimator is not fitted.
+
+        Examples
+        --------
+        >>> import numpy as np, fastbp
+        >>> X, y = np.array([[0., 0.], [0., 1.], [1., 0.], [1., 1.]]), [0, 1, 1, 0]
+        >>> clf = fastbp.MLPClassifier(max_iter=5, random_state=0).fit(X, y)
+        >>> clf.save("xor.fbp", metadata={"data": "xor"})
+        >>> np.array_equal(fastbp.load("xor.fbp").predict_proba(X), clf.predict_proba(X))
+        True
         """
         from fastbp._io import save
 
@@ -790,6 +799,18 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
         -------
         self : object
             The trained model.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_digits
+        >>> from fastbp import MLPClassifier
+        >>> X, y = load_digits(return_X_y=True)
+        >>> clf = MLPClassifier(hidden_layer_sizes=(32,), max_iter=30,
+        ...                     random_state=0).fit(X / 16, y)
+        >>> clf.n_iter_, clf.coefs_[0].shape
+        (30, (64, 32))
+        >>> clf.score(X / 16, y) > 0.9       # accuracy on the training data
+        True
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
@@ -1299,6 +1320,15 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         -------
         y : ndarray, shape (n_samples,) or (n_samples, n_classes)
             The predicted classes.
+
+        Examples
+        --------
+        >>> from fastbp import MLPClassifier
+        >>> X, y = [[0., 0.], [0., 1.], [1., 0.], [1., 1.]], ["no", "yes", "yes", "yes"]
+        >>> clf = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs",
+        ...                     random_state=0).fit(X, y)
+        >>> clf.predict([[0., 0.], [1., 1.]])
+        array(['no', 'yes'], dtype='<U3')
         """
         _check_fitted(self)
         return self._predict(X)
@@ -1340,6 +1370,20 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         -------
         self : object
             Trained MLP model.
+
+        Examples
+        --------
+        Train on data that comes in parts (one epoch over each part per call):
+
+        >>> import numpy as np
+        >>> from fastbp import MLPClassifier
+        >>> rng = np.random.RandomState(0)
+        >>> clf = MLPClassifier(hidden_layer_sizes=(8,), random_state=0)
+        >>> for _ in range(3):
+        ...     X = rng.normal(size=(100, 2))
+        ...     clf = clf.partial_fit(X, X[:, 0] > 0, classes=[False, True])
+        >>> clf.t_, clf.classes_.tolist()     # samples seen, classes
+        (300, [False, True])
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=True,
                          classes=classes)
@@ -1356,6 +1400,16 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         -------
         log_y_prob : ndarray of shape (n_samples, n_classes)
             The log-probability of each class, in the order of ``classes_``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastbp import MLPClassifier
+        >>> X, y = [[0., 0.], [0., 1.], [1., 0.], [1., 1.]], [0, 1, 1, 1]
+        >>> clf = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs",
+        ...                     random_state=0).fit(X, y)
+        >>> np.allclose(np.exp(clf.predict_log_proba(X)), clf.predict_proba(X))
+        True
         """
         y_prob = self.predict_proba(X)
         return np.log(y_prob, out=y_prob)
@@ -1372,6 +1426,21 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         -------
         y_prob : ndarray of shape (n_samples, n_classes)
             The probability of each class, in the order of ``classes_``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastbp import MLPClassifier
+        >>> X, y = [[0., 0.], [0., 1.], [1., 0.], [1., 1.]], ["no", "yes", "yes", "yes"]
+        >>> clf = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs",
+        ...                     random_state=0).fit(X, y)
+        >>> proba = clf.predict_proba([[0., 0.], [1., 1.]])
+        >>> proba.shape, clf.classes_.tolist()
+        ((2, 2), ['no', 'yes'])
+        >>> proba.round(2)
+        array([[...]])
+        >>> bool(np.allclose(proba.sum(axis=1), 1))
+        True
         """
         _check_fitted(self)
         y_pred = self._forward_pass_fast(X)
@@ -1480,6 +1549,16 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             The predicted values.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastbp import MLPRegressor
+        >>> X = np.linspace(-1, 1, 50).reshape(-1, 1)
+        >>> reg = MLPRegressor(hidden_layer_sizes=(16,), solver="lbfgs", max_iter=500,
+        ...                    random_state=0).fit(X, X.ravel() ** 2)
+        >>> reg.predict([[0.5]]).round(1)     # 0.5 ** 2 = 0.25
+        array([0.3])
         """
         _check_fitted(self)
         return self._predict(X)
@@ -1523,5 +1602,17 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         -------
         self : object
             Trained MLP model.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastbp import MLPRegressor
+        >>> rng = np.random.RandomState(0)
+        >>> reg = MLPRegressor(hidden_layer_sizes=(8,), random_state=0)
+        >>> for _ in range(3):              # one epoch over each new part
+        ...     X = rng.normal(size=(100, 2))
+        ...     reg = reg.partial_fit(X, X[:, 0] - X[:, 1])
+        >>> reg.t_, reg.predict(X[:2]).shape   # samples seen, one value per row
+        (300, (2,))
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)

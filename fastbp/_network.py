@@ -307,6 +307,17 @@ class Network:
         Returns
         -------
         self : Network
+
+        Examples
+        --------
+        >>> from fastbp import Network
+        >>> net = Network((2, 3, 1), random_state=0)
+        >>> before = net.params.copy()
+        >>> bool((net.init_params(random_state=0).params == before).all())  # same seed
+        True
+        >>> bound = (6 / (2 + 3)) ** 0.5   # Glorot uniform: |w| <= sqrt(6 / (fan_in + fan_out))
+        >>> bool(abs(net.coefs[0]).max() <= bound)
+        True
         """
         rng = check_random_state(random_state)
         factor = 2.0 if self.activation == "logistic" else 6.0
@@ -336,6 +347,15 @@ class Network:
         ValueError
             If the number of arrays or a shape does not fit the network (the
             network is then unchanged).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastbp import Network
+        >>> net = Network((2, 1), loss="squared_error")
+        >>> net = net.set_params([[[1.0], [2.0]]], [[0.5]])
+        >>> net.forward(np.array([[1.0, 1.0]]))          # 1 + 2 + 0.5
+        array([[3.5]])
         """
         if len(coefs) != len(self.coefs) or len(intercepts) != len(self.intercepts):
             raise ValueError(f"expected {len(self.coefs)} weight matrices and "
@@ -358,6 +378,15 @@ class Network:
         Returns
         -------
         net : Network
+
+        Examples
+        --------
+        >>> from fastbp import Network
+        >>> net = Network((2, 3, 1), random_state=0)
+        >>> twin = net.copy()
+        >>> twin.params[:] = 0                          # the original keeps its values
+        >>> bool(net.params.any()), bool(twin.params.any())
+        (True, False)
         """
         new = object.__new__(Network)
         new.__dict__.update(self.__dict__)
@@ -542,6 +571,17 @@ class Network:
         ValueError
             If X does not have ``layer_sizes[0]`` columns, or holds NaN or
             infinity.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastbp import Network
+        >>> net = Network((3, 4, 2), activation="relu", loss="log_loss", random_state=0)
+        >>> X = np.random.RandomState(0).normal(size=(5, 3))
+        >>> net.forward(X).shape
+        (5, 2)
+        >>> [a.shape for a in net.forward(X, return_activations=True)]
+        [(5, 3), (5, 4), (5, 2)]
         """
         X = self._check_X(X)
         n = X.shape[0]
@@ -611,6 +651,25 @@ class Network:
         --------
         backprop : Also every layer's activations and deltas, and the
             gradient with respect to X.
+
+        Examples
+        --------
+        The gradient matches a finite difference of the loss (one output):
+
+        >>> import numpy as np
+        >>> from fastbp import Network
+        >>> net = Network((3, 4, 1), activation="tanh", loss="squared_error",
+        ...               random_state=0)
+        >>> rng = np.random.RandomState(0)
+        >>> X, y = rng.normal(size=(6, 3)), rng.normal(size=6)
+        >>> loss, coef_grads, intercept_grads = net.loss_gradient(X, y, alpha=0.1)
+        >>> [g.shape for g in coef_grads], [g.shape for g in intercept_grads]
+        ([(3, 4), (4, 1)], [(4,), (1,)])
+        >>> h = 1e-6
+        >>> net.coefs[0][0, 0] += h
+        >>> slope = (net.loss_gradient(X, y, alpha=0.1)[0] - loss) / h
+        >>> bool(abs(slope - coef_grads[0][0, 0]) < 1e-4)
+        True
         """
         X = self._check_X(X)
         n = X.shape[0]
