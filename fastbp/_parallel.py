@@ -84,6 +84,25 @@ def data_parallel(comm=None):
     rows: the weights then agree to rounding (1e-12 relative in float64).
     lbfgs combines each rank's full-data loss and gradient over its row cut
     and agrees with one process to rounding.
+
+    Examples
+    --------
+    The same script runs on every rank, e.g. ``mpiexec -n 4 python -m
+    mpi4py train.py``; here one rank (``COMM_SELF``), which trains as one
+    process on one thread does:
+
+    >>> import numpy as np
+    >>> from mpi4py import MPI
+    >>> from sklearn.datasets import load_digits
+    >>> import fastbp
+    >>> X, y = load_digits(return_X_y=True)
+    >>> with fastbp.data_parallel(MPI.COMM_SELF) as comm:
+    ...     clf = fastbp.MLPClassifier(max_iter=5, random_state=0).fit(X / 16, y)
+    >>> comm.Get_size()
+    1
+    >>> one = fastbp.MLPClassifier(max_iter=5, random_state=0, n_threads=1).fit(X / 16, y)
+    >>> all(np.array_equal(a, b) for a, b in zip(clf.coefs_, one.coefs_))
+    True
     """
     if comm is None:
         from mpi4py import MPI
