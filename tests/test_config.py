@@ -111,3 +111,16 @@ def test_fastbp_info_help_mentions_the_build_report(capsys):
     assert main(["info", "--help"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "Without a file: this build of fastbp" in out and "show_config" in out
+
+
+def test_install_docs_say_how_to_get_openmp_on_macos_and_windows():
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "getting_started.rst"
+    if not page.is_file():
+        pytest.skip("no docs/ beside tests/")
+    text = page.read_text()
+    for needed in ("fastbp info", "show_config()", "brew install libomp",
+                   "-Xpreprocessor -fopenmp", "-lomp", "/openmp", "C++ Build Tools",
+                   "vcomp140.dll"):
+        assert needed in text, needed
