@@ -29,7 +29,7 @@ PYTEST_ARGS ?= tests benchmarks
 
 # Anything that changes the installed package triggers a reinstall.
 SOURCES := pyproject.toml setup.py MANIFEST.in \
-	$(wildcard fastbp/*.py fastbp/_core/*.py fastbp/_core/*.pyx fastbp/_core/*.pxd fastbp/_core/*.h)
+	$(wildcard fastbp/*.py fastbp/_bench/*.py fastbp/_core/*.py fastbp/_core/*.pyx fastbp/_core/*.pxd fastbp/_core/*.h)
 
 # Builds share build/ in this tree: never run two at once.
 .NOTPARALLEL:
@@ -79,24 +79,31 @@ docs: $(VENV)/.installed-docs
 COPY_INPLACE = $(VENV)/bin/python -I -c "import glob, os, shutil, fastbp._core as c; \
 	[shutil.copy2(f, 'fastbp/_core/') for f in glob.glob(os.path.join(os.path.dirname(c.__file__), '*.so'))]"
 
-# `pip install .` always rebuilds and reinstalls a local directory.
+# `pip install .` always rebuilds and reinstalls a local directory. It
+# copies the Python files through build/lib*, which keeps files deleted or
+# moved from the source: that copy goes first (the compiled objects in
+# build/temp* stay, so unchanged extensions are not recompiled).
 $(VENV)/.installed-demo: $(VENV)/.venv-created $(SOURCES) Makefile
+	rm -rf build/lib*
 	$(VENV)/bin/python -m pip install ".[$(DEMO_EXTRAS)]"
 	$(COPY_INPLACE)
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.venv-created $(SOURCES) Makefile
+	rm -rf build/lib*
 	$(VENV)/bin/python -m pip install ".[$(TEST_EXTRAS)]" $(BUILD_TOOLS)
 	$(COPY_INPLACE)
 	touch $@
 
 # The docs extra holds the test extra: afterwards `make test` needs no rebuild.
 $(VENV)/.installed-docs: $(VENV)/.venv-created $(SOURCES) Makefile
+	rm -rf build/lib*
 	$(VENV)/bin/python -m pip install ".[$(DOCS_EXTRAS)]" $(BUILD_TOOLS)
 	$(COPY_INPLACE)
 	touch $@ $(VENV)/.installed-test
 
 $(VENV_CHECKED)/.installed-test: $(VENV_CHECKED)/.venv-created $(SOURCES) Makefile
+	rm -rf build/lib*
 	FASTBP_CHECKED=1 $(VENV_CHECKED)/bin/python -m pip install ".[$(TEST_EXTRAS)]" $(BUILD_TOOLS)
 	touch $@
 

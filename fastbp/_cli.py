@@ -665,7 +665,7 @@ def _fit_quietly(est, X, y, args):
         if issubclass(w.category, ConvergenceWarning):
             notes.append(f"note: reached --epochs {args.epochs} before the loss "
                          "converged; more epochs may help")
-        elif str(w.message) == "Training interrupted by user.":
+        elif str(w.message).startswith("Training interrupted by user"):
             notes.append("note: training interrupted; keeping the model as it is")
         else:
             notes.append(f"warning: {_one_line(w.message)}")

@@ -73,10 +73,20 @@ _OUT_ACTIVATIONS = ("identity", "softmax", "logistic", "exp")
 _Y_TYPES = ("binary", "multiclass", "multilabel-indicator")
 
 
-def _estimator_classes():
-    from fastbp._estimators import MLPClassifier, MLPRegressor
+#: The estimator classes model files hold, by name; each estimator class
+#: registers itself (fastbp/_estimators.py), so that this module, below the
+#: estimators, never imports them.
+_REGISTRY = {}
 
-    return {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}
+
+def register(cls):
+    """Let model files hold estimators of class cls (a class decorator)."""
+    _REGISTRY[cls.__name__] = cls
+    return cls
+
+
+def _estimator_classes():
+    return dict(_REGISTRY)
 
 
 # -- JSON encoding of parameters -------------------------------------------
@@ -214,7 +224,7 @@ def save(estimator, path, *, metadata=None):
             a.dtype != dtype for a in coefs + intercepts):
         raise ValueError("coefs_ and intercepts_ must all be float32 or all float64")
 
-    from fastbp import __version__
+    from fastbp._version import __version__
 
     arrays = {}
     for i, (W, b) in enumerate(zip(coefs, intercepts)):

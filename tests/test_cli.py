@@ -462,7 +462,7 @@ def test_predict_to_a_missing_folder_names_the_output(used, work):
     assert r.returncode == 1 and "-o outdir: is a directory" in r.err
 
 
-# -- hostile and unlucky use (issue 10) ------------------------------------------------------
+# -- hostile and unlucky use --------------------------------------------------------------------
 def test_output_that_is_an_input_is_refused(used, work, capsys, monkeypatch):
     from fastbp._cli import main
 

@@ -380,7 +380,7 @@ def test_atomic_write_names_a_missing_directory(tmp_path):
     assert info.value.filename == str(tmp_path / "nodir")
 
 
-# -- hostile files (issue 10) ---------------------------------------------------------
+# -- hostile files -----------------------------------------------------------------------
 def _npy_bytes(a=None, header=None):
     """The bytes of a .npy file of array `a`, or a bare header dict."""
     buf = io.BytesIO()
