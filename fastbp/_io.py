@@ -128,6 +128,8 @@ def _encode_params(estimator):
             warnings.warn("scoring is a callable and is not saved; the loaded "
                           "model has scoring=None", UserWarning, stacklevel=3)
             value = None
+        elif name == "dtype" and value is not None:
+            value = np.dtype(value).name   # np.float32 -> 'float32', the same meaning
         params[name] = _json_value(value, name)
     return params
 

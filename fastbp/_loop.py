@@ -44,7 +44,8 @@ def stand_in(X, est, first_pass):
         return X, None
     if est.solver == "lbfgs" and source.X is X and source.kind == "memmap":
         return X, None    # lbfgs needs every row each step: read through the mapping
-    dtype = source.dtype if first_pass else est._synced_network().dtype
+    dtype = (est._train_dtype(source.dtype) if first_pass
+             else est._synced_network().dtype)
     fake = np.broadcast_to(np.zeros(1, dtype=dtype), source.shape)
     return fake, source
 

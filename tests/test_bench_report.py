@@ -5,6 +5,9 @@ import collections
 import itertools
 import math
 
+import numpy as np
+import pytest
+
 from fastbp._bench import _common, _train
 from fastbp._bench._report import format_report
 
@@ -210,3 +213,53 @@ def test_the_per_thread_parts_add_up_to_the_step(capsys):
                     "--square", "64"]) == 0
     out = capsys.readouterr().out
     assert "the whole step" in out and "64^3" in out
+
+
+def test_the_jax_peer_trains_the_same_network_and_compiles_apart():
+    pytest.importorskip("jax")
+    from fastbp._bench import _jax
+
+    X, y = _common.digits_data()
+    X, y = X[:300], y[:300]
+    dt, curve, params = _jax.fit_jax(X, y, (16,), 32, 3, 1, seed=0)
+    assert dt > 0 and len(curve) == 3 and curve[-1] < curve[0]
+    # the network of the other libraries: 64-16-10, scikit-learn's init
+    assert [tuple(W.shape) for W, _ in params] == [(64, 16), (16, 10)]
+    W0, _ = _jax.glorot_params([64, 16, 10], np.float32, 0)[0]
+    assert np.abs(W0).max() <= np.sqrt(6.0 / 80) and W0.dtype == np.float32
+    # compiled once per shape, before the timed part; the same seed gives
+    # the same fit
+    key = ((64, 16, 10), 32, 300, "float32")
+    assert _jax.COMPILE_SECONDS[key] > 0
+    assert _jax.fit_jax(X, y, (16,), 32, 3, 1, seed=0)[1] == curve
+
+
+def test_a_jax_column_and_its_aim_are_reported_and_its_compile_time_apart():
+    res = _big_case(ms_fastbp=600.0, step_gflops=114.0)
+    res["libs"]["jax"] = {"ms_per_epoch": 660.0, "gflops": 57.0 / 0.66,
+                          "compile_s": 2.5}
+    res["libs"]["jax"]["fastbp_speedup"] = 660.0 / 600.0
+    checks = _train.check_targets(res, sgemm=150.0)
+    assert checks["xjax"] == (1.1, 1.15, False)
+    text = format_report(_report(res))
+    header = next(line for line in text.splitlines() if line.startswith("case"))
+    assert "jax" in header and "vs jax" in header and "torch" not in header
+    assert ">=1.15x jax" in text
+    assert "JAX's compile time, seconds, not counted in its fits: " \
+           "784-1024-1024-10, batch 256 2.5" in text
+
+
+def test_bench_leaves_jax_out_with_a_note_where_it_is_missing(monkeypatch, capsys):
+    from fastbp._bench import _main
+
+    monkeypatch.setattr(_main, "have_jax", lambda: False)
+    seen = {}
+
+    def fake_case(name, X, y, *, libs, **kw):
+        seen["libs"] = list(libs)
+        raise SystemExit(0)
+    monkeypatch.setattr(_main, "run_case", fake_case)
+    with pytest.raises(SystemExit):
+        _main.main(["--cases", "digits-b200", "--libs", "fastbp,jax", "--threads", "1"])
+    assert seen["libs"] == ["fastbp"]
+    assert "JAX is not installed" in capsys.readouterr().err

@@ -241,6 +241,12 @@ def versions():
 
         v["torch"] = torch.__version__
     try:
+        import jax
+
+        v["jax"] = jax.__version__
+    except Exception:
+        pass
+    try:
         from threadpoolctl import threadpool_info
 
         v["blas"] = sorted({f"{i.get('internal_api')} {i.get('version')} "

@@ -9,6 +9,7 @@ from fastbp._bench._common import (
     FULL_ROWS, N_CLASSES, QUICK_ROWS, default_threads, cpu_name, git_commit,
     have_torch, loadavg, sgemm_gflops, step_gemm_gflops, versions)
 from fastbp._bench._report import format_report
+from fastbp._bench._jax import have_jax
 from fastbp._bench._memory import run_memory
 from fastbp._bench._predict import run_predict
 from fastbp._bench._train import CASES, LIBS, case_data, check_targets, run_case
@@ -19,8 +20,9 @@ EXTRA_CASES = ("predict", "memory", "busy", "sparse")
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
         prog="fastbp bench",
-        description="Compare fastbp's MLPClassifier with scikit-learn's and "
-                    "PyTorch's on training (ms per epoch) and prediction.")
+        description="Compare fastbp's MLPClassifier with scikit-learn's, "
+                    "PyTorch's and a JAX/XLA program on training (ms per "
+                    "epoch) and prediction.")
     p.add_argument("--quick", action="store_true",
                    help=f"fewer epochs and repeats, {QUICK_ROWS} synthetic rows "
                         f"instead of {FULL_ROWS} (for CI)")
@@ -62,13 +64,17 @@ def main(argv=None):
     bad = [lib for lib in libs if lib not in LIBS]
     if bad:
         raise SystemExit(f"unknown librar(y/ies) {bad}; choose from {list(LIBS)}")
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     if "torch" in libs and not have_torch():
         libs.remove("torch")
+    if "jax" in libs and not have_jax():
+        libs.remove("jax")
+        log("  JAX is not installed (pip install 'fastbp[jax]'): its column "
+            "is left out")
     # As many fits as fit in each case's time budget, up to 15: medians of
     # a few short fits move by tens of percent on a machine with other load.
     repeats = args.repeats or 15
     rows = args.rows or (QUICK_ROWS if args.quick else FULL_ROWS)
-    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
 
     t_start = time.perf_counter()
     report = {"meta": {"threads": threads, "quick": args.quick, "cpu": cpu_name(),

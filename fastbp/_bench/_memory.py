@@ -29,7 +29,7 @@ def run_memory(*, threads, libs, quick, log, n_rows=None):
            "batch_workspace_bytes": ws_bytes,
            "gradient_buffers": grad_buffers, "libs": {}}
     for lib in libs:
-        if lib == "torch":
+        if lib not in ("fastbp", "sklearn"):
             continue
         out = subprocess.run([sys.executable, "-m", "fastbp._bench._memory_child", lib, str(n),
                               str(threads)], capture_output=True, text=True,

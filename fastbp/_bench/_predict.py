@@ -3,14 +3,21 @@ blocks of calls alternating."""
 import numpy as np
 
 from fastbp._bench._common import digits_data, fmt_ms, fmt_x, time_calls
-from fastbp._bench._train import LIBS, TRAINERS
+from fastbp._bench._train import TRAINERS
 
 PREDICT_TARGET_ONE_ROW_US = 10.0
 
 PREDICT_TARGET_VS_SKLEARN = 3.0
 
 
+#: The libraries whose prediction is timed (the JAX program trains only).
+PREDICT_LIBS = ("fastbp", "sklearn", "torch")
+
+
 def run_predict(*, threads, libs, quick, log):
+    """Time predict on one row and on all digits rows, the libraries'
+    blocks of calls alternating."""
+    libs = [lib for lib in libs if lib in PREDICT_LIBS]
     X, y = digits_data()
     hidden = (100,)
     res = {"rows_all": X.shape[0], "sizes": [64, 100, 10], "libs": {}}
@@ -79,7 +86,7 @@ def format_predict(pred, table):
             c = pred["checks"].get("all_rows_xsklearn")
             tgt = f">={PREDICT_TARGET_VS_SKLEARN:g}x sklearn" if c else "-"
         rows.append([label,
-                     *(fmt_ms(L.get(lib, {}).get(f"{key}_us")) for lib in LIBS),
+                     *(fmt_ms(L.get(lib, {}).get(f"{key}_us")) for lib in PREDICT_LIBS),
                      fmt_x(L.get("sklearn", {}).get(f"{key}_speedup")),
                      fmt_x(L.get("torch", {}).get(f"{key}_speedup")),
                      tgt, ("yes" if c[2] else "no") if c else "-"])
