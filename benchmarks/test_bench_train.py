@@ -1,4 +1,5 @@
-"""Training speed, fastbp beside scikit-learn and PyTorch (quick sizes).
+"""Training speed, fastbp beside scikit-learn, PyTorch and a JAX/XLA program
+(quick sizes).
 
 One group per case (layer sizes and batch size of the issue's table, the
 synthetic data cut to FASTBP_BENCH_ROWS rows); each benchmark is one fit of
@@ -23,7 +24,15 @@ def _fit_torch(*args, **kwargs):
     return fit_torch(*args, **kwargs)
 
 
-FITTERS = {"fastbp": fit_fastbp, "sklearn": fit_sklearn, "torch": _fit_torch}
+def _fit_jax(*args, **kwargs):
+    pytest.importorskip("jax")
+    from fastbp._bench._jax import fit_jax
+
+    return fit_jax(*args, **kwargs)
+
+
+FITTERS = {"fastbp": fit_fastbp, "sklearn": fit_sklearn, "torch": _fit_torch,
+           "jax": _fit_jax}
 
 
 @pytest.mark.parametrize("lib", list(FITTERS))
