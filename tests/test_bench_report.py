@@ -263,3 +263,24 @@ def test_bench_leaves_jax_out_with_a_note_where_it_is_missing(monkeypatch, capsy
         _main.main(["--cases", "digits-b200", "--libs", "fastbp,jax", "--threads", "1"])
     assert seen["libs"] == ["fastbp"]
     assert "JAX is not installed" in capsys.readouterr().err
+
+
+def test_the_dtype_part_fits_a_float64_dataframe_both_ways(monkeypatch):
+    pytest.importorskip("pandas")
+    from fastbp._bench import _dtype
+
+    monkeypatch.setattr(_dtype, "settle", lambda: None)
+    fitted = []
+    import fastbp
+
+    real = fastbp.MLPClassifier.fit
+
+    def spy(self, X, y):
+        fitted.append((self.dtype, str(X.dtypes.iloc[0])))
+        return real(self, X, y)
+    monkeypatch.setattr(fastbp.MLPClassifier, "fit", spy)
+    res = _dtype.run_dtype(threads=1, quick=True, log=lambda m: None, repeats=2)
+    assert set(fitted) == {(None, "float64"), (np.float32, "float64")}
+    assert res["speedup"] == res["ms_per_epoch"]["float64"] / res["ms_per_epoch"]["float32"]
+    text = format_report({**_report(), "dtype": res})
+    assert "dtype=np.float32" in text and "dtype=None (float64)" in text

@@ -1,13 +1,16 @@
-"""Side-by-side training and prediction benchmark: fastbp, scikit-learn, PyTorch.
+"""Side-by-side training and prediction benchmark: fastbp, scikit-learn,
+PyTorch and a JAX/XLA program.
 
 Run it as ``fastbp bench``, ``python -m fastbp bench`` or
 ``python -m fastbp._bench`` (``--help`` lists the options).
 
 The parts: ``_common`` (data, the timing discipline, the machine's
 description, tables), ``_train`` (the training cases and their aims),
-``_predict``, ``_memory`` (with its child process ``_memory_child``),
-``_busy`` (beside busy processes), ``_sparse`` (CSR input), ``_report``
-(the printed report) and ``_main`` (the command line).
+``_jax`` (the whole-epoch compiled peer), ``_predict``, ``_memory`` (with
+its child process ``_memory_child``), ``_busy`` (beside busy processes),
+``_sparse`` (CSR input), ``_dtype`` (a float64 DataFrame fitted in float64
+and in float32), ``_report`` (the printed report) and ``_main`` (the
+command line).
 
 What is measured
 ----------------

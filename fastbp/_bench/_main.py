@@ -14,7 +14,7 @@ from fastbp._bench._memory import run_memory
 from fastbp._bench._predict import run_predict
 from fastbp._bench._train import CASES, LIBS, case_data, check_targets, run_case
 
-EXTRA_CASES = ("predict", "memory", "busy", "sparse")
+EXTRA_CASES = ("predict", "memory", "busy", "sparse", "dtype")
 
 
 def parse_args(argv=None):
@@ -130,6 +130,10 @@ def main(argv=None):
         from fastbp._bench._sparse import run_sparse
 
         report["sparse"] = run_sparse(threads=threads, quick=args.quick, log=log)
+    if "dtype" in names:
+        from fastbp._bench._dtype import run_dtype
+
+        report["dtype"] = run_dtype(threads=threads, quick=args.quick, log=log)
     report["meta"]["loadavg_end"] = loadavg()
     report["meta"]["seconds"] = time.perf_counter() - t_start
     print(format_report(report, markdown=args.markdown))

@@ -2,6 +2,7 @@
 run's header here, each part's tables beside the part that measures it."""
 from fastbp._bench._busy import format_busy
 from fastbp._bench._common import table
+from fastbp._bench._dtype import format_dtype
 from fastbp._bench._memory import format_memory
 from fastbp._bench._predict import format_predict
 from fastbp._bench._sparse import format_sparse
@@ -38,4 +39,6 @@ def format_report(report, markdown=False):
         out += ["", format_busy(report["busy"], tab)]
     if report.get("sparse"):
         out += ["", format_sparse(report["sparse"], tab)]
+    if report.get("dtype"):
+        out += ["", format_dtype(report["dtype"], tab)]
     return "\n".join(out)
