@@ -4,6 +4,12 @@ Same parameters, attributes and results as scikit-learn's classes of the
 same name (sklearn/neural_network/_multilayer_perceptron.py, whose epoch
 logic this module follows step by step), with each epoch of mini-batches run
 by one compiled call, and a few additions scikit-learn was asked for.
+
+The module is long because of its documentation: the numpydoc of
+scikit-learn's 25 parameters and 15 fitted attributes, which both classes
+share, is about 250 of its lines. The work lives below it: the epoch loop
+in fastbp/_loop.py, the solver bookkeeping in fastbp/_solver.py, the
+labels in fastbp/_labels.py.
 """
 import operator
 import warnings
@@ -24,11 +30,7 @@ from sklearn.utils import column_or_1d
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import (
-    _check_partial_fit_first_call,
-    type_of_target,
-    unique_labels,
-)
+from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target
 from sklearn.utils.validation import (
     _check_sample_weight,
     validate_data,
@@ -38,6 +40,7 @@ from fastbp import _io, _loop
 from fastbp._callbacks import CallbackSupportMixin, fit_task
 from fastbp._checks import check_random_state, plain_Xy, validate_params_once
 from fastbp._core import _kernels
+from fastbp._labels import _binarize, _fit_label_binarizer, _unique_labels
 from fastbp._network import ACTIVATIONS, Network, check_sparse
 from fastbp._solver import NON_FINITE, STOCHASTIC_SOLVERS, divergence_cause
 from fastbp._threads import blas_limited, resolve_n_threads
@@ -629,71 +632,6 @@ _DIFFERENCES_DOC = """
     inside the compiled loops (and only there).
 """
 
-
-
-def _int_labels(y):
-    """y is a non-empty 1-D array of integers: the common case, whose
-    scikit-learn label checks (type_of_target, LabelBinarizer) cost more
-    than a whole epoch on small data."""
-    return (isinstance(y, np.ndarray) and y.ndim == 1 and y.shape[0] > 0
-            and y.dtype.kind in "iu" and y.dtype.isnative)
-
-
-def _int_unique(y):
-    """np.unique(y) for a non-empty 1-D integer array: by counting when the
-    labels span a short range (the usual 0..k-1: ~5 us against ~50 for the
-    sort on digits), else by sorting."""
-    lo, hi = y.min(), y.max()
-    if int(hi) - int(lo) > 4 * y.shape[0] + 1024:
-        return np.unique(y)
-    present = np.flatnonzero(np.bincount(_offsets(y, lo)))
-    return present.astype(y.dtype) + lo     # (wraps around, ends exact)
-
-
-def _offsets(y, lo):
-    """y - lo as intp, exactly, for integer y >= lo (of y's dtype) whose
-    differences fit (8-byte integers wrap around but end exact)."""
-    d = (y - lo) if y.dtype.itemsize == 8 else y.astype(np.int64) - int(lo)
-    return d.astype(np.intp, copy=False)
-
-
-def _unique_labels(y):
-    return _int_unique(y) if _int_labels(y) else unique_labels(y)
-
-
-def _fit_label_binarizer(y):
-    """LabelBinarizer().fit(y), with the integer case done directly (the
-    same y_type_, classes_ and sparse_input_)."""
-    lb = LabelBinarizer()
-    if not _int_labels(y):
-        return lb.fit(y)
-    lb.classes_ = _int_unique(y)
-    lb.y_type_ = "multiclass" if lb.classes_.shape[0] > 2 else "binary"
-    lb.sparse_input_ = False
-    return lb
-
-
-def _binarize(lb, y):
-    """lb.transform(y) as booleans; integer labels of a single-label
-    problem are one-hot encoded directly."""
-    classes = lb.classes_
-    k = classes.shape[0]
-    if lb.y_type_ in ("binary", "multiclass") and k >= 2 and _int_labels(y):
-        lo, hi = classes[0], classes[-1]
-        if (int(hi) - int(lo) == k - 1 and y.dtype == classes.dtype
-                and lo <= y.min() and y.max() <= hi):
-            # classes lo, lo + 1, ..., hi, and every label among them
-            idx, ok = _offsets(y, lo), True
-        else:
-            idx = np.searchsorted(classes, y)
-            ok = idx.max() < k and np.array_equal(classes[idx], y)
-        if ok:
-            if lb.y_type_ == "binary":
-                return (idx == 1)[:, None]
-            out = np.zeros((y.shape[0], k), dtype=bool)
-            out[np.arange(y.shape[0]), idx] = True
-            return out
-    return lb.transform(y).astype(bool)
 
 @_io.register
 class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):

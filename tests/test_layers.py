@@ -19,7 +19,7 @@ LAYERS = [
     # leaves: input checks, threads, progress, callbacks, plots, the CSV
     # reader, the version, the configuration report
     ["_checks", "_threads", "_progress", "_callbacks", "_plot", "_csv",
-     "_version", "_config"],
+     "_labels", "_version", "_config"],
     ["_network"],                 # the model and input preparation
     ["_solver"],                  # optimizer state, schedules, stopping
     ["_stream"],                  # out-of-core sources
