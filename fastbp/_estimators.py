@@ -92,6 +92,9 @@ def _lbfgs_options(iprint):
 
 _NON_FINITE = ("Solver produced non-finite parameter weights. The input data may"
                " contain large values and need to be preprocessed.")
+# Where the convergence and divergence messages send the reader: a section of
+# docs/user_guide/troubleshooting.rst (the page's title).
+_SEE_GUIDE = "See 'Practical use and troubleshooting' in fastbp's user guide."
 
 
 def _divergence_cause(est, X):
@@ -404,7 +407,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
         if not np.isfinite(self._net.params).all():
             raise ValueError(
                 f"{_NON_FINITE} Training diverged: {_divergence_cause(self, X)}. "
-                "The model is left as it was before this call.")
+                f"The model is left as it was before this call. {_SEE_GUIDE}")
         return self
 
     def _apply_class_weight(self, y, sample_weight, incremental):
@@ -587,7 +590,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
                         f"{_NON_FINITE} Training diverged: the loss became "
                         f"{self.loss_} at epoch {self.n_iter_}; "
                         f"{_divergence_cause(self, X_train)}. The model is left "
-                        "as it was before this call.")
+                        f"as it was before this call. {_SEE_GUIDE}")
                 if self.verbose:
                     print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
 
@@ -618,15 +621,15 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
                         f"Training diverged: the loss became {self.loss_} at "
                         f"epoch {self.n_iter_}; {_divergence_cause(self, X_train)}. "
                         "Training stopped; the model is the best one before "
-                        "that (by validation score).", RuntimeWarning)
+                        f"that (by validation score). {_SEE_GUIDE}", RuntimeWarning)
                     break
                 if incremental:
                     break
                 if self.n_iter_ == self.max_iter:
                     warnings.warn(
                         "Stochastic Optimizer: Maximum iterations (%d) "
-                        "reached and the optimization hasn't converged yet."
-                        % self.max_iter,
+                        "reached and the optimization hasn't converged yet. "
+                        "%s" % (self.max_iter, _SEE_GUIDE),
                         ConvergenceWarning)
         except KeyboardInterrupt:
             warnings.warn(
@@ -675,7 +678,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
                 "The fitted network gives the same output for every sample: "
                 "every hidden unit is inactive (dead ReLU) or saturated. "
                 f"Likely causes: {_divergence_cause(self, X)}; with very few "
-                "hidden units, also the initial weights.",
+                f"hidden units, also the initial weights. {_SEE_GUIDE}",
                 RuntimeWarning, stacklevel=5)
             return
         # (an undertrained network may be a few times worse than all-zero
@@ -685,7 +688,8 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
                 f"Training diverged: the training loss {loss:.4g} (without the "
                 f"L2 term) is far worse than an untrained network's "
                 f"{untrained:.4g} (all outputs at 0); "
-                f"{_divergence_cause(self, X)}.", RuntimeWarning, stacklevel=5)
+                f"{_divergence_cause(self, X)}. {_SEE_GUIDE}", RuntimeWarning,
+                stacklevel=5)
 
     def _trainer_for(self, net, opt, batch_size, n_threads, *, sparse):
         """The compiled Trainer for this fit, kept between partial_fit calls

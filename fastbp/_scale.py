@@ -225,10 +225,11 @@ def fit_stochastic(est, data, runner, incremental):
             if incremental:
                 break
             if est.n_iter_ == est.max_iter and runner.root:
+                from fastbp._estimators import _SEE_GUIDE   # (imports this module)
                 warnings.warn(
                     "Stochastic Optimizer: Maximum iterations (%d) "
-                    "reached and the optimization hasn't converged yet."
-                    % est.max_iter,
+                    "reached and the optimization hasn't converged yet. "
+                    "%s" % (est.max_iter, _SEE_GUIDE),
                     ConvergenceWarning)
     except KeyboardInterrupt:
         if runner.size > 1:
