@@ -302,7 +302,7 @@ def test_from_zero_weights_the_units_stay_identical_and_the_loss_stays_ln2():
     net = Network((2, 4, 1), activation="logistic", loss="binary_log_loss")
     net.params[...] = 0
     loss, cg, ig = net.loss_gradient(X, Y)
-    assert loss == pytest.approx(math.log(2), rel=1e-15)
+    assert loss == pytest.approx(math.log(2), rel=1e-14, abs=0)
     assert not flat(cg + ig).any()      # every gradient exactly 0: stuck
     # the same from zeros with MLPClassifier: every step leaves it there
     clf = MLPClassifier(hidden_layer_sizes=(4,), activation="logistic", solver="sgd",
@@ -321,7 +321,7 @@ def test_from_zero_weights_the_units_stay_identical_and_the_loss_stays_ln2():
         # (it warns that every sample gets the same output: so it does)
         warnings.simplefilter("ignore", RuntimeWarning)
         clf.fit(X, y)
-    assert clf.loss_curve_[-20:] == [pytest.approx(math.log(2), rel=1e-15)] * 20
+    assert clf.loss_curve_[-20:] == [pytest.approx(math.log(2), rel=1e-14, abs=0)] * 20
     W1 = clf.coefs_[0]
     assert (W1 == W1[:, :1]).all()      # the hidden units are identical
 
@@ -462,3 +462,33 @@ def test_stopping_rules_are_the_pages():
     # max_iter: a ConvergenceWarning that names the troubleshooting page
     with pytest.warns(ConvergenceWarning, match="Practical use and troubleshooting"):
         MLPClassifier(hidden_layer_sizes=(8,), max_iter=2, random_state=0).fit(X, y)
+
+
+def test_batch_size_1_is_bit_for_bit_the_per_sample_hand_loop():
+    # [training_gradient_descent] and examples/plot_backprop_by_hand.py:
+    # steps 2-5 on one sample at a time, in order, is MLPClassifier with
+    # batch_size=1, shuffle=False, to the last bit (weights and loss_curve_)
+    from sklearn.datasets import make_moons
+
+    X, y = make_moons(n_samples=60, noise=0.2, random_state=0)
+    Y = y[:, None].astype(float)
+    eta, epochs = 1.0, 3
+    net = Network((2, 4, 1), activation="logistic", loss="binary_log_loss",
+                  random_state=0)
+    curve = []
+    for _ in range(epochs):
+        total = 0.0
+        for i in range(X.shape[0]):
+            loss, cg, ig = net.loss_gradient(X[i:i + 1], Y[i:i + 1])
+            net.params -= eta * flat(cg + ig)
+            total += loss
+        curve.append(total / X.shape[0])
+    clf = MLPClassifier(hidden_layer_sizes=(4,), activation="logistic", solver="sgd",
+                        learning_rate_init=eta, momentum=0.0, batch_size=1,
+                        shuffle=False, alpha=0.0, max_iter=epochs,
+                        n_iter_no_change=np.inf, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    np.testing.assert_array_equal(flat(clf.coefs_ + clf.intercepts_), net.params)
+    assert clf.loss_curve_ == curve
