@@ -42,7 +42,7 @@ from fastbp._checks import check_random_state, plain_Xy, validate_params_once
 from fastbp._core import _kernels
 from fastbp._labels import _binarize, _fit_label_binarizer, _unique_labels
 from fastbp._network import ACTIVATIONS, Network, check_sparse
-from fastbp._solver import NON_FINITE, STOCHASTIC_SOLVERS, divergence_cause
+from fastbp._solver import NON_FINITE, SEE_GUIDE, STOCHASTIC_SOLVERS, divergence_cause
 from fastbp._threads import blas_limited, resolve_n_threads
 
 _OUTPUT_LOSS = {
@@ -337,7 +337,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
         if not np.isfinite(self._net.params).all():
             raise ValueError(
                 f"{NON_FINITE} Training diverged: {divergence_cause(self, X)}. "
-                "The model is left as it was before this call.")
+                f"The model is left as it was before this call. {SEE_GUIDE}")
         return self
 
     def _apply_class_weight(self, y, sample_weight, incremental):

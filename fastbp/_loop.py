@@ -251,7 +251,7 @@ def fit_stochastic(est, data, runner, incremental):
                     f"{_solver.NON_FINITE} Training diverged: the loss became "
                     f"{est.loss_} at epoch {est.n_iter_}; "
                     f"{_solver.divergence_cause(est, cause_X)}. The model is "
-                    "left as it was before this call.")
+                    f"left as it was before this call. {_solver.SEE_GUIDE}")
             if verbose:
                 print("Iteration %d, loss = %.8f" % (est.n_iter_, est.loss_))
 
@@ -291,15 +291,16 @@ def fit_stochastic(est, data, runner, incremental):
                     f"Training diverged: the loss became {est.loss_} at "
                     f"epoch {est.n_iter_}; {_solver.divergence_cause(est, cause_X)}. "
                     "Training stopped; the model is the best one before "
-                    "that (by validation score).", RuntimeWarning)
+                    f"that (by validation score). {_solver.SEE_GUIDE}",
+                    RuntimeWarning)
                 break
             if incremental:
                 break
             if est.n_iter_ == est.max_iter and runner.root:
                 warnings.warn(
                     "Stochastic Optimizer: Maximum iterations (%d) "
-                    "reached and the optimization hasn't converged yet."
-                    % est.max_iter,
+                    "reached and the optimization hasn't converged yet. "
+                    "%s" % (est.max_iter, _solver.SEE_GUIDE),
                     ConvergenceWarning)
     except KeyboardInterrupt:
         if runner.size > 1:

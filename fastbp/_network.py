@@ -631,7 +631,8 @@ class Network:
         gradient with respect to every parameter, and the gradient with
         respect to the input features. All are derivatives of the one number
         ``loss`` (the value :meth:`loss_gradient` returns), so each can be
-        checked against finite differences of it.
+        checked against finite differences of it, except for
+        'squared_error' with several outputs (see Notes).
 
         Parameters
         ----------

@@ -69,6 +69,10 @@ def minimize_lbfgs(est, loss_grad, params, iprint):
                  "gtol": est.tol, **lbfgs_options(iprint)})
 
 
+#: Where the convergence and divergence messages send the reader: a section
+#: of docs/user_guide/troubleshooting.rst (the page's title).
+SEE_GUIDE = "See 'Practical use and troubleshooting' in fastbp's user guide."
+
 NON_FINITE = ("Solver produced non-finite parameter weights. The input data may"
                " contain large values and need to be preprocessed.")
 
@@ -290,7 +294,7 @@ def warn_if_exploded(est, X, Y, sw, n_threads):
             "The fitted network gives the same output for every sample: "
             "every hidden unit is inactive (dead ReLU) or saturated. "
             f"Likely causes: {divergence_cause(est, X)}; with very few "
-            "hidden units, also the initial weights.",
+            f"hidden units, also the initial weights. {SEE_GUIDE}",
             RuntimeWarning, stacklevel=6)
         return
     # (an undertrained network may be a few times worse than all-zero
@@ -300,7 +304,8 @@ def warn_if_exploded(est, X, Y, sw, n_threads):
             f"Training diverged: the training loss {loss:.4g} (without the "
             f"L2 term) is far worse than an untrained network's "
             f"{untrained:.4g} (all outputs at 0); "
-            f"{divergence_cause(est, X)}.", RuntimeWarning, stacklevel=6)
+            f"{divergence_cause(est, X)}. {SEE_GUIDE}", RuntimeWarning,
+            stacklevel=6)
 
 
 def validation_score(est, X, y, sw, scorer):

@@ -18,7 +18,7 @@ y and sample_weight are held in memory (one value per row and output).
 
 Why these steps: a file sorted by label, read in order, teaches the network
 one class at a time and it forgets the others. Measured on 2M x 100 rows
-sorted by label, 2 epochs (DESIGN.md): full in-memory shuffle 0.9765
+sorted by label, 2 epochs (docs/architecture.rst): full in-memory shuffle 0.9765
 accuracy; blocks in order 0.54; one 100k-row block per window 0.70; 4
 blocks of 100k per window 0.85; 20 blocks of 20k 0.974. What mixes is the
 number of places in the file a window draws from, so the default windows
