@@ -141,9 +141,9 @@ def _title(page):
 def test_the_page_the_messages_name_exists_and_the_landing_page_links_it():
     page = DOCS / "user_guide" / "troubleshooting.rst"
     assert _title(page) == GUIDE_NAME
-    from fastbp import _estimators
+    from fastbp import _solver
 
-    assert f"'{GUIDE_NAME}'" in _estimators._SEE_GUIDE
+    assert f"'{GUIDE_NAME}'" in _solver.SEE_GUIDE
     index = (DOCS / "index.rst").read_text(encoding="utf-8")
     assert ":doc:`user_guide/troubleshooting`" in index
     toc = (DOCS / "user_guide" / "index.rst").read_text(encoding="utf-8")
