@@ -2,7 +2,7 @@
 
 Reading costs time linear in rows x columns: the column-type pass and the
 number parsing look at each cell once, through sets and index maps built
-once per file, and numbers are parsed a chunk of rows at a time (a few
+once per file, and numbers are parsed a chunk of rows at a time (about a
 million cells at most, so that a file a million columns wide holds one row
 of strings at a time). Numeric columns are kept as float64 (8 bytes a value,
 not a Python string); the first missing, non-numeric or non-finite value
@@ -13,7 +13,7 @@ import csv
 import operator
 
 _CSV_CHUNK = 4096  # rows parsed into numbers at a time, at most
-_CSV_CHUNK_CELLS = 1 << 21  # cells parsed at a time, at most
+_CSV_CHUNK_CELLS = 1 << 20  # cells parsed at a time, at most
 
 
 class CSVError(ValueError):
@@ -44,8 +44,9 @@ class _Table:
         self.names = names
         self.columns = columns
         self.lines = lines  # the file's line number of each row
-        # the numeric columns side by side, and each one's column in it
-        self._matrix, self._where = matrix, where or {}
+        # the numeric columns side by side, and each column's place in it
+        # (-1: kept as strings)
+        self._matrix, self._where = matrix, where
         self._positions = None
 
     def position(self, name):
@@ -69,8 +70,10 @@ class _Table:
         """Columns `cols` as one float64 array (n_rows, len(cols))."""
         import numpy as np
 
-        if self._matrix is not None and all(i in self._where for i in cols):
-            return self._matrix[:, [self._where[i] for i in cols]]
+        if self._matrix is not None:
+            j = self._where[np.asarray(cols, dtype=np.intp)]
+            if (j >= 0).all():
+                return self._matrix[:, j]
         return np.column_stack([self.numeric(i) for i in cols])
 
     def numeric(self, i):
@@ -161,6 +164,7 @@ def read_csv(path, numeric=None):
             if header is None:
                 raise CSVError(f"{path}: the file is empty (a CSV needs a header row)")
             names = [h.strip() for h in header]
+            del header
             num = sorted(set(numeric(names))) if numeric is not None else []
             num_set = set(num)
             text = [i for i in range(len(names)) if i not in num_set]
@@ -199,13 +203,28 @@ def read_csv(path, numeric=None):
             raise CSVError(f"{path}: not a text CSV file (it is not UTF-8)") from None
     if not rows:
         raise CSVError(f"{path}: no data rows after the header")
-    counts = collections.Counter(names)
-    if len(counts) != len(names):
-        dup = sorted(n for n, c in counts.items() if c > 1)
+    if len(set(names)) != len(names):
+        dup = sorted(n for n, c in collections.Counter(names).items() if c > 1)
         raise CSVError(f"{path}: duplicate column names: {_shorten(dup)}")
     matrix = (np.concatenate(parsed) if num
               else np.empty((rows, 0), dtype=np.float64))
-    where = {i: j for j, i in enumerate(num)}
-    columns = [matrix[:, where[i]] if i in where else strings[i]
-               for i in range(len(names))]
-    return _Table(path, names, columns, lines, matrix=matrix, where=where)
+    where = np.full(len(names), -1, dtype=np.intp)
+    where[num] = np.arange(len(num))
+    return _Table(path, names, _Columns(matrix, where, strings), lines,
+                  matrix=matrix, where=where)
+
+
+class _Columns:
+    """table.columns[i]: a numeric column's float64 values (a view of the
+    numbers read) or a text column's strings, made when asked for (a view
+    per column of a million-column file would weigh more than the file)."""
+
+    def __init__(self, matrix, where, strings):
+        self._matrix, self._where, self._strings = matrix, where, strings
+
+    def __len__(self):
+        return len(self._where)
+
+    def __getitem__(self, i):
+        j = self._where[i]
+        return self._matrix[:, j] if j >= 0 else self._strings[range(len(self))[i]]
