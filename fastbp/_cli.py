@@ -238,7 +238,8 @@ raw values).""")
                    help="fraction of the rows held out to score the model "
                         "(default: 0.2; 0 scores on the training rows)")
     p.add_argument("--out", "-o", metavar="MODEL", help="save the model here "
-                   "(a safe .npz file; any name, e.g. model.fbp)")
+                   "(a safe .npz file; any name, e.g. model.fbp; - writes it "
+                   "to standard output, the messages to stderr)")
     p.add_argument("--plot", metavar="PNG", help="write the loss curve here")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--quiet", "-q", action="store_true",
@@ -594,12 +595,36 @@ def _check_plotting(path):
         raise CLIError("--plot needs matplotlib: pip install fastbp[plot]")
 
 
+def _train_to_stdout(args):
+    """--out -: the model file's bytes are standard output (for a pipe or a
+    redirection), every message goes to stderr."""
+    import shutil
+    import tempfile
+
+    if sys.stdout.isatty():
+        raise UsageError("--out -: standard output is a terminal; redirect it "
+                         "(--out - > model.fbp) or pipe it, or name a file")
+    with tempfile.TemporaryDirectory(prefix="fastbp-") as d:
+        args.out = os.path.join(d, "model.fbp")
+        args.out_name = "standard output"
+        with contextlib.redirect_stdout(sys.stderr):
+            code = _cmd_train(args)
+        if code == 0:
+            sys.stdout.flush()
+            with open(args.out, "rb") as f:
+                shutil.copyfileobj(f, sys.stdout.buffer, 1 << 20)
+            sys.stdout.buffer.flush()
+    return code
+
+
 def _cmd_train(args):
     import numpy as np
     from sklearn.model_selection import train_test_split
 
     import fastbp
 
+    if args.out == "-":
+        return _train_to_stdout(args)
     _check_writable(args.out, "--out")
     _check_writable(args.plot, "--plot")
     _check_not_an_input(args.out, "--out", [("training data", args.data)])
@@ -698,7 +723,7 @@ def _cmd_train(args):
         user = {k: v for k, v in info.items() if v is not None}
         user.update(task=task, scaled=scale)
         save(est, args.out, metadata=user)
-        _note(args, f"saved model to {args.out}")
+        _note(args, f"saved model to {getattr(args, 'out_name', args.out)}")
     if args.plot:
         _write_plot(est, args.plot)
         _note(args, f"wrote loss curve to {args.plot}")

@@ -560,3 +560,33 @@ def test_info_on_a_large_non_model_file_reads_little(tmp_path, capsys, monkeypat
     out, err = capsys.readouterr()
     _check_error(1, "not a fastbp model file", code, out, err)
     assert peak < 5_000_000, peak
+
+
+def test_train_out_dash_writes_the_model_to_stdout(work, tmp_path):
+    """--out - : the model file's bytes on stdout, the messages on stderr,
+    no file named '-'; onto a terminal it is refused before training."""
+    import pty
+
+    cwd = tmp_path
+    (cwd / "animals.csv").write_bytes((work / "animals.csv").read_bytes())
+    args = [sys.executable, "-m", "fastbp", "train", "animals.csv", "--target", "kind",
+            "--hidden", "4", "--epochs", "3", "--random-state", "0", "--out", "-"]
+    proc = subprocess.run(args, cwd=cwd, env=_env(), capture_output=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    assert not (cwd / "-").exists()
+    err = proc.stderr.decode()
+    assert "saved model to standard output" in err and "accuracy" in err
+    model = load(io.BytesIO(proc.stdout))
+    assert model.classes_.tolist() == ["ant", "bee", "cow"]
+    assert read_metadata(io.BytesIO(proc.stdout))["user"]["target"] == "kind"
+
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run(args, cwd=cwd, env=_env(), stdout=slave,
+                              stderr=subprocess.PIPE, timeout=240)
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert proc.returncode == 2
+    assert "--out -: standard output is a terminal" in proc.stderr.decode()
+    assert not (cwd / "-").exists()
