@@ -31,8 +31,17 @@ epochs): 0.9428 accuracy against 0.9421 in memory; 256 MiB windows 0.9430;
 Memory: two windows (the one training and the one being read), plus y,
 the sample weights, the validation split (early_stopping), and the model
 with its workspace. Nothing here grows with the size of the file but y.
+
+A file that changes while it is read: the size of an np.memmap's file is
+checked before each block is read, and a file cut shorter than its mapping
+is a ValueError naming it. What remains racy: a file truncated between that
+check and the copy of the block (microseconds) still kills the process with
+SIGBUS, as does one truncated under a memmap that is not streamed (a memmap
+of at most one window, which trains as the array it is, or any memmap
+under solver='lbfgs'); contents rewritten in place are read as they are.
 """
 import concurrent.futures
+import os
 
 import numpy as np
 from sklearn.base import is_classifier
@@ -139,6 +148,7 @@ class Source:
         self._block_rows = None if block_rows is None else int(block_rows)
         if self._block_rows is not None and self._block_rows < 1:
             raise ValueError("block_rows must be >= 1")
+        self._mapped = _mapped_file(X) if kind == "memmap" else None
 
     def __len__(self):
         return self.shape[0]
@@ -188,6 +198,7 @@ class Source:
         """Rows start:stop of X into out (stop - start rows)."""
         X = self.X
         if self.kind == "memmap":
+            _check_mapped(self._mapped, start, stop)
             out[...] = X[start:stop]
             _drop_pages(X, start, stop)
             return
@@ -208,6 +219,8 @@ class Source:
         if len(idx) == 0:
             return out
         if self.kind in ("memmap", "array"):
+            if self.kind == "memmap":
+                _check_mapped(self._mapped, int(idx[0]), int(idx[-1]) + 1)
             if self.X.dtype == out.dtype:
                 np.take(self.X, idx, axis=0, out=out)
             else:
@@ -225,6 +238,42 @@ class Source:
                 self.read(s, e, tmp[:e - s])
                 out[lo:hi] = tmp[idx[lo:hi] - s]
         return out
+
+
+def _mapped_file(X):
+    """(path, device, inode, bytes the mapping needs) of the file behind a
+    memmap, or None when it cannot be told."""
+    import mmap
+
+    mm, path = getattr(X, "_mmap", None), getattr(X, "filename", None)
+    if mm is None or not path:
+        return None
+    try:
+        st = os.stat(path)
+        offset = int(getattr(X, "offset", 0) or 0)
+        needed = offset - offset % mmap.ALLOCATIONGRANULARITY + len(mm)
+    except (OSError, TypeError, ValueError):
+        return None
+    return path, st.st_dev, st.st_ino, needed
+
+
+def _check_mapped(mapped, start, stop):
+    """Refuse to read through a mapping whose file has been cut shorter than
+    the mapping: touching its missing pages is a SIGBUS, which kills the
+    process. A file renamed over the path leaves the mapped one whole."""
+    if mapped is None:
+        return
+    path, dev, ino, needed = mapped
+    try:
+        st = os.stat(path)
+    except OSError:
+        return            # removed: the mapping keeps the file's pages
+    if (st.st_dev, st.st_ino) == (dev, ino) and st.st_size < needed:
+        raise ValueError(
+            f"The file {path} of the np.memmap X is {st.st_size} bytes, shorter "
+            f"than the {needed} bytes it maps: it was truncated while being "
+            f"read (before rows {start}:{stop}); reading on would crash the "
+            "process with SIGBUS.")
 
 
 def _drop_pages(X, start, stop):

@@ -254,3 +254,63 @@ def test_dask_array(sorted_data):
         fastbp.stream(dX, window_bytes=X.nbytes // 4), y)
     ref = MLPClassifier((32,), max_iter=3, random_state=0, n_threads=1).fit(X, y)
     assert clf.score(Xte, yte) >= ref.score(Xte, yte) - 0.03
+
+
+def _child(code, tmp_path, timeout=300):
+    """Run `code` in a fresh interpreter that imports this very fastbp."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.abspath(fastbp.__file__)))
+    return subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("how", ["np.memmap", "np.load mmap_mode"])
+def test_file_truncated_while_streamed_is_a_clear_error_not_sigbus(tmp_path, how):
+    """The file under a streamed memmap is cut to nothing after the third
+    block is read: the next read is a ValueError naming the file (reading
+    through the mapping is a SIGBUS that kills the process)."""
+    code = f"""
+import os, warnings
+import numpy as np
+import fastbp
+from fastbp import _stream
+
+rng = np.random.RandomState(0)
+n, f = 1 << 16, 16
+X0 = rng.normal(size=(n, f)).astype(np.float32)
+y = (X0[:, 0] > 0).astype(int)
+if {how!r} == "np.memmap":
+    path = "X.bin"
+    X0.tofile(path)
+    X = np.memmap(path, dtype=np.float32, mode="r", shape=(n, f))
+else:
+    path = "X.npy"
+    np.save(path, X0)
+    X = np.load(path, mmap_mode="r")
+reads = []
+real = _stream.Source.read
+
+def read(self, start, stop, out):
+    real(self, start, stop, out)
+    reads.append(start)
+    if len(reads) == 3:
+        os.truncate(path, 0)
+
+_stream.Source.read = read
+clf = fastbp.MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+try:
+    clf.fit(fastbp.stream(X, window_bytes=1 << 19, blocks_per_window=4), y)
+except ValueError as exc:
+    print("ValueError:", exc)
+    print("reads", len(reads))
+    assert not hasattr(clf, "coefs_")
+"""
+    proc = _child(code, tmp_path)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
+    assert "was truncated while being read" in proc.stdout, proc.stdout
+    assert "X.bin" in proc.stdout or "X.npy" in proc.stdout
+    assert "reads 3" in proc.stdout
