@@ -42,6 +42,7 @@ under solver='lbfgs'); contents rewritten in place are read as they are.
 """
 import concurrent.futures
 import os
+import warnings
 
 import numpy as np
 from sklearn.base import is_classifier
@@ -149,6 +150,8 @@ class Source:
         if self._block_rows is not None and self._block_rows < 1:
             raise ValueError("block_rows must be >= 1")
         self._mapped = _mapped_file(X) if kind == "memmap" else None
+        if kind == "zarr":
+            _warn_missing_chunks(X)
 
     def __len__(self):
         return self.shape[0]
@@ -238,6 +241,24 @@ class Source:
                 self.read(s, e, tmp[:e - s])
                 out[lo:hi] = tmp[idx[lo:hi] - s]
         return out
+
+
+def _warn_missing_chunks(X):
+    """Warn when chunks of a zarr array are not in its store: zarr reads
+    them as the fill value, so deleted chunk files would train as rows of
+    that value. (zarr leaves out a chunk written all fill value, so a
+    missing chunk is not always an error: a warning, not a refusal.)"""
+    try:
+        total, present = int(X.nchunks), int(X.nchunks_initialized)
+    except Exception:  # pragma: no cover - a store that cannot list its keys
+        return
+    if present < total:
+        warnings.warn(
+            f"{total - present} of the {total} chunks of the zarr array X are "
+            f"not in its store: zarr reads them as the fill value "
+            f"({X.fill_value!r}), and they train as such rows. Chunk files "
+            "lost or deleted? (zarr also leaves out chunks written as all "
+            "fill value.)", UserWarning, stacklevel=4)
 
 
 def _mapped_file(X):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.datasets import make_classification
+from sklearn.exceptions import ConvergenceWarning
 
 import fastbp
 from fastbp import MLPClassifier, MLPRegressor
@@ -314,3 +315,34 @@ except ValueError as exc:
     assert "was truncated while being read" in proc.stdout, proc.stdout
     assert "X.bin" in proc.stdout or "X.npy" in proc.stdout
     assert "reads 3" in proc.stdout
+
+
+def test_zarr_with_missing_chunks_is_warned_about_before_training(tmp_path):
+    """10 of 20 chunk files deleted: zarr would read them as zeros and the
+    fit would train on them silently; a complete array gives no warning."""
+    import glob
+    import os
+
+    zarr = pytest.importorskip("zarr")
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 4)).astype(np.float32) + 5
+    y = (X[:, 0] > 5).astype(int)
+    path = str(tmp_path / "d.zarr")
+    z = zarr.open_array(path, mode="w", shape=X.shape, chunks=(10, 4), dtype="f4")
+    z[...] = X
+    clf = MLPClassifier((4,), max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(fastbp.stream(z, window_bytes=1024), y)      # complete: silent
+    chunk_files = sorted(f for f in glob.glob(os.path.join(path, "**"), recursive=True)
+                         if os.path.isfile(f) and "zarr.json" not in f
+                         and ".zarray" not in f and ".zattrs" not in f)
+    assert len(chunk_files) == 20
+    for f in chunk_files[::2]:
+        os.remove(f)
+    z = zarr.open_array(path, mode="r")
+    for wrap in (lambda a: a, lambda a: fastbp.stream(a, window_bytes=1024)):
+        with pytest.warns(UserWarning, match=r"10 of the 20 chunks of the zarr array X "
+                                             r"are not in its store"):
+            MLPClassifier((4,), max_iter=2, random_state=0).fit(wrap(z), y)
