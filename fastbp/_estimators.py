@@ -40,7 +40,7 @@ from sklearn.utils.validation import (
 )
 
 from fastbp._callbacks import CallbackSupportMixin, EpochTasks, fit_task
-from fastbp import _scale
+from fastbp import _scale, _windows
 from fastbp._checks import check_random_state, plain_Xy, validate_params_once
 from fastbp._core import _backprop, _kernels, _optim
 from fastbp._network import ACTIVATIONS, Network, check_sparse, prepare_input
@@ -827,6 +827,11 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
                 # apart and suggests an imputer
                 self._check_predict_X(X, net)
                 raise
+        if type(X) is not np.ndarray:
+            # memmap, h5py, zarr, dask, fastbp.stream: read in windows
+            out = _windows.estimator_forward(self, X, logits=logits)
+            if out is not None:
+                return out
         if check_input:
             X = self._check_predict_X(X, net)
         n = X.shape[0]
