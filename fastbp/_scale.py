@@ -145,6 +145,7 @@ class LocalRunner:
     def setup(self, opt, batch_size, sparse):
         # the estimator's own compiled Trainer (kept across partial_fit calls)
         self.opt = opt
+        self.rows_done = 0   # rows trained in this fit, an interrupted block's too
         self.trainer = self.est._trainer_for(self.est._net, opt, batch_size,
                                              self.n_threads, sparse=sparse)
 
@@ -161,6 +162,7 @@ class LocalRunner:
                                  float(self.est.alpha))
         finally:
             opt.t = trainer.t
+            self.rows_done += trainer.rows_done
 
 
 def fit_stochastic(est, data, runner, incremental):
@@ -183,6 +185,7 @@ def fit_stochastic(est, data, runner, incremental):
         est.progress if (runner.root and not est.verbose) else False,
         total=1 if incremental else est.max_iter, desc=type(est).__name__)
     data.begin()
+    t_start = est.t_
     try:
         est.n_iter_ = 0
         for it in range(est.max_iter):
@@ -233,7 +236,14 @@ def fit_stochastic(est, data, runner, incremental):
     except KeyboardInterrupt:
         if runner.size > 1:
             raise   # the other ranks cannot be told: abort (python -m mpi4py)
-        warnings.warn("Training interrupted by user.")
+        # the samples of the epoch cut short count too (its weights changed)
+        done = getattr(runner, "rows_done", None)
+        if done is not None:
+            est.t_ = t_start + done
+        warnings.warn(
+            "Training interrupted by user: the model holds the weights of the "
+            f"mini-batches done ({est.n_iter_} whole epochs, t_={est.t_} "
+            "samples seen).")
     finally:
         progress.close()
         data.end()

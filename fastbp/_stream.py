@@ -42,6 +42,7 @@ under solver='lbfgs'); contents rewritten in place are read as they are.
 """
 import concurrent.futures
 import os
+import threading
 import warnings
 
 import numpy as np
@@ -398,18 +399,27 @@ class StreamData:
                      for _ in range(2)]
         self._pool = concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix="fastbp-reader")
+        self._stop = threading.Event()
 
     def end(self):
         if self._pool is not None:
+            # a window being read stops at its next block: an interrupted fit
+            # waits for one block, not a whole window
+            self._stop.set()
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
         self.bufs = None
+
+    def _check_stop(self):
+        if self._stop.is_set():
+            raise _Stopped()
 
     def _fill(self, blocks, buf):
         """Read the blocks (in this order) into buf; returns the row count."""
         Xb, Yb, swb = buf
         pos = 0
         for b in blocks:
+            self._check_stop()
             s, e = int(self.bounds[b]), int(self.bounds[b + 1])
             self.source.read(s, e, Xb[pos:pos + e - s])
             _check_finite(Xb[pos:pos + e - s], s, e)
@@ -442,6 +452,7 @@ class StreamData:
         data-parallel fit reads the rows of its cuts only."""
         Xb, Yb, swb = buf
         k = len(rows)
+        self._check_stop()
         self.source.read_rows(rows, self.dtype, out=Xb[:k])
         _check_finite(Xb[:k], int(rows[0]) if k else 0, int(rows[-1]) + 1 if k else 0)
         Yb[:k] = self.Y[rows]
@@ -490,6 +501,10 @@ class StreamData:
                     Xw, prepared, Yb[:k], sw_local, perm, local=local,
                     sw_window=None if self.swc is None else self.swc[rows])
         return total
+
+
+class _Stopped(Exception):
+    """A window read abandoned: the fit is over (interrupted or failed)."""
 
 
 def memory_bound(source, n_outputs, dtype=np.float32):

@@ -346,3 +346,79 @@ def test_zarr_with_missing_chunks_is_warned_about_before_training(tmp_path):
         with pytest.warns(UserWarning, match=r"10 of the 20 chunks of the zarr array X "
                                              r"are not in its store"):
             MLPClassifier((4,), max_iter=2, random_state=0).fit(wrap(z), y)
+
+
+class _CountingArray:
+    """An array-like whose row reads dask makes one chunk at a time; the
+    `on_read(k)` hook runs inside the k-th read."""
+
+    def __init__(self, X, on_read):
+        self.X, self.on_read, self.reads = X, on_read, 0
+        self.shape, self.dtype, self.ndim = X.shape, X.dtype, X.ndim
+
+    def __getitem__(self, idx):
+        out = self.X[idx]
+        if out.size:
+            self.reads += 1
+            self.on_read(self.reads)
+        return out
+
+
+def _main_thread_in(names):
+    """Whether the main thread is running a function named in `names`."""
+    import sys
+    import threading
+
+    frame = sys._current_frames().get(threading.main_thread().ident)
+    while frame is not None:
+        if frame.f_code.co_name in names:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _poll(cond, tries=60000):
+    """Wait for cond() (a guard against a hang, not a time limit)."""
+    import time
+
+    for _ in range(tries):
+        if cond():
+            return True
+        time.sleep(0.001)
+    return False
+
+
+def test_ctrl_c_during_a_streamed_dask_fit_stops_within_one_block():
+    """Ctrl-C while the reader fills the second window (in its second block,
+    with the main thread waiting for it): the fit ends after that block (no
+    further block is read; the rest of the window was read before), and
+    t_ counts the rows of the first window, which trained (it stayed 0)."""
+    import signal
+    import threading
+
+    da = pytest.importorskip("dask.array")
+    rng = np.random.RandomState(0)
+    n, f, chunk = 8192, 8, 256                  # 32 blocks, 8 per window
+    X = rng.normal(size=(n, f)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    main = threading.main_thread().ident
+
+    def on_read(k):
+        if k == 10:
+            # the main thread waits for this window (it trained the first)
+            _poll(lambda: _main_thread_in({"result"}))
+            signal.pthread_kill(main, signal.SIGINT)
+            # until the fit is ending: it is then past its stop decision
+            _poll(lambda: _main_thread_in({"shutdown", "end"}))
+
+    arr = _CountingArray(X, on_read)
+    dX = da.from_array(arr, chunks=(chunk, f), asarray=True)
+    src = fastbp.stream(dX, window_bytes=2048 * f * 4, blocks_per_window=8)
+    assert len(src.layout(4)[0]) - 1 == 32 and src.layout(4)[1] == 8
+    clf = MLPClassifier((8,), batch_size=64, max_iter=5, random_state=0, n_threads=1)
+    with pytest.warns(UserWarning, match="interrupted by user"):
+        clf.fit(src, y)
+    assert arr.reads == 10                      # not 16: the whole window
+    assert clf.n_iter_ == 0
+    assert clf.t_ == 2048                       # the first window's rows
+    assert clf._optimizer.t == 2048 // 64       # its mini-batches
