@@ -76,7 +76,17 @@ def stream(X, *, window_bytes=None, blocks_per_window=None, block_rows=None):
     Returns
     -------
     source : object
-        Pass it to ``fit`` or ``partial_fit`` in place of X.
+        Pass it to ``fit`` or ``partial_fit`` (or ``predict`` and the other
+        prediction methods) in place of X.
+
+    Notes
+    -----
+    The size of an np.memmap's file is checked before each block is read:
+    a file cut shorter while it is streamed is a ValueError naming it. A
+    file cut between that check and the copy of the block (microseconds)
+    still ends the process with SIGBUS; contents rewritten in place are
+    read as they are. A zarr array with chunks missing from its store is
+    warned about (zarr reads them as the fill value).
 
     Examples
     --------
