@@ -124,3 +124,56 @@ def test_predict_on_out_of_core_x_holds_a_window_not_x(big, kind):
     assert np.array_equal(got["pred"], clf.predict(X))
     assert np.array_equal(got["forward"], clf.network_.forward(X))
     assert got["score"] == clf.score(X, np.zeros(N_ROWS, dtype=int))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_windowed_predictions_equal_the_in_memory_calls(tmp_path, monkeypatch, dtype):
+    """Every prediction method of both estimators and Network.forward, on
+    each out-of-core kind and on a fastbp.stream source, read in several
+    windows: bitwise the results on X in memory."""
+    h5py = pytest.importorskip("h5py")
+    zarr = pytest.importorskip("zarr")
+    da = pytest.importorskip("dask.array")
+    from fastbp import _stream
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(30000, 20)).astype(np.float32)
+    y = rng.randint(0, 3, 30000)
+    np.save(tmp_path / "X.npy", X)
+    with h5py.File(tmp_path / "X.h5", "w") as f:
+        f.create_dataset("X", data=X, chunks=(1000, 20))
+    h5 = h5py.File(tmp_path / "X.h5", "r")
+    z = zarr.open_array(str(tmp_path / "X.zarr"), mode="w", shape=X.shape,
+                        chunks=(1000, 20), dtype="f4")
+    z[...] = X
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = fastbp.MLPClassifier((16,), max_iter=2, random_state=0).fit(
+            X[:2000].astype(dtype), y[:2000])
+        reg = fastbp.MLPRegressor(hidden_layer_sizes=(16,), max_iter=2, random_state=0).fit(
+            X[:2000].astype(dtype), X[:2000, :2])
+    expected = [clf.predict_proba(X), clf.predict(X), clf.predict_log_proba(X),
+                clf.score(X, y), reg.predict(X), reg.score(X, X[:, :2]),
+                clf.network_.forward(X)]
+    monkeypatch.setattr(_windows, "WINDOW_BYTES", 100_000)
+    reads = []
+    real = _stream.Source.read
+
+    def counting(self, start, stop, out):
+        reads.append(stop - start)
+        return real(self, start, stop, out)
+
+    monkeypatch.setattr(_stream.Source, "read", counting)
+    for name, make in [("memmap", lambda: np.load(tmp_path / "X.npy", mmap_mode="r")),
+                       ("h5py", lambda: h5["X"]), ("zarr", lambda: z),
+                       ("dask", lambda: da.from_zarr(z)),
+                       ("stream", lambda: fastbp.stream(z, window_bytes=50_000))]:
+        reads.clear()
+        A = make()
+        got = [clf.predict_proba(A), clf.predict(A), clf.predict_log_proba(A),
+               clf.score(A, y), reg.predict(A), reg.score(A, X[:, :2]),
+               clf.network_.forward(A)]
+        for g, e in zip(got, expected):
+            assert np.array_equal(g, e), name
+        # read in windows (seven calls, each in several windows), never whole
+        assert len(reads) >= 7 * 2 and max(reads) < X.shape[0], (name, reads[:5])
