@@ -36,7 +36,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from fastbp import _io, _loop
+from fastbp import _io, _loop, _windows
 from fastbp._callbacks import CallbackSupportMixin, fit_task
 from fastbp._checks import check_random_state, plain_Xy, validate_params_once
 from fastbp._core import _kernels
@@ -401,6 +401,11 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
                 # apart and suggests an imputer
                 self._check_predict_X(X, net)
                 raise
+        if type(X) is not np.ndarray:
+            # memmap, h5py, zarr, dask, fastbp.stream: read in windows
+            out = _windows.estimator_forward(self, X, logits=logits)
+            if out is not None:
+                return out
         if check_input:
             X = self._check_predict_X(X, net)
         n = X.shape[0]

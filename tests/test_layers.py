@@ -24,11 +24,11 @@ LAYERS = [
     ["_solver"],                  # optimizer state, schedules, stopping
     ["_stream"],                  # out-of-core sources
     ["_parallel"],                # data-parallel over MPI ranks
-    ["_loop"],                    # the one epoch loop
+    ["_loop", "_windows"],        # the one epoch loop; prediction in windows
     ["_io"],                      # model files (a registry the estimators fill)
     ["_estimators"],              # MLPClassifier, MLPRegressor
     # on top: the public package, ONNX, the command line, the benchmark
-    ["__init__", "__main__", "_onnx", "_windows", "_cli", "_cli.*",
+    ["__init__", "__main__", "_onnx", "_cli", "_cli.*",
      "_bench", "_bench.*"],
 ]
 
