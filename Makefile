@@ -31,7 +31,7 @@ PYTEST_ARGS ?= tests benchmarks
 
 # Anything that changes the installed package triggers a reinstall.
 SOURCES := pyproject.toml setup.py MANIFEST.in \
-	$(wildcard fastbp/*.py fastbp/_core/*.py fastbp/_core/*.pyx fastbp/_core/*.pxd fastbp/_core/*.h)
+	$(wildcard fastbp/*.py fastbp/_bench/*.py fastbp/_core/*.py fastbp/_core/*.pyx fastbp/_core/*.pxd fastbp/_core/*.h)
 
 # Builds share build/ in this tree: never run two at once.
 .NOTPARALLEL:
@@ -95,7 +95,11 @@ COPY_INPLACE = $(VENV)/bin/python -I -c "import glob, os, shutil, fastbp._core a
 # lines (setup.py's "fastbp build:" and Cython's "Cythonizing"), or the
 # log's end when pip fails. $(1): the venv, $(2): what to install, $(3):
 # the build's environment switches.
-PIP_BUILD = set -o pipefail; $(3) $(1)/bin/python -m pip install -v $(2) $(BUILD_TOOLS) 2>&1 \
+#
+# `pip install .` copies the Python files through build/lib*, which keeps
+# files deleted or moved from the source: that copy goes first (the
+# compiled objects in build/temp* stay).
+PIP_BUILD = rm -rf build/lib*; set -o pipefail; $(3) $(1)/bin/python -m pip install -v $(2) $(BUILD_TOOLS) 2>&1 \
 	| tee $(1)/build.log \
 	| grep --line-buffered -E "fastbp build:|Cythonizing|^Successfully installed" \
 	|| { tail -n 40 $(1)/build.log; echo "pip failed; its whole output is in $(1)/build.log"; exit 1; }

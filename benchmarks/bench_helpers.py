@@ -17,7 +17,8 @@ import os
 import numpy as np
 import pytest
 
-from fastbp._bench import CASES, default_threads, digits_data, synthetic_data
+from fastbp._bench._common import default_threads, digits_data, synthetic_data
+from fastbp._bench._train import CASES
 
 
 SYNTHETIC_ROWS = int(os.environ.get("FASTBP_BENCH_ROWS", "2000"))
@@ -40,7 +41,7 @@ def synthetic():
 
 @pytest.fixture
 def case_data(digits, synthetic):
-    """(X, y) for a case name from fastbp._bench.CASES."""
+    """(X, y) for a case name from fastbp._bench._train.CASES."""
     def get(name):
         return digits if CASES[name]["data"] == "digits" else synthetic
     return get

@@ -22,7 +22,7 @@ import statistics
 import numpy as np
 from scipy.linalg.blas import sgemm
 
-from fastbp._bench import _median_seconds, sgemm_gflops
+from fastbp._bench._common import median_seconds, sgemm_gflops
 
 
 def part_shapes(sizes, m, threads):
@@ -75,7 +75,7 @@ def main(argv=None):
     for _ in range(args.rounds):
         sq.append(sgemm_gflops(1, n=q, repeats=3, scipy_blas=True))
         for name, (fn, flop, _) in runs.items():
-            rates[name].append(flop / _median_seconds(fn, 1, 9) / 1e9)
+            rates[name].append(flop / median_seconds(fn, 1, 9) / 1e9)
     s = statistics.median(sq)
     print(f"sizes {sizes}, batch {args.batch}, parts of {args.threads} threads, "
           f"one thread each; {q}^3: {s:.1f} GFLOP/s")

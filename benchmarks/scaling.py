@@ -38,11 +38,11 @@ import time
 
 import numpy as np
 
-from fastbp._bench import (
-    default_threads, digits_data, fit_fastbp, fit_fastbp_split, fit_torch,
-    have_torch, sgemm_gflops, synthetic_data, train_flops_per_sample, _cpu_name,
-    _versions,
+from fastbp._bench._common import (
+    cpu_name, default_threads, digits_data, have_torch, sgemm_gflops,
+    synthetic_data, train_flops_per_sample, versions,
 )
+from fastbp._bench._train import fit_fastbp, fit_fastbp_split, fit_torch
 
 CPU_CASES = [("784-1024-1024-b256", (1024, 1024), 256),
              ("784-256-128-b128", (256, 128), 128)]
@@ -123,7 +123,7 @@ def main(argv=None):
 
         cuda = torch.cuda.is_available()
     series = [s for s in SERIES if use_torch or not s.startswith("torch")]
-    out = {"meta": {"cpu": _cpu_name(), "cores": n_cores, "versions": _versions(),
+    out = {"meta": {"cpu": cpu_name(), "cores": n_cores, "versions": versions(),
                     "rows": args.rows, "epochs": args.epochs,
                     "budget_seconds": args.budget_seconds,
                     "cuda": (torch.cuda.get_device_name(0) if cuda else None)},

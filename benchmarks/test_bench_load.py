@@ -16,7 +16,8 @@ from sklearn.neural_network import MLPClassifier as SkMLP
 
 from bench_helpers import pedantic, threads  # noqa: F401 (fixture)
 from fastbp import MLPClassifier
-from fastbp._bench_load import BUSY_SHAPES, BusyCores, _busy_data, text_like
+from fastbp._bench._busy import BUSY_SHAPES, BusyCores, _busy_data
+from fastbp._bench._sparse import text_like
 
 ROUNDS = 2
 

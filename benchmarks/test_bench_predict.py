@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 
 from bench_helpers import digits, pedantic, threads  # noqa: F401 (fixtures)
-from fastbp._bench import fit_fastbp, fit_sklearn
+from fastbp._bench._train import fit_fastbp, fit_sklearn
 
 EPOCHS = 10
 
 
 def _torch_predictor(X, y, threads):
     torch = pytest.importorskip("torch")
-    from fastbp._bench import fit_torch
+    from fastbp._bench._train import fit_torch
 
     _, _, model = fit_torch(X, y, (100,), 200, EPOCHS, threads)
     model.eval()

@@ -1,4 +1,5 @@
-"""Training speed, fastbp beside scikit-learn and PyTorch (quick sizes).
+"""Training speed, fastbp beside scikit-learn, PyTorch and a JAX/XLA program
+(quick sizes).
 
 One group per case (layer sizes and batch size of the issue's table, the
 synthetic data cut to FASTBP_BENCH_ROWS rows); each benchmark is one fit of
@@ -10,7 +11,7 @@ import pytest
 from bench_helpers import (  # noqa: F401 (fixtures)
     assert_learns, case_data, digits, pedantic, synthetic, threads,
 )
-from fastbp._bench import CASES, fit_fastbp, fit_fastbp_split, fit_sklearn
+from fastbp._bench._train import CASES, fit_fastbp, fit_fastbp_split, fit_sklearn
 
 EPOCHS = 2
 ROUNDS = 2
@@ -18,12 +19,20 @@ ROUNDS = 2
 
 def _fit_torch(*args, **kwargs):
     pytest.importorskip("torch")
-    from fastbp._bench import fit_torch
+    from fastbp._bench._train import fit_torch
 
     return fit_torch(*args, **kwargs)
 
 
-FITTERS = {"fastbp": fit_fastbp, "sklearn": fit_sklearn, "torch": _fit_torch}
+def _fit_jax(*args, **kwargs):
+    pytest.importorskip("jax")
+    from fastbp._bench._jax import fit_jax
+
+    return fit_jax(*args, **kwargs)
+
+
+FITTERS = {"fastbp": fit_fastbp, "sklearn": fit_sklearn, "torch": _fit_torch,
+           "jax": _fit_jax}
 
 
 @pytest.mark.parametrize("lib", list(FITTERS))
@@ -52,7 +61,7 @@ def test_train(benchmark, case_data, threads, case, lib):
 def test_train_split(benchmark, case_data, threads, case, split):
     """fastbp with each mini-batch's work split over the threads by rows
     (a gradient copy per thread) or by layers (each GEMM cut over the
-    threads): the measurements behind fastbp._estimators._split_layers."""
+    threads): the measurements behind fastbp._solver.split_layers."""
     X, y = case_data(case)
     spec = CASES[case]
     fit = fit_fastbp_split(split == "layers")

@@ -10,6 +10,37 @@ early stopping on a validation split, with its validation curves.
 """
 
 # %%
+# The update rules
+# ----------------
+# Each step takes the gradient :math:`g` of the mini-batch's loss (with the
+# L2 term, except for AdamW) and updates every weight and bias
+# :math:`\theta` elementwise, with the step size :math:`\eta`
+# (``learning_rate_init``) and state kept from step to step, zero at the
+# start:
+#
+# - SGD (``solver='sgd'``, ``momentum=0``):
+#   :math:`\theta \leftarrow \theta - \eta g`
+# - momentum (``momentum=`` :math:`\mu`, ``nesterovs_momentum=False``):
+#   :math:`v \leftarrow \mu v - \eta g`, :math:`\theta \leftarrow \theta + v`
+# - Nesterov's momentum (``nesterovs_momentum=True``):
+#   :math:`v \leftarrow \mu v - \eta g`,
+#   :math:`\theta \leftarrow \theta + \mu v - \eta g`
+# - RMSProp (``solver='rmsprop'``, :math:`\rho` = ``beta_2``):
+#   :math:`s \leftarrow \rho s + (1 - \rho) g^2`,
+#   :math:`\theta \leftarrow \theta - \eta g / (\sqrt{s} + \varepsilon)`
+# - Adam (``solver='adam'``), at step :math:`t`:
+#   :math:`m \leftarrow \beta_1 m + (1 - \beta_1) g`,
+#   :math:`v \leftarrow \beta_2 v + (1 - \beta_2) g^2`,
+#   :math:`\eta_t = \eta \sqrt{1 - \beta_2^t} / (1 - \beta_1^t)`,
+#   :math:`\theta \leftarrow \theta - \eta_t m / (\sqrt{v} + \varepsilon)`
+# - AdamW (``solver='adamw'``): Adam on the gradient without the L2 term,
+#   and the weights (not the biases) decayed first:
+#   :math:`W \leftarrow W - \eta \alpha W - \eta_t m / (\sqrt{v} + \varepsilon)`
+#
+# :ref:`training_optimizers` states them with the mini-batch loss they
+# descend; ``tests/test_user_guide_math.py`` checks each against the
+# estimators' steps.
+#
 # Six optimizers on digits
 # ------------------------
 import warnings

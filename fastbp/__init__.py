@@ -11,8 +11,7 @@ from fastbp._onnx import register_skl2onnx, to_onnx
 from fastbp._parallel import data_parallel
 from fastbp._plot import plot_loss_curve
 from fastbp._stream import stream
-
-__version__ = "0.1.0"
+from fastbp._version import __version__
 
 __all__ = ["MLPClassifier", "MLPRegressor", "Network", "ACTIVATIONS",
            "LOSS_OUTPUTS", "save", "load", "plot_loss_curve", "to_onnx",

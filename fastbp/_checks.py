@@ -104,7 +104,7 @@ def validate_params_once(est, validate):
 
 def _distinct(X):
     """X, or for a broadcast view (zero strides: the stand-in of an
-    out-of-core X, fastbp/_scale.py) the block of the elements it repeats:
+    out-of-core X, fastbp/_stream.py) the block of the elements it repeats:
     summing a stand-in of 10**10 entries took seconds."""
     if 0 not in X.strides:
         return X

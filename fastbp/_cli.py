@@ -14,6 +14,8 @@ import sys
 import time
 import warnings
 
+from fastbp._csv import CSVError, _shorten, _Table, positions, read_csv
+
 PROG = "fastbp"
 _MAX_CLASSES_INFERRED = 20
 
@@ -237,7 +239,8 @@ raw values).""")
                    help="fraction of the rows held out to score the model "
                         "(default: 0.2; 0 scores on the training rows)")
     p.add_argument("--out", "-o", metavar="MODEL", help="save the model here "
-                   "(a safe .npz file; any name, e.g. model.fbp)")
+                   "(a safe .npz file; any name, e.g. model.fbp; - writes it "
+                   "to standard output, the messages to stderr)")
     p.add_argument("--plot", metavar="PNG", help="write the loss curve here")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--quiet", "-q", action="store_true",
@@ -284,142 +287,6 @@ raw values).""")
 
 
 # -- data --------------------------------------------------------------------
-class _Table:
-    """Columns read from a CSV: names and the raw strings of each column."""
-
-    def __init__(self, path, names, columns, lines):
-        self.path = path
-        self.names = names
-        self.columns = columns
-        self.lines = lines  # the file's line number of each row
-
-    def index(self, name):
-        if name in self.names:
-            return self.names.index(name)
-        # Every column (a wide file's too: the one wanted may be anywhere),
-        # and the one taken without --target.
-        raise CLIError(f"{self.path}: no column named {name!r}; its "
-                       f"{len(self.names)} columns are: "
-                       f"{_shorten(self.names, n=1000)} (without --target, the "
-                       f"last one, {self.names[-1]!r}, is the target)")
-
-    def numeric(self, i):
-        import numpy as np
-
-        values = self.columns[i]
-        if isinstance(values, np.ndarray):
-            return values  # parsed and checked while reading
-        name = self.names[i]
-        try:
-            out = np.array(values, dtype=np.float64)
-        except ValueError:
-            out = None
-        if out is not None and np.isfinite(out).all():
-            return out
-        for row, v in zip(self.lines, values):
-            text = v.strip()
-            if text == "":
-                raise CLIError(f"{self.path}: column {name!r} has a missing value "
-                               f"(line {row}); fill or drop such rows first")
-            try:
-                f = float(text)
-            except ValueError:
-                raise CLIError(
-                    f"{self.path}: column {name!r} is not numeric (line {row}: "
-                    f"{v!r}); features must be numbers: encode categories as "
-                    f"numbers or drop the column") from None
-            if f != f or f in (float("inf"), float("-inf")):
-                raise CLIError(f"{self.path}: column {name!r} has a non-finite "
-                               f"value {v!r} (line {row})")
-        raise CLIError(f"{self.path}: column {name!r} could not be read as numbers")
-
-
-def _shorten(names, n=12):
-    names = [str(x) for x in names]
-    text = ", ".join(names[:n])
-    return text + (f", ... ({len(names)} in all)" if len(names) > n else "")
-
-
-_CSV_CHUNK = 4096  # rows parsed into numbers at a time
-
-
-def _parse_chunk(table, i, values, lines):
-    """float64 values of column i for these rows, or the CLIError of the
-    first bad one (missing, not numeric, not finite) with its line."""
-    return _Table(table.path, table.names, {i: values}, lines).numeric(i)
-
-
-def _read_csv(path, numeric=None):
-    """The columns of a CSV file with a header row.
-
-    `numeric(names)` gives the indices of the columns that must hold
-    numbers: those are parsed while reading, a few thousand rows at a time
-    (8 bytes a value, not a Python string), and the first missing or bad
-    value stops the reading with its line number: memory stays bounded
-    whatever the file. The other columns are kept as strings."""
-    import numpy as np
-
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        try:
-            sample = f.read(65536)
-        except UnicodeDecodeError:
-            raise CLIError(f"{path}: not a text CSV file (it is not UTF-8)") from None
-        f.seek(0)
-        try:
-            dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
-        except csv.Error:
-            dialect = csv.excel
-        reader = csv.reader(f, dialect)
-        try:
-            header = next(reader, None)
-            if header is None:
-                raise CLIError(f"{path}: the file is empty (a CSV needs a header row)")
-            names = [h.strip() for h in header]
-            num = sorted(set(numeric(names))) if numeric is not None else []
-            text = [i for i in range(len(names)) if i not in set(num)]
-            table = _Table(path, names, None, None)
-            parsed = {i: [] for i in num}
-            strings = {i: [] for i in text}
-            rows, lines, chunk_lines = 0, [], []
-            chunk = []
-
-            def flush():
-                for i in num:
-                    parsed[i].append(_parse_chunk(table, i, [r[i] for r in chunk],
-                                                  chunk_lines))
-                for i in text:
-                    strings[i].extend(r[i] for r in chunk)
-                lines.extend(chunk_lines)
-                chunk.clear()
-                chunk_lines.clear()
-
-            for row in reader:
-                if not row or not any(c.strip() for c in row):
-                    continue
-                line = reader.line_num
-                if len(row) != len(names):
-                    raise CLIError(f"{path}: line {line} has {len(row)} fields, the "
-                                   f"header has {len(names)}")
-                chunk.append(row)
-                chunk_lines.append(line)
-                rows += 1
-                if len(chunk) == _CSV_CHUNK:
-                    flush()
-            flush()
-        except csv.Error as exc:
-            raise CLIError(f"{path}: not a readable CSV file ({exc})") from None
-        except UnicodeDecodeError:
-            raise CLIError(f"{path}: not a text CSV file (it is not UTF-8)") from None
-    if not rows:
-        raise CLIError(f"{path}: no data rows after the header")
-    if len(set(names)) != len(names):
-        dup = sorted({n for n in names if names.count(n) > 1})
-        raise CLIError(f"{path}: duplicate column names: {_shorten(dup)}")
-    columns = [np.concatenate(parsed[i]) if i in parsed else strings[i]
-               for i in range(len(names))]
-    return _Table(path, names, columns, lines)
-
-
 def _kind(path):
     ext = os.path.splitext(path)[1].lower()
     if ext in (".csv", ".tsv", ".txt"):
@@ -507,13 +374,13 @@ def _load_training_data(path, target):
             t = names.index(target) if target is not None else len(names) - 1
             return [i for i in range(len(names)) if i != t]
 
-        table = _read_csv(path, numeric)
+        table = read_csv(path, numeric)
         if len(table.names) < 2:
             raise CLIError(f"{path}: need at least one feature column and a "
                            "target column")
         t = table.index(target) if target is not None else len(table.names) - 1
         feats = [i for i in range(len(table.names)) if i != t]
-        X = np.column_stack([table.numeric(i) for i in feats])
+        X = table.numeric_matrix(feats)
         raw = table.columns[t]
         try:
             y = np.array(raw, dtype=np.float64)
@@ -567,20 +434,21 @@ def _load_features(path, est, user):
     if kind == "csv":
         def numeric(names):  # the model's feature columns, when all there
             wanted = user.get("features") or [n for n in names if n != target]
-            return [names.index(f) for f in wanted if f in names]
+            where = positions(names)
+            return [where[f] for f in wanted if f in where]
 
-        table = _read_csv(path, numeric)
+        table = read_csv(path, numeric)
         features = user.get("features")
         if features:
-            missing = [f for f in features if f not in table.names]
+            missing = [f for f in features if table.position(f) is None]
             if missing:
                 raise CLIError(f"{path}: missing the model's feature columns: "
                                f"{_shorten(missing)} (the file has: "
                                f"{_shorten(table.names)})")
-            cols = [table.names.index(f) for f in features]
+            cols = [table.position(f) for f in features]
         else:
             cols = [i for i, n in enumerate(table.names) if n != target]
-        X = np.column_stack([table.numeric(i) for i in cols])
+        X = table.numeric_matrix(cols)
     elif kind == "npz":
         X = _npz_X(_load_npz(path), path)
     else:
@@ -669,7 +537,7 @@ def _fit_quietly(est, X, y, args):
         if issubclass(w.category, ConvergenceWarning):
             notes.append(f"note: reached --epochs {args.epochs} before the loss "
                          "converged; more epochs may help")
-        elif str(w.message) == "Training interrupted by user.":
+        elif str(w.message).startswith("Training interrupted by user"):
             notes.append("note: training interrupted; keeping the model as it is")
         else:
             notes.append(f"warning: {_one_line(w.message)}")
@@ -750,12 +618,36 @@ def _check_plotting(path):
         raise CLIError("--plot needs matplotlib: pip install fastbp[plot]")
 
 
+def _train_to_stdout(args):
+    """--out -: the model file's bytes are standard output (for a pipe or a
+    redirection), every message goes to stderr."""
+    import shutil
+    import tempfile
+
+    if sys.stdout.isatty():
+        raise UsageError("--out -: standard output is a terminal; redirect it "
+                         "(--out - > model.fbp) or pipe it, or name a file")
+    with tempfile.TemporaryDirectory(prefix="fastbp-") as d:
+        args.out = os.path.join(d, "model.fbp")
+        args.out_name = "standard output"
+        with contextlib.redirect_stdout(sys.stderr):
+            code = _cmd_train(args)
+        if code == 0:
+            sys.stdout.flush()
+            with open(args.out, "rb") as f:
+                shutil.copyfileobj(f, sys.stdout.buffer, 1 << 20)
+            sys.stdout.buffer.flush()
+    return code
+
+
 def _cmd_train(args):
     import numpy as np
     from sklearn.model_selection import train_test_split
 
     import fastbp
 
+    if args.out == "-":
+        return _train_to_stdout(args)
     _check_writable(args.out, "--out")
     _check_writable(args.plot, "--plot")
     _check_not_an_input(args.out, "--out", [("training data", args.data)])
@@ -860,7 +752,7 @@ def _cmd_train(args):
                     test_score={"metric": metric, "score": float(score),
                                 "rows": len(y_test), "test_size": args.test_size})
         save(est, args.out, metadata=user)
-        _note(args, f"saved model to {args.out}")
+        _note(args, f"saved model to {getattr(args, 'out_name', args.out)}")
     if args.plot:
         _write_plot(est, args.plot)
         _note(args, f"wrote loss curve to {args.plot}")
@@ -1054,7 +946,7 @@ def _cmd_bench(argv):
 def _run(func, *args):
     try:
         return func(*args)
-    except CLIError as exc:
+    except (CLIError, CSVError) as exc:
         _error(exc)
         return exc.status
     except FileNotFoundError as exc:

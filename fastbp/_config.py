@@ -45,8 +45,8 @@ def _thread_limits():
 
 def config_info():
     """The report of :func:`show_config` as a dict (for tests and tools)."""
-    import fastbp
     from fastbp import _threads
+    from fastbp._version import __version__
 
     openmp = bool(_threads.OPENMP_ENABLED)
     limits = _thread_limits()
@@ -74,8 +74,8 @@ def config_info():
         p["fastbp_calls_it"] = "scipy" in os.path.basename(
             os.path.dirname(p.get("filepath") or ""))
     return {
-        "version": fastbp.__version__,
-        "location": os.path.dirname(os.path.abspath(fastbp.__file__)),
+        "version": __version__,
+        "location": os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
         "python": f"{platform.python_version()} ({platform.python_implementation()}) "
                   f"on {platform.system()} {platform.machine()}",
         "dependencies": _versions(),

@@ -4,15 +4,18 @@ Same parameters, attributes and results as scikit-learn's classes of the
 same name (sklearn/neural_network/_multilayer_perceptron.py, whose epoch
 logic this module follows step by step), with each epoch of mini-batches run
 by one compiled call, and a few additions scikit-learn was asked for.
+
+The module is long because of its documentation: the numpydoc of
+scikit-learn's 25 parameters and 15 fitted attributes, which both classes
+share, is about 250 of its lines. The work lives below it: the epoch loop
+in fastbp/_loop.py, the solver bookkeeping in fastbp/_solver.py, the
+labels in fastbp/_labels.py.
 """
-import math
 import operator
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.optimize
-import scipy.sparse
 from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
@@ -20,113 +23,38 @@ from sklearn.base import (
     _fit_context,
     is_classifier,
 )
-from sklearn.exceptions import ConvergenceWarning, NotFittedError
-from sklearn.metrics import accuracy_score, check_scoring, r2_score
-from sklearn.model_selection import train_test_split
+from sklearn.exceptions import NotFittedError
+from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import column_or_1d
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import (
-    _check_partial_fit_first_call,
-    type_of_target,
-    unique_labels,
-)
-from sklearn.utils.optimize import _check_optimize_result
+from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target
 from sklearn.utils.validation import (
     _check_sample_weight,
     validate_data,
 )
 
-from fastbp._callbacks import CallbackSupportMixin, EpochTasks, fit_task
-from fastbp import _scale
+from fastbp import _io, _loop, _windows
+from fastbp._callbacks import CallbackSupportMixin, fit_task
 from fastbp._checks import check_random_state, plain_Xy, validate_params_once
-from fastbp._core import _backprop, _kernels, _optim
-from fastbp._network import ACTIVATIONS, Network, check_sparse, prepare_input
-from fastbp._progress import EpochProgress
+from fastbp._core import _kernels
+from fastbp._labels import _binarize, _fit_label_binarizer, _unique_labels
+from fastbp._network import ACTIVATIONS, Network, check_sparse
+from fastbp._solver import NON_FINITE, SEE_GUIDE, STOCHASTIC_SOLVERS, divergence_cause
 from fastbp._threads import blas_limited, resolve_n_threads
 
-_STOCHASTIC_SOLVERS = ("sgd", "adam", "rmsprop", "adamw")
 _OUTPUT_LOSS = {
     "identity": "squared_error",
     "softmax": "log_loss",
     "logistic": "binary_log_loss",
     "exp": "poisson",
 }
-# Fewest flops per thread worth splitting a mini-batch over threads: below
-# this the fork/join and the extra gradient buffer cost more than they save
-# (measured: digits 64-100-10 at batch 32, ~1.4 Mflop a batch, is faster on
-# one thread; at batch 200, ~9 Mflop, two threads win).
-_MIN_WORK_PER_THREAD = 4_000_000
 
 
-def _split_layers(layer_units, batch_size, n_threads):
-    """Whether to split each mini-batch's layers over the threads rather
-    than its rows (see split_batch in fastbp/_core/_backprop.pyx).
-
-    Splitting rows costs every thread a copy of the weights (packed by its
-    GEMMs) and a gradient copy to sum; splitting layers costs every thread a
-    copy of the activations and a fork/join per layer. The first grows with
-    the weights, the second with batch rows times layer widths; both grow
-    alike with the thread count. Measured on 2 threads, layers win once the
-    weights outnumber the activations by ~1.2x: 784-256-128-10 at batch 32
-    (ratio 6.2) 19% faster, 784-1024-1024-10 at batch 256 (2.6) 11%, at
-    batch 128 (1.6) 2%; rows win below: 200-512-256-10 at batch 256 (0.94)
-    by 9%, 64-512-10 at batch 200 (0.32) by 42%.
-    """
-    if n_threads <= 1:
-        return False
-    n_weights = sum(a * b for a, b in zip(layer_units[:-1], layer_units[1:]))
-    return n_weights >= 1.2 * batch_size * sum(layer_units)
 
 
-def _lbfgs_options(iprint):
-    try:  # scikit-learn's shim over scipy's changing iprint/disp options
-        from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
-
-        return _get_additional_lbfgs_options_dict("iprint", iprint)
-    except ImportError:  # pragma: no cover - older/newer scikit-learn
-        return {}
-
-
-_NON_FINITE = ("Solver produced non-finite parameter weights. The input data may"
-               " contain large values and need to be preprocessed.")
-
-
-def _divergence_cause(est, X):
-    """The likely cause of a diverging fit, in words: the learning rate, and
-    the features' scale when they are far from standardized."""
-    data = X.data if hasattr(X, "tocsr") else X
-    big = float(np.max(np.abs(data))) if data.size else 0.0
-    text = ""
-    if est.solver != "lbfgs":
-        text = (f"the learning rate (learning_rate_init={est.learning_rate_init!r}) "
-                "may be too large")
-    if big > 1e3:
-        text += (" or " if text else "") + (
-            f"the features are not scaled (largest absolute value {big:.3g}): "
-            "standardize them, e.g. with sklearn.preprocessing.StandardScaler")
-    return text or "the input data may need to be preprocessed"
-
-
-class _Optimizer:
-    """Optimizer state kept between epochs: flat moment buffers, step count
-    and the current learning rate (schedules act on it between epochs)."""
-
-    def __init__(self, solver, n_params, dtype, learning_rate_init):
-        self.solver = solver
-        self.kind = _optim.OPTIMIZERS[solver]
-        # (pages mapped now, not at the first mini-batch: see touch_new)
-        self.s1 = _backprop.touch_new(n_params, dtype)
-        two = solver in ("adam", "adamw")
-        self.s2 = _backprop.touch_new(n_params if two else 0, dtype)
-        self.t = 0
-        self.learning_rate = float(learning_rate_init)
-
-    def compatible(self, solver, n_params, dtype):
-        return (self.solver == solver and self.s1.shape[0] == n_params
-                and self.s1.dtype == dtype)
 
 
 def _check_fitted(est):
@@ -147,7 +75,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
             Interval(Integral, 1, None, closed="left"),
         ],
         "activation": [StrOptions(set(ACTIVATIONS))],
-        "solver": [StrOptions({"lbfgs", *_STOCHASTIC_SOLVERS})],
+        "solver": [StrOptions({"lbfgs", *STOCHASTIC_SOLVERS})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [
             StrOptions({"auto"}),
@@ -181,6 +109,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
         "scoring": [str, callable, None],
         "keep_optimizer_state": ["boolean"],
         "progress": ["boolean", StrOptions({"auto"})],
+        "dtype": [None, StrOptions({"float32", "float64"}), type, np.dtype],
     }
 
     def _store_params(self, arguments):
@@ -224,6 +153,17 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
         net.set_params(coefs, intercepts)
         self._set_network(net)
         return net
+
+    def _train_dtype(self, input_dtype):
+        """The dtype a fresh fit trains in: the dtype parameter, or the
+        input's float dtype (scikit-learn's rule)."""
+        if self.dtype is None:
+            return input_dtype
+        dtype = np.dtype(self.dtype)
+        if dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be None, np.float32 or np.float64, got "
+                             f"{self.dtype!r}")
+        return dtype
 
     def _validate_params(self):
         # (scikit-learn's checks, skipped for values of this class that
@@ -277,9 +217,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
         >>> np.array_equal(fastbp.load("xor.fbp").predict_proba(X), clf.predict_proba(X))
         True
         """
-        from fastbp._io import save
-
-        save(self, path, metadata=metadata)
+        _io.save(self, path, metadata=metadata)
 
     def __getstate__(self):
         # A new dict (BaseEstimator returns the instance's own __dict__):
@@ -301,7 +239,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
         self._set_network(net)
         self._optimizer = None
         self._best_params = net.params.copy()
-        if self.solver in _STOCHASTIC_SOLVERS:
+        if self.solver in STOCHASTIC_SOLVERS:
             self.loss_curve_ = []
             self._no_improvement_count = 0
             if self.early_stopping:
@@ -374,8 +312,8 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
         if incremental and is_classifier(self):
             self._partial_fit_labels(y, classes)
         # out-of-core X (memmap, h5py, zarr, dask): validated through a
-        # stand-in of its shape, read in windows by fastbp/_scale.py
-        X, source = _scale.stand_in(X, self, first_pass)
+        # stand-in of its shape, read in windows by fastbp/_stream.py
+        X, source = _loop.stand_in(X, self, first_pass)
         X, y, y_orig = self._validate_input(check_sparse(X), y, incremental,
                                             reset=first_pass)
         n_samples, n_features = X.shape
@@ -395,25 +333,20 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
         self.n_outputs_ = y.shape[1]
         self._random_state = check_random_state(self.random_state)
         if first_pass:
-            self._initialize(y, layer_units, X.dtype)
+            self._initialize(y, layer_units, self._train_dtype(X.dtype))
         net = self._net
         if X.dtype != net.dtype:
             X = X.astype(net.dtype)
         n_threads = resolve_n_threads(self.n_threads)
         epochs = ((1 if incremental else self.max_iter)
-                  if self.solver in _STOCHASTIC_SOLVERS else 0)
+                  if self.solver in STOCHASTIC_SOLVERS else 0)
         with fit_task(self, *given, epochs), \
                 blas_limited(n_threads, always=True):
-            if _scale.takes_over(source):   # out-of-core, or data_parallel()
-                _scale.fit(self, source, X, y, sample_weight, incremental, n_threads)
-            elif self.solver in _STOCHASTIC_SOLVERS:
-                self._fit_stochastic(X, y, sample_weight, incremental, n_threads)
-            else:
-                self._fit_lbfgs(X, y, sample_weight, n_threads)
+            _loop.fit(self, source, X, y, sample_weight, incremental, n_threads)
         if not np.isfinite(self._net.params).all():
             raise ValueError(
-                f"{_NON_FINITE} Training diverged: {_divergence_cause(self, X)}. "
-                "The model is left as it was before this call.")
+                f"{NON_FINITE} Training diverged: {divergence_cause(self, X)}. "
+                f"The model is left as it was before this call. {SEE_GUIDE}")
         return self
 
     def _apply_class_weight(self, y, sample_weight, incremental):
@@ -421,365 +354,6 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
 
     def _partial_fit_labels(self, y, classes):
         pass
-
-    def _fit_lbfgs(self, X, y, sample_weight, n_threads):
-        net = self._net
-        Y = np.ascontiguousarray(y, dtype=net.dtype)
-        sw = (np.empty(0, dtype=net.dtype) if sample_weight is None
-              else np.ascontiguousarray(sample_weight, dtype=net.dtype))
-        rows = min(256, X.shape[0])
-        buffers = net._workspace(rows, min(n_threads, -(-X.shape[0] // rows)),
-                                sparse=scipy.sparse.issparse(X))
-        grad = np.empty(net.n_params, dtype=net.dtype)
-        w32 = np.empty(net.n_params, dtype=net.dtype)
-        best = {"loss": np.inf, "w": None, "evals": 0}
-
-        def loss_grad(w):
-            np.copyto(w32, w, casting="unsafe")
-            loss = net._full_pass(X, Y, sw, self.alpha, grad=grad, params=w32,
-                                  n_threads=n_threads, rows=rows, buffers=buffers)
-            best["evals"] += 1
-            if loss < best["loss"]:  # the best iterate, kept for Ctrl-C
-                best["loss"], best["w"] = loss, w32.copy()
-            return loss, grad.astype(np.float64)
-
-        iprint = 1 if (self.verbose is True or self.verbose >= 1) else -1
-        try:
-            opt_res = scipy.optimize.minimize(
-                loss_grad,
-                net.params.astype(np.float64),
-                method="L-BFGS-B",
-                jac=True,
-                options={
-                    "maxfun": self.max_fun,
-                    "maxiter": self.max_iter,
-                    "gtol": self.tol,
-                    **_lbfgs_options(iprint),
-                },
-            )
-        except KeyboardInterrupt:
-            if best["w"] is not None:
-                net.params[...] = best["w"]
-                self.loss_ = float(best["loss"])
-            self.n_iter_ = 0
-            warnings.warn(
-                "Training interrupted by user: L-BFGS stopped after "
-                f"{best['evals']} loss evaluations; the model holds the best "
-                "iterate found so far.")
-            return
-        self.n_iter_ = _check_optimize_result("lbfgs", opt_res, self.max_iter)
-        self.loss_ = float(opt_res.fun)
-        net.params[...] = opt_res.x
-
-    def _batch_size(self, n_samples):
-        if self.batch_size == "auto":
-            return min(200, n_samples)
-        if self.batch_size > n_samples:
-            warnings.warn(
-                "Got `batch_size` less than 1 or larger than "
-                "sample size. It is going to be clipped")
-        return min(max(int(self.batch_size), 1), n_samples)
-
-    def _start_stochastic(self, incremental):
-        """The optimizer of this fit (new, or kept by partial_fit and
-        keep_optimizer_state) and the bookkeeping a warm start carries over
-        or resets; shared by the in-memory epoch loop and fastbp/_scale.py."""
-        net = self._net
-        # absent when coefs_ and the fitted attributes were set by hand
-        opt = self.__dict__.get("_optimizer")
-        tiny = np.finfo(net.dtype).tiny
-        if self.solver in ("adam", "adamw", "rmsprop") and self.epsilon < tiny:
-            raise ValueError(
-                f"epsilon={self.epsilon!r} is below the smallest normal "
-                f"{net.dtype.name} ({tiny:.4g}): the compiled loops flush such "
-                f"numbers to zero. Use epsilon >= {tiny:.4g}"
-                + (" or float64 data" if net.dtype == np.float32 else ""))
-        keep = incremental or (self.keep_optimizer_state and opt is not None)
-        if not keep or opt is None or not opt.compatible(
-                self.solver, net.n_params, net.dtype):
-            opt = self._optimizer = _Optimizer(
-                self.solver, net.n_params, net.dtype, self.learning_rate_init)
-
-        early_stopping = self.early_stopping
-        if not hasattr(self, "loss_curve_"):
-            # warm start after an lbfgs fit
-            self.loss_curve_ = []
-            self._no_improvement_count = 0
-            self.validation_scores_ = self.best_loss_ = None
-        if early_stopping and self.validation_scores_ is None:
-            # warm start after a fit without early stopping
-            self.validation_scores_, self.validation_loss_curve_ = [], []
-            self.best_validation_score_, self.best_loss_ = -np.inf, None
-        elif not early_stopping and self.best_loss_ is None:
-            # warm start after a fit with early stopping
-            self.best_loss_ = np.inf
-            self.validation_scores_ = self.validation_loss_curve_ = None
-            self.best_validation_score_ = None
-        return opt
-
-    def _validation_targets(self, X_val, y_val):
-        """The validation split's targets for the loss (Y_val, in the
-        network's dtype) and for the score (labels for a classifier), and
-        the scorer; shared with fastbp/_scale.py."""
-        if X_val.shape[0] < 2:
-            raise ValueError(
-                "The validation set is too small. Increase 'validation_fraction' "
-                "or the size of your dataset.")
-        Y_val = np.ascontiguousarray(y_val, dtype=self._net.dtype)
-        if is_classifier(self):
-            y_val = self._label_binarizer.inverse_transform(y_val)
-        scorer = None if self.scoring is None else check_scoring(self, self.scoring)
-        return Y_val, y_val, scorer
-
-    def _fit_stochastic(self, X, y, sample_weight, incremental, n_threads):
-        net = self._net
-        opt = self._start_stochastic(incremental)
-        early_stopping = self.early_stopping
-        if early_stopping:
-            should_stratify = is_classifier(self) and self.n_outputs_ == 1
-            stratify = y if should_stratify else None
-            arrays = [X, y] if sample_weight is None else [X, y, sample_weight]
-            split = train_test_split(
-                *arrays, random_state=self._random_state,
-                test_size=self.validation_fraction, stratify=stratify)
-            X_train, X_val, y_train, y_val = split[:4]
-            sw_train = sw_val = None
-            if sample_weight is not None:
-                sw_train, sw_val = split[4:]
-            Y_val, y_val, scorer = self._validation_targets(X_val, y_val)
-        else:
-            X_train, y_train, sw_train = X, y, sample_weight
-            X_val = y_val = sw_val = None
-
-        n_samples = X_train.shape[0]
-        batch_size = self._batch_size(n_samples)
-        Xd, data, ind, ptr = prepare_input(X_train, net.dtype)
-        Y = np.ascontiguousarray(y_train, dtype=net.dtype)
-        sw = (np.empty(0, dtype=net.dtype) if sw_train is None
-              else np.ascontiguousarray(sw_train, dtype=net.dtype))
-        trainer = self._trainer_for(net, opt, batch_size, n_threads,
-                                    sparse=ptr.shape[0] > 0)
-        perm = np.arange(n_samples, dtype=np.intp)
-        progress = EpochProgress(self.progress if not self.verbose else False,
-                                 total=1 if incremental else self.max_iter,
-                                 desc=type(self).__name__)
-        epochs = EpochTasks(self)  # scikit-learn's callbacks, if any
-        try:
-            self.n_iter_ = 0
-            for it in range(self.max_iter):
-                epochs.begin()
-                if self.shuffle:
-                    # The draws of scikit-learn's sklearn.utils.shuffle(perm,
-                    # random_state=...) (a shuffled arange indexing the
-                    # previous order), without its ~100 us of overhead: the
-                    # same RandomState gives the same mini-batches here as
-                    # there. The epoch then reads perm as is.
-                    order = np.arange(n_samples, dtype=np.intp)
-                    self._random_state.shuffle(order)
-                    perm = perm[order]
-                trainer.lr = opt.learning_rate
-                try:
-                    loss_sum = trainer.epoch(Xd, data, ind, ptr, Y, sw, perm,
-                                             float(self.alpha))
-                finally:
-                    # also after Ctrl-C within the epoch: the mini-batches done
-                    opt.t = trainer.t
-                    self.t_ += trainer.rows_done
-                self.n_iter_ += 1
-                self.loss_ = loss_sum / n_samples
-                self.loss_curve_.append(self.loss_)
-                diverged = not math.isfinite(self.loss_)
-                if diverged and not early_stopping:
-                    # the weights are lost: stop now; _fit puts back the
-                    # model from before this call
-                    raise ValueError(
-                        f"{_NON_FINITE} Training diverged: the loss became "
-                        f"{self.loss_} at epoch {self.n_iter_}; "
-                        f"{_divergence_cause(self, X_train)}. The model is left "
-                        "as it was before this call.")
-                if self.verbose:
-                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
-
-                val_loss = None
-                if early_stopping:
-                    val_loss = net._full_pass(
-                        X_val, Y_val,
-                        None if sw_val is None else np.ascontiguousarray(sw_val, dtype=net.dtype),
-                        0.0, n_threads=n_threads)
-                    self.validation_loss_curve_.append(val_loss)
-                self._update_no_improvement_count(
-                    early_stopping, X_val, y_val, sw_val,
-                    scorer if early_stopping else None)
-                progress.update(self.loss_, val_loss,
-                                self.validation_scores_[-1] if early_stopping else None)
-                self._schedule_iteration_ends(opt)
-                if epochs.end():
-                    break
-
-                if self._no_improvement_count > self.n_iter_no_change:
-                    msg = self._no_improvement_message()
-                    if self._trigger_stopping(opt, msg):
-                        break
-                    self._no_improvement_count = 0
-
-                if diverged:  # early stopping: back to its best model below
-                    warnings.warn(
-                        f"Training diverged: the loss became {self.loss_} at "
-                        f"epoch {self.n_iter_}; {_divergence_cause(self, X_train)}. "
-                        "Training stopped; the model is the best one before "
-                        "that (by validation score).", RuntimeWarning)
-                    break
-                if incremental:
-                    break
-                if self.n_iter_ == self.max_iter:
-                    warnings.warn(
-                        "Stochastic Optimizer: Maximum iterations (%d) "
-                        "reached and the optimization hasn't converged yet."
-                        % self.max_iter,
-                        ConvergenceWarning)
-        except KeyboardInterrupt:
-            warnings.warn(
-                "Training interrupted by user: the model holds the weights "
-                f"of the mini-batches done ({self.n_iter_} whole epochs, "
-                f"t_={self.t_} samples seen).")
-        finally:
-            progress.close()
-        if early_stopping:
-            net.params[...] = self._best_params
-        if (not incremental and self.n_iter_ > 0
-                and math.isfinite(getattr(self, "loss_", math.nan))):
-            self._warn_if_exploded(X_train, Y, sw, n_threads)
-
-    def _warn_if_exploded(self, X, Y, sw, n_threads):
-        """Warn when the fitted network gives one output for every row of
-        (a sample of) its training data, or is far worse there than an
-        untrained one predicting the output activation of 0: the updates
-        exploded although every number stayed finite (before, a model that
-        predicts one class, without a word). One forward pass over at most
-        ~128 rows (~0.2 ms on digits)."""
-        net = self._net
-        step = max(1, X.shape[0] // 64)
-        Xs, Ys = X[::step], np.ascontiguousarray(Y[::step])
-        n = Ys.shape[0]
-        ones = np.ones(n, dtype=net.dtype)
-        sws = None if sw.shape[0] == 0 else np.ascontiguousarray(sw[::step])
-        total = n if sws is None else float(sws.sum())
-        if total <= 0:
-            return
-        out = np.empty(Ys.shape, dtype=net.dtype)
-        loss = net._full_pass(Xs, Ys, sws, 0.0, out=out,
-                              n_threads=1)   # about a hundred rows
-        # the same output for every row, though the targets differ: every
-        # hidden unit is dead or saturated (what a blown-up ReLU net does)
-        constant = (n > 1 and np.ptp(Ys, axis=0).max() > 0
-                    and np.ptp(out, axis=0).max() <= 1e-7 * (1 + np.abs(out).max()))
-        z = np.zeros(Ys.shape, dtype=net.dtype)
-        per_sample = np.asarray(_kernels.output_loss(
-            net._out_code, z, Ys, ones, np.empty_like(z)), dtype=np.float64)
-        if sws is not None:
-            per_sample *= sws
-        untrained = float(per_sample.sum()) / total
-        if constant:
-            warnings.warn(
-                "The fitted network gives the same output for every sample: "
-                "every hidden unit is inactive (dead ReLU) or saturated. "
-                f"Likely causes: {_divergence_cause(self, X)}; with very few "
-                "hidden units, also the initial weights.",
-                RuntimeWarning, stacklevel=5)
-            return
-        # (an undertrained network may be a few times worse than all-zero
-        # outputs: its random initial outputs are not 0)
-        if loss > 100 * untrained + 1e-6 or not math.isfinite(loss):
-            warnings.warn(
-                f"Training diverged: the training loss {loss:.4g} (without the "
-                f"L2 term) is far worse than an untrained network's "
-                f"{untrained:.4g} (all outputs at 0); "
-                f"{_divergence_cause(self, X)}.", RuntimeWarning, stacklevel=5)
-
-    def _trainer_for(self, net, opt, batch_size, n_threads, *, sparse):
-        """The compiled Trainer for this fit, kept between partial_fit calls
-        (its thread tuner learns across them) while nothing it holds changed."""
-        split = sparse or _split_layers(net.layer_sizes, batch_size, n_threads)
-        key = (id(net.params), net.layer_sizes, net.activation, net.loss,
-               net.dtype, batch_size, n_threads, sparse, split)
-        cached = self.__dict__.get("_trainer")
-        if cached is not None and cached[0] == key and cached[1].params is net.params:
-            trainer = cached[1]
-        else:
-            trainer = _backprop.Trainer(
-                net.params, net._sizes, net._hidden_code, net._out_code,
-                batch_size=batch_size, n_threads=n_threads, sparse=sparse,
-                split_layers=split, min_work=_MIN_WORK_PER_THREAD)
-            self._trainer = (key, trainer)
-        trainer.set_optimizer(
-            opt.kind, opt.learning_rate, momentum=float(self.momentum),
-            nesterov=bool(self.nesterovs_momentum), beta1=float(self.beta_1),
-            beta2=float(self.beta_2), eps=float(self.epsilon),
-            weight_decay=float(self.alpha), s1=opt.s1, s2=opt.s2, t=opt.t)
-        return trainer
-
-    def _no_improvement_message(self):
-        """scikit-learn's words when n_iter_no_change epochs brought nothing."""
-        if self.early_stopping:
-            return ("Validation score did not improve more than tol=%f for %d "
-                    "consecutive epochs." % (self.tol, self.n_iter_no_change))
-        return ("Training loss did not improve more than tol=%f for %d "
-                "consecutive epochs." % (self.tol, self.n_iter_no_change))
-
-    def _schedule_iteration_ends(self, opt):
-        """Learning-rate schedules act between epochs (as scikit-learn's)."""
-        if self.learning_rate == "invscaling":
-            opt.learning_rate = (float(self.learning_rate_init)
-                                 / (self.t_ + 1) ** self.power_t)
-        elif self.learning_rate == "cosine":
-            frac = min(self.n_iter_, self.max_iter) / self.max_iter
-            opt.learning_rate = (float(self.learning_rate_init) * 0.5
-                                 * (1 + math.cos(math.pi * frac)))
-
-    def _trigger_stopping(self, opt, msg):
-        if self.learning_rate != "adaptive":
-            if self.verbose:
-                print(msg + " Stopping.")
-            return True
-        if opt.learning_rate <= 1e-6:
-            if self.verbose:
-                print(msg + " Learning rate too small. Stopping.")
-            return True
-        opt.learning_rate /= 5.0
-        if self.verbose:
-            print(msg + " Setting learning rate to %f" % opt.learning_rate)
-        return False
-
-    def _update_no_improvement_count(self, early_stopping, X, y, sample_weight,
-                                     scorer=None):
-        if early_stopping:
-            if scorer is None:
-                val_score = self._score(X, y, sample_weight=sample_weight)
-            else:
-                with warnings.catch_warnings():
-                    warnings.filterwarnings(
-                        "ignore", message="X does not have valid feature names")
-                    kwargs = {} if sample_weight is None else {
-                        "sample_weight": sample_weight}
-                    val_score = scorer(self, X, y, **kwargs)
-            self.validation_scores_.append(val_score)
-            if self.verbose:
-                print("Validation score: %f" % self.validation_scores_[-1])
-            last_valid_score = self.validation_scores_[-1]
-            if last_valid_score < (self.best_validation_score_ + self.tol):
-                self._no_improvement_count += 1
-            else:
-                self._no_improvement_count = 0
-            if last_valid_score > self.best_validation_score_:
-                self.best_validation_score_ = last_valid_score
-                self._best_params = self._net.params.copy()
-        else:
-            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
-                self._no_improvement_count += 1
-            else:
-                self._no_improvement_count = 0
-            if self.loss_curve_[-1] < self.best_loss_:
-                self.best_loss_ = self.loss_curve_[-1]
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -815,7 +389,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
     def _check_solver(self):
-        if self.solver not in _STOCHASTIC_SOLVERS:
+        if self.solver not in STOCHASTIC_SOLVERS:
             raise AttributeError(
                 "partial_fit is only available for stochastic"
                 " optimizers. %s is not stochastic." % self.solver)
@@ -848,6 +422,11 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
                 # apart and suggests an imputer
                 self._check_predict_X(X, net)
                 raise
+        if type(X) is not np.ndarray:
+            # memmap, h5py, zarr, dask, fastbp.stream: read in windows
+            out = _windows.estimator_forward(self, X, logits=logits)
+            if out is not None:
+                return out
         if check_input:
             X = self._check_predict_X(X, net)
         n = X.shape[0]
@@ -1052,6 +631,15 @@ _EXTRA_PARAMS_DOC = """
         Progress bar over epochs (needs tqdm): 'auto' shows it only when
         stderr is a terminal and the fit should take more than 2 seconds.
         Off while verbose is on.
+
+    dtype : {None, 'float32', 'float64', np.float32, np.float64}, default=None
+        The precision the network trains and predicts in. None follows
+        scikit-learn's rule: float32 input trains in float32, anything else
+        in float64. np.float32 trains in single precision whatever the
+        input (a float64 array or DataFrame is cast to float32 once per
+        fit): about twice the speed where matrix products dominate, at
+        float32's rounding. It takes effect on a fresh fit; a warm start or
+        partial_fit keeps the dtype of the network it continues.
 """
 
 _DIFFERENCES_DOC = """
@@ -1071,71 +659,7 @@ _DIFFERENCES_DOC = """
 """
 
 
-
-def _int_labels(y):
-    """y is a non-empty 1-D array of integers: the common case, whose
-    scikit-learn label checks (type_of_target, LabelBinarizer) cost more
-    than a whole epoch on small data."""
-    return (isinstance(y, np.ndarray) and y.ndim == 1 and y.shape[0] > 0
-            and y.dtype.kind in "iu" and y.dtype.isnative)
-
-
-def _int_unique(y):
-    """np.unique(y) for a non-empty 1-D integer array: by counting when the
-    labels span a short range (the usual 0..k-1: ~5 us against ~50 for the
-    sort on digits), else by sorting."""
-    lo, hi = y.min(), y.max()
-    if int(hi) - int(lo) > 4 * y.shape[0] + 1024:
-        return np.unique(y)
-    present = np.flatnonzero(np.bincount(_offsets(y, lo)))
-    return present.astype(y.dtype) + lo     # (wraps around, ends exact)
-
-
-def _offsets(y, lo):
-    """y - lo as intp, exactly, for integer y >= lo (of y's dtype) whose
-    differences fit (8-byte integers wrap around but end exact)."""
-    d = (y - lo) if y.dtype.itemsize == 8 else y.astype(np.int64) - int(lo)
-    return d.astype(np.intp, copy=False)
-
-
-def _unique_labels(y):
-    return _int_unique(y) if _int_labels(y) else unique_labels(y)
-
-
-def _fit_label_binarizer(y):
-    """LabelBinarizer().fit(y), with the integer case done directly (the
-    same y_type_, classes_ and sparse_input_)."""
-    lb = LabelBinarizer()
-    if not _int_labels(y):
-        return lb.fit(y)
-    lb.classes_ = _int_unique(y)
-    lb.y_type_ = "multiclass" if lb.classes_.shape[0] > 2 else "binary"
-    lb.sparse_input_ = False
-    return lb
-
-
-def _binarize(lb, y):
-    """lb.transform(y) as booleans; integer labels of a single-label
-    problem are one-hot encoded directly."""
-    classes = lb.classes_
-    k = classes.shape[0]
-    if lb.y_type_ in ("binary", "multiclass") and k >= 2 and _int_labels(y):
-        lo, hi = classes[0], classes[-1]
-        if (int(hi) - int(lo) == k - 1 and y.dtype == classes.dtype
-                and lo <= y.min() and y.max() <= hi):
-            # classes lo, lo + 1, ..., hi, and every label among them
-            idx, ok = _offsets(y, lo), True
-        else:
-            idx = np.searchsorted(classes, y)
-            ok = idx.max() < k and np.array_equal(classes[idx], y)
-        if ok:
-            if lb.y_type_ == "binary":
-                return (idx == 1)[:, None]
-            out = np.zeros((y.shape[0], k), dtype=bool)
-            out[np.arange(y.shape[0]), idx] = True
-            return out
-    return lb.transform(y).astype(bool)
-
+@_io.register
 class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
     __doc__ = """Multi-layer perceptron classifier, trained by compiled code.
 
@@ -1221,6 +745,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         scoring=None,
         keep_optimizer_state=False,
         progress="auto",
+        dtype=None,
     ):
         self._store_params(locals())
 
@@ -1456,6 +981,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         return tags
 
 
+@_io.register
 class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
     __doc__ = """Multi-layer perceptron regressor, trained by compiled code.
 
@@ -1531,6 +1057,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         scoring=None,
         keep_optimizer_state=False,
         progress="auto",
+        dtype=None,
     ):
         self._store_params(locals())
 

@@ -54,6 +54,7 @@ import io
 import json
 import math
 import os
+import shutil
 import stat
 import tempfile
 import zipfile
@@ -73,10 +74,20 @@ _OUT_ACTIVATIONS = ("identity", "softmax", "logistic", "exp")
 _Y_TYPES = ("binary", "multiclass", "multilabel-indicator")
 
 
-def _estimator_classes():
-    from fastbp._estimators import MLPClassifier, MLPRegressor
+#: The estimator classes model files hold, by name; each estimator class
+#: registers itself (fastbp/_estimators.py), so that this module, below the
+#: estimators, never imports them.
+_REGISTRY = {}
 
-    return {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}
+
+def register(cls):
+    """Let model files hold estimators of class cls (a class decorator)."""
+    _REGISTRY[cls.__name__] = cls
+    return cls
+
+
+def _estimator_classes():
+    return dict(_REGISTRY)
 
 
 # -- JSON encoding of parameters -------------------------------------------
@@ -118,6 +129,8 @@ def _encode_params(estimator):
             warnings.warn("scoring is a callable and is not saved; the loaded "
                           "model has scoring=None", UserWarning, stacklevel=3)
             value = None
+        elif name == "dtype" and value is not None:
+            value = np.dtype(value).name   # np.float32 -> 'float32', the same meaning
         params[name] = _json_value(value, name)
     return params
 
@@ -161,7 +174,10 @@ def save(estimator, path, *, metadata=None):
         Where to write. A path is written as given (no ``.npz`` suffix is
         added) and atomically: a temporary file in the same directory is
         renamed over it once complete, with the permissions ``open()`` would
-        give. A FIFO or a device (``/dev/stdout``) is written into directly.
+        give. A FIFO or a device (``/dev/null``, ``/dev/stdout``, a
+        terminal) is written into, in order: the archive is built in a
+        temporary file first (in memory up to 64 MiB), as it is for a file
+        object that is not a plain file.
     metadata : dict, optional
         Extra JSON-serializable information kept in the file, under the
         header's ``user`` key; ``fastbp info PATH`` prints it.
@@ -214,7 +230,7 @@ def save(estimator, path, *, metadata=None):
             a.dtype != dtype for a in coefs + intercepts):
         raise ValueError("coefs_ and intercepts_ must all be float32 or all float64")
 
-    from fastbp import __version__
+    from fastbp._version import __version__
 
     arrays = {}
     for i, (W, b) in enumerate(zip(coefs, intercepts)):
@@ -264,10 +280,29 @@ def save(estimator, path, *, metadata=None):
     arrays[_META_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
 
     if hasattr(path, "write"):
-        np.savez(path, **arrays)
+        _savez_into(path, arrays)
         return
     with atomic_write(path, "wb") as f:
+        _savez_into(f, arrays)
+
+
+def _savez_into(f, arrays):
+    """np.savez into f. zipfile seeks back to finish each member's header;
+    a device (its position stays 0: ``/dev/null``, a terminal) or a file
+    object that is not a plain file gets the archive built in a temporary
+    file (in memory up to 64 MiB) and then copied, in order, into it."""
+    try:
+        regular = stat.S_ISREG(os.fstat(f.fileno()).st_mode)
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        regular = isinstance(f, io.BytesIO)
+    if regular:
         np.savez(f, **arrays)
+        return
+    with tempfile.SpooledTemporaryFile(max_size=64 << 20) as tmp:
+        np.savez(tmp, **arrays)
+        tmp.seek(0)
+        shutil.copyfileobj(tmp, f, 1 << 20)
+    f.flush()
 
 
 def _umask():

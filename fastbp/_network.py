@@ -27,6 +27,11 @@ LOSS_OUTPUTS = {
 
 _DTYPES = (np.float32, np.float64)
 
+#: Network.forward for X that is not in memory (memmap, h5py, zarr, dask):
+#: set by fastbp._windows, which sits above this layer with the out-of-core
+#: readers; it returns None for X in memory.
+out_of_core_forward = None
+
 
 def _as_dtype(dtype):
     dtype = np.dtype(dtype)
@@ -551,7 +556,10 @@ class Network:
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, layer_sizes[0])
-            The input.
+            The input. An ``np.memmap``, h5py dataset, zarr array, dask
+            array or ``fastbp.stream(X)`` is read in windows of rows: the
+            memory held is the output plus one window (not with
+            ``return_activations``, which reads X whole).
         return_activations : bool, default=False
             Return every layer's activations instead of the output alone.
         n_threads : int, default=None
@@ -583,6 +591,11 @@ class Network:
         >>> [a.shape for a in net.forward(X, return_activations=True)]
         [(5, 3), (5, 4), (5, 2)]
         """
+        if (out_of_core_forward is not None and not return_activations
+                and type(X) is not np.ndarray and not sp.issparse(X)):
+            out = out_of_core_forward(self, X, n_threads)
+            if out is not None:
+                return out
         X = self._check_X(X)
         n = X.shape[0]
         if (not return_activations and n <= self._SMALL_ROWS and type(X) is np.ndarray
@@ -690,7 +703,8 @@ class Network:
         gradient with respect to every parameter, and the gradient with
         respect to the input features. All are derivatives of the one number
         ``loss`` (the value :meth:`loss_gradient` returns), so each can be
-        checked against finite differences of it.
+        checked against finite differences of it, except for
+        'squared_error' with several outputs (see Notes).
 
         Parameters
         ----------

@@ -322,7 +322,7 @@ def to_onnx(estimator, *, target_opset=None, dtype=None):
     opsets = [helper.make_opsetid("", opset)]
     model = helper.make_model(graph, opset_imports=opsets,
                               producer_name="fastbp")
-    from fastbp import __version__
+    from fastbp._version import __version__
 
     model.producer_version = __version__
     try:

@@ -38,7 +38,7 @@ import zlib
 
 import numpy as np
 
-from fastbp._core import _backprop
+from fastbp import _solver
 from fastbp._threads import blas_limited
 
 _COMM = contextvars.ContextVar("fastbp_data_parallel", default=None)
@@ -174,6 +174,7 @@ class MPIRunner:
         self.n_threads = n_threads
         self.comm_seconds = 0.0    # time spent in the gradient Allgather
         self.steps = 0
+        self.rows_done = 0         # rows of the mini-batches stepped, all ranks'
         global last_run
         last_run = self            # for benchmarks: steps and comm time
 
@@ -201,23 +202,15 @@ class MPIRunner:
         return self.comm.bcast(value, root=0)
 
     def setup(self, opt, batch_size, sparse):
-        from fastbp._estimators import _MIN_WORK_PER_THREAD
-
-        est, net = self.est, self.est._net
+        net = self.est._net
         self.opt = opt
         self.batch_size = batch_size
-        self.min_work = _MIN_WORK_PER_THREAD
+        self.min_work = _solver.MIN_WORK_PER_THREAD
         # One thread computes this rank's part (as one thread of a process
         # computes one row part); the update may use the rank's threads.
-        self.trainer = _backprop.Trainer(
-            net.params, net._sizes, net._hidden_code, net._out_code,
-            batch_size=batch_size, n_threads=self.n_threads, sparse=sparse,
-            split_layers=False, min_work=0, adaptive=False)
-        self.trainer.set_optimizer(
-            opt.kind, opt.learning_rate, momentum=float(est.momentum),
-            nesterov=bool(est.nesterovs_momentum), beta1=float(est.beta_1),
-            beta2=float(est.beta_2), eps=float(est.epsilon),
-            weight_decay=float(est.alpha), s1=opt.s1, s2=opt.s2, t=opt.t)
+        self.trainer = _solver.make_trainer(self.est, opt, batch_size,
+                                            self.n_threads, sparse=sparse,
+                                            one_part=True)
         itemsize = net.dtype.itemsize
         self.extra = -(-16 // itemsize)     # loss and weight sums, 2 doubles
         n = net.n_params
@@ -277,6 +270,7 @@ class MPIRunner:
         tail = self.send[net.n_params:].view(np.float64)
         empty = np.empty(0, dtype=np.intp)
         total = 0.0
+        done = 0
         tr.lr = opt.learning_rate
         tr.begin(alpha)
         try:
@@ -302,19 +296,19 @@ class MPIRunner:
                         sw_sum = float(np.cumsum(swb[perm[start:start + m]],
                                                  dtype=np.float64)[-1])
                     if not sw_sum > 0:
+                        done += m
                         continue   # every row weighs 0: no step (as in one process)
                     total += tr.step(G, loss, sw_sum, alpha) * m
+                    done += m
         finally:
             opt.t = tr.t
+            self.rows_done += done
         return total
 
     def fit_lbfgs(self, data):
         """scipy's L-BFGS-B on every rank, from the loss and gradient
         combined over the ranks' row cuts of the whole data."""
-        import scipy.optimize
         from sklearn.utils.optimize import _check_optimize_result
-
-        from fastbp._estimators import _lbfgs_options
 
         est, net = self.est, self.est._net
         X, y, sw = data.X, data.y, data.sw
@@ -360,11 +354,7 @@ class MPIRunner:
         iprint = 1 if ((est.verbose is True or est.verbose >= 1)
                        and self.root) else -1
         with blas_limited(self.n_threads, always=True):
-            res = scipy.optimize.minimize(
-                loss_grad, net.params.astype(np.float64), method="L-BFGS-B",
-                jac=True,
-                options={"maxfun": est.max_fun, "maxiter": est.max_iter,
-                         "gtol": est.tol, **_lbfgs_options(iprint)})
+            res = _solver.minimize_lbfgs(est, loss_grad, net.params, iprint)
         if self.root:
             est.n_iter_ = _check_optimize_result("lbfgs", res, est.max_iter)
         else:

@@ -18,7 +18,7 @@ y and sample_weight are held in memory (one value per row and output).
 
 Why these steps: a file sorted by label, read in order, teaches the network
 one class at a time and it forgets the others. Measured on 2M x 100 rows
-sorted by label, 2 epochs (DESIGN.md): full in-memory shuffle 0.9765
+sorted by label, 2 epochs (docs/architecture.rst): full in-memory shuffle 0.9765
 accuracy; blocks in order 0.54; one 100k-row block per window 0.70; 4
 blocks of 100k per window 0.85; 20 blocks of 20k 0.974. What mixes is the
 number of places in the file a window draws from, so the default windows
@@ -31,8 +31,19 @@ epochs): 0.9428 accuracy against 0.9421 in memory; 256 MiB windows 0.9430;
 Memory: two windows (the one training and the one being read), plus y,
 the sample weights, the validation split (early_stopping), and the model
 with its workspace. Nothing here grows with the size of the file but y.
+
+A file that changes while it is read: the size of an np.memmap's file is
+checked before each block is read, and a file cut shorter than its mapping
+is a ValueError naming it. What remains racy: a file truncated between that
+check and the copy of the block (microseconds) still kills the process with
+SIGBUS, as does one truncated under a memmap that is not streamed (a memmap
+of at most one window, which trains as the array it is, or any memmap
+under solver='lbfgs'); contents rewritten in place are read as they are.
 """
 import concurrent.futures
+import os
+import threading
+import warnings
 
 import numpy as np
 from sklearn.base import is_classifier
@@ -65,7 +76,17 @@ def stream(X, *, window_bytes=None, blocks_per_window=None, block_rows=None):
     Returns
     -------
     source : object
-        Pass it to ``fit`` or ``partial_fit`` in place of X.
+        Pass it to ``fit`` or ``partial_fit`` (or ``predict`` and the other
+        prediction methods) in place of X.
+
+    Notes
+    -----
+    The size of an np.memmap's file is checked before each block is read:
+    a file cut shorter while it is streamed is a ValueError naming it. A
+    file cut between that check and the copy of the block (microseconds)
+    still ends the process with SIGBUS; contents rewritten in place are
+    read as they are. A zarr array with chunks missing from its store is
+    warned about (zarr reads them as the fill value).
 
     Examples
     --------
@@ -139,6 +160,9 @@ class Source:
         self._block_rows = None if block_rows is None else int(block_rows)
         if self._block_rows is not None and self._block_rows < 1:
             raise ValueError("block_rows must be >= 1")
+        self._mapped = _mapped_file(X) if kind == "memmap" else None
+        if kind == "zarr":
+            _warn_missing_chunks(X)
 
     def __len__(self):
         return self.shape[0]
@@ -188,6 +212,7 @@ class Source:
         """Rows start:stop of X into out (stop - start rows)."""
         X = self.X
         if self.kind == "memmap":
+            _check_mapped(self._mapped, start, stop)
             out[...] = X[start:stop]
             _drop_pages(X, start, stop)
             return
@@ -208,6 +233,8 @@ class Source:
         if len(idx) == 0:
             return out
         if self.kind in ("memmap", "array"):
+            if self.kind == "memmap":
+                _check_mapped(self._mapped, int(idx[0]), int(idx[-1]) + 1)
             if self.X.dtype == out.dtype:
                 np.take(self.X, idx, axis=0, out=out)
             else:
@@ -225,6 +252,60 @@ class Source:
                 self.read(s, e, tmp[:e - s])
                 out[lo:hi] = tmp[idx[lo:hi] - s]
         return out
+
+
+def _warn_missing_chunks(X):
+    """Warn when chunks of a zarr array are not in its store: zarr reads
+    them as the fill value, so deleted chunk files would train as rows of
+    that value. (zarr leaves out a chunk written all fill value, so a
+    missing chunk is not always an error: a warning, not a refusal.)"""
+    try:
+        total, present = int(X.nchunks), int(X.nchunks_initialized)
+    except Exception:  # pragma: no cover - a store that cannot list its keys
+        return
+    if present < total:
+        warnings.warn(
+            f"{total - present} of the {total} chunks of the zarr array X are "
+            f"not in its store: zarr reads them as the fill value "
+            f"({X.fill_value!r}), and they train as such rows. Chunk files "
+            "lost or deleted? (zarr also leaves out chunks written as all "
+            "fill value.)", UserWarning, stacklevel=4)
+
+
+def _mapped_file(X):
+    """(path, device, inode, bytes the mapping needs) of the file behind a
+    memmap, or None when it cannot be told."""
+    import mmap
+
+    mm, path = getattr(X, "_mmap", None), getattr(X, "filename", None)
+    if mm is None or not path:
+        return None
+    try:
+        st = os.stat(path)
+        offset = int(getattr(X, "offset", 0) or 0)
+        needed = offset - offset % mmap.ALLOCATIONGRANULARITY + len(mm)
+    except (OSError, TypeError, ValueError):
+        return None
+    return path, st.st_dev, st.st_ino, needed
+
+
+def _check_mapped(mapped, start, stop):
+    """Refuse to read through a mapping whose file has been cut shorter than
+    the mapping: touching its missing pages is a SIGBUS, which kills the
+    process. A file renamed over the path leaves the mapped one whole."""
+    if mapped is None:
+        return
+    path, dev, ino, needed = mapped
+    try:
+        st = os.stat(path)
+    except OSError:
+        return            # removed: the mapping keeps the file's pages
+    if (st.st_dev, st.st_ino) == (dev, ino) and st.st_size < needed:
+        raise ValueError(
+            f"The file {path} of the np.memmap X is {st.st_size} bytes, shorter "
+            f"than the {needed} bytes it maps: it was truncated while being "
+            f"read (before rows {start}:{stop}); reading on would crash the "
+            "process with SIGBUS.")
 
 
 def _drop_pages(X, start, stop):
@@ -328,18 +409,27 @@ class StreamData:
                      for _ in range(2)]
         self._pool = concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix="fastbp-reader")
+        self._stop = threading.Event()
 
     def end(self):
         if self._pool is not None:
+            # a window being read stops at its next block: an interrupted fit
+            # waits for one block, not a whole window
+            self._stop.set()
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
         self.bufs = None
+
+    def _check_stop(self):
+        if self._stop.is_set():
+            raise _Stopped()
 
     def _fill(self, blocks, buf):
         """Read the blocks (in this order) into buf; returns the row count."""
         Xb, Yb, swb = buf
         pos = 0
         for b in blocks:
+            self._check_stop()
             s, e = int(self.bounds[b]), int(self.bounds[b + 1])
             self.source.read(s, e, Xb[pos:pos + e - s])
             _check_finite(Xb[pos:pos + e - s], s, e)
@@ -372,6 +462,7 @@ class StreamData:
         data-parallel fit reads the rows of its cuts only."""
         Xb, Yb, swb = buf
         k = len(rows)
+        self._check_stop()
         self.source.read_rows(rows, self.dtype, out=Xb[:k])
         _check_finite(Xb[:k], int(rows[0]) if k else 0, int(rows[-1]) + 1 if k else 0)
         Yb[:k] = self.Y[rows]
@@ -420,6 +511,10 @@ class StreamData:
                     Xw, prepared, Yb[:k], sw_local, perm, local=local,
                     sw_window=None if self.swc is None else self.swc[rows])
         return total
+
+
+class _Stopped(Exception):
+    """A window read abandoned: the fit is over (interrupted or failed)."""
 
 
 def memory_bound(source, n_outputs, dtype=np.float32):

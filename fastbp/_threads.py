@@ -2,9 +2,9 @@
 
 fastbp parallelizes with OpenMP threads that each call single-threaded
 BLAS: on a block of a mini-batch's rows, or on a part of each layer's GEMMs
-(see fastbp._estimators._split_layers). A BLAS library that also spun up its
-own threads would oversubscribe the cores (measured here: 1.6 to 2.3x
-slower), so while more than one OpenMP thread calls BLAS, BLAS is limited to
+(see fastbp._solver.split_layers). A BLAS library that also spun up its
+own threads would oversubscribe the cores (a forward pass runs 1.6 to 2.3x
+slower on two cores when both pools spin), so while more than one OpenMP thread calls BLAS, BLAS is limited to
 one thread with threadpoolctl.
 """
 import contextlib

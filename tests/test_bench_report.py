@@ -1,11 +1,15 @@
-"""The benchmark's own arithmetic and report (fastbp/_bench.py): the figures
+"""The benchmark's own arithmetic and report (fastbp/_bench/): the figures
 it prints are the ones it measured. (Its timings are not tested here: this
 machine is shared and noisy; see benchmarks/.)"""
 import collections
 import itertools
 import math
 
-from fastbp import _bench
+import numpy as np
+import pytest
+
+from fastbp._bench import _common, _train
+from fastbp._bench._report import format_report
 
 
 def _big_case(ms_fastbp, step_gflops):
@@ -27,7 +31,7 @@ def _report(*cases):
 
 def test_the_step_products_are_the_flops_the_libraries_are_given():
     sizes = [32, 48, 16, 10]
-    prods = _bench.step_products(sizes, 64)
+    prods = _common.step_products(sizes, 64)
     shapes = [(a.shape, b.shape, out.shape) for a, b, out in prods]
     assert shapes == [
         ((64, 32), (32, 48), (64, 48)), ((64, 48), (48, 16), (64, 16)),
@@ -37,18 +41,18 @@ def test_the_step_products_are_the_flops_the_libraries_are_given():
         ((32, 64), (64, 48), (32, 48)),    # weight and input gradients
     ]
     flop = sum(2 * a.shape[0] * a.shape[1] * b.shape[1] for a, b, _ in prods)
-    assert flop == 64 * _bench.train_flops_per_sample(sizes)
-    g = _bench.step_gemm_gflops(sizes, 64, threads=1, repeats=2)
+    assert flop == 64 * _common.train_flops_per_sample(sizes)
+    g = _common.step_gemm_gflops(sizes, 64, threads=1, repeats=2)
     assert math.isfinite(g) and g > 0
 
 
 def test_the_sgemm_share_and_the_products_alone_are_reported():
     res = _big_case(ms_fastbp=600.0, step_gflops=114.0)   # 95 GFLOP/s
-    checks = _bench.check_targets(res, sgemm=150.0)
+    checks = _train.check_targets(res, sgemm=150.0)
     frac, target, met = checks["of_sgemm"]
     assert (round(frac, 4), target, met) == (round(95.0 / 150.0, 4), 0.8, False)
     assert res["step_gemm_sgemm_fraction"] == 114.0 / 150.0
-    text = _bench.format_report(_report(res))
+    text = format_report(_report(res))
     assert "fastbp = 63% of numpy sgemm (150 GFLOP/s" in text
     assert "its matrix products alone reach 114 GFLOP/s = 76% of sgemm" in text
     # 57 GFLOP at 114 GFLOP/s: 500 ms; fastbp's 600 ms is 1.20x that
@@ -61,8 +65,8 @@ def test_a_saved_report_without_the_products_still_prints():
     res = _big_case(ms_fastbp=600.0, step_gflops=114.0)
     for key in ("step_gemm_gflops", "step_gemm_ms_per_epoch"):
         del res[key]
-    _bench.check_targets(res, sgemm=150.0)
-    text = _bench.format_report(_report(res))
+    _train.check_targets(res, sgemm=150.0)
+    text = format_report(_report(res))
     assert "fastbp = 63% of numpy sgemm" in text
     assert "measured before and after the case" in text
     assert "matrix products alone" not in text
@@ -82,9 +86,9 @@ def test_the_peers_are_measured_beside_each_of_fastbps_fits(monkeypatch):
             return 0.5, [1.0, 0.5], None
         return fit
 
-    monkeypatch.setattr(_bench, "TRAINERS",
+    monkeypatch.setattr(_train, "TRAINERS",
                         {"fastbp": fake_fit("fastbp"), "sklearn": fake_fit("sklearn")})
-    monkeypatch.setattr(_bench, "settle", lambda: events.append("|"))
+    monkeypatch.setattr(_train, "settle", lambda: events.append("|"))
     speeds = iter([100.0, 120.0, 90.0, 130.0, 110.0, 140.0])
 
     def sgemm():
@@ -93,7 +97,7 @@ def test_the_peers_are_measured_beside_each_of_fastbps_fits(monkeypatch):
 
     X = np.zeros((8, 784), np.float32)
     y = np.zeros(8, int)
-    res = _bench.run_case("784-1024-1024-b256", X, y, threads=1,
+    res = _train.run_case("784-1024-1024-b256", X, y, threads=1,
                           libs=["fastbp", "sklearn"], repeats=1, quick=True,
                           log=lambda m: None, peers={"sgemm": sgemm},
                           min_fastbp_fits=3)
@@ -109,9 +113,9 @@ def test_the_peers_are_measured_beside_each_of_fastbps_fits(monkeypatch):
     assert res["peers"]["sgemm"]["gflops"] == 115.0
     # ... and the report says so
     res["libs"]["fastbp"]["gflops"] = 92.0
-    _bench.check_targets(res, res["peers"]["sgemm"]["gflops"])
+    _train.check_targets(res, res["peers"]["sgemm"]["gflops"])
     assert ("fastbp = 80% of numpy sgemm (115 GFLOP/s, measured beside each fit)"
-            in _bench.format_report(_report(res)))
+            in format_report(_report(res)))
 
 
 def test_timed_calls_alternate_between_the_functions(monkeypatch):
@@ -131,7 +135,7 @@ def test_timed_calls_alternate_between_the_functions(monkeypatch):
             calls.append("|")
             clock[0] += s
 
-    monkeypatch.setattr(_bench, "time", FakeTime)
+    monkeypatch.setattr(_common, "time", FakeTime)
 
     def a():
         calls.append("a")
@@ -141,7 +145,7 @@ def test_timed_calls_alternate_between_the_functions(monkeypatch):
         calls.append("b")
         clock[0] += 3e-3
 
-    t = _bench.time_calls({"a": a, "b": b}, min_block=0.02, blocks=3)
+    t = _common.time_calls({"a": a, "b": b}, min_block=0.02, blocks=3)
     timed = "".join(calls).split("|")[1:]
     # one block per pause, each function's blocks of one size, long enough
     # for min_block, in the order a b, b a, a b
@@ -156,25 +160,25 @@ def test_timed_calls_alternate_between_the_functions(monkeypatch):
 
 def test_a_report_says_when_and_from_which_commit_it_ran(tmp_path, monkeypatch):
     rep = _report()
-    assert "fastbp commit" not in _bench.format_report(rep)   # older reports
+    assert "fastbp commit" not in format_report(rep)   # older reports
     rep["meta"].update(started_utc="2026-12-02T01:42:13Z", commit="013eb43")
     assert ("started 2026-12-02T01:42:13Z, fastbp commit 013eb43"
-            in _bench.format_report(rep))
+            in format_report(rep))
     # outside a git checkout (an installed package) there is no commit
-    monkeypatch.setattr(_bench, "__file__", str(tmp_path / "_bench.py"))
+    monkeypatch.setattr(_common, "__file__", str(tmp_path / "_common.py"))
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
-    assert _bench._git_commit() is None
+    assert _common.git_commit() is None
 
 
 def test_orders_cycle_through_every_permutation():
-    got = [order for _, order in _bench.orders(["a", "b", "c"], 7)]
+    got = [order for _, order in _common.orders(["a", "b", "c"], 7)]
     assert sorted(map(tuple, got[:6])) == sorted(itertools.permutations("abc"))
     assert got[6] == got[0]
     # within a cycle each library runs right after each other one as often
     follows = collections.Counter(
         (o[i], o[i + 1]) for o in got[:6] for i in range(2))
     assert set(follows.values()) == {2} and len(follows) == 6
-    assert list(_bench.orders({"x": 1, "y": 2}, 3)) == [
+    assert list(_common.orders({"x": 1, "y": 2}, 3)) == [
         (0, ["x", "y"]), (1, ["y", "x"]), (2, ["x", "y"])]
 
 
@@ -204,8 +208,79 @@ def test_the_per_thread_parts_add_up_to_the_step(capsys):
     assert parts[2][1:] == (False, 128, 10, 1024)      # by rows: n < m
     assert parts[7][1:] == (True, 784, 512, 256)       # gradient by columns
     flop = sum(2 * M * N * K for _, _, M, N, K in parts) * T
-    assert flop == batch * _bench.train_flops_per_sample(sizes)
+    assert flop == batch * _common.train_flops_per_sample(sizes)
     assert gs.main(["--sizes", "16,24,8", "--batch", "8", "--rounds", "1",
                     "--square", "64"]) == 0
     out = capsys.readouterr().out
     assert "the whole step" in out and "64^3" in out
+
+
+def test_the_jax_peer_trains_the_same_network_and_compiles_apart():
+    pytest.importorskip("jax")
+    from fastbp._bench import _jax
+
+    X, y = _common.digits_data()
+    X, y = X[:300], y[:300]
+    dt, curve, params = _jax.fit_jax(X, y, (16,), 32, 3, 1, seed=0)
+    assert dt > 0 and len(curve) == 3 and curve[-1] < curve[0]
+    # the network of the other libraries: 64-16-10, scikit-learn's init
+    assert [tuple(W.shape) for W, _ in params] == [(64, 16), (16, 10)]
+    W0, _ = _jax.glorot_params([64, 16, 10], np.float32, 0)[0]
+    assert np.abs(W0).max() <= np.sqrt(6.0 / 80) and W0.dtype == np.float32
+    # compiled once per shape, before the timed part; the same seed gives
+    # the same fit
+    key = ((64, 16, 10), 32, 300, "float32")
+    assert _jax.COMPILE_SECONDS[key] > 0
+    assert _jax.fit_jax(X, y, (16,), 32, 3, 1, seed=0)[1] == curve
+
+
+def test_a_jax_column_and_its_aim_are_reported_and_its_compile_time_apart():
+    res = _big_case(ms_fastbp=600.0, step_gflops=114.0)
+    res["libs"]["jax"] = {"ms_per_epoch": 660.0, "gflops": 57.0 / 0.66,
+                          "compile_s": 2.5}
+    res["libs"]["jax"]["fastbp_speedup"] = 660.0 / 600.0
+    checks = _train.check_targets(res, sgemm=150.0)
+    assert checks["xjax"] == (1.1, 1.15, False)
+    text = format_report(_report(res))
+    header = next(line for line in text.splitlines() if line.startswith("case"))
+    assert "jax" in header and "vs jax" in header and "torch" not in header
+    assert ">=1.15x jax" in text
+    assert "JAX's compile time, seconds, not counted in its fits: " \
+           "784-1024-1024-10, batch 256 2.5" in text
+
+
+def test_bench_leaves_jax_out_with_a_note_where_it_is_missing(monkeypatch, capsys):
+    from fastbp._bench import _main
+
+    monkeypatch.setattr(_main, "have_jax", lambda: False)
+    seen = {}
+
+    def fake_case(name, X, y, *, libs, **kw):
+        seen["libs"] = list(libs)
+        raise SystemExit(0)
+    monkeypatch.setattr(_main, "run_case", fake_case)
+    with pytest.raises(SystemExit):
+        _main.main(["--cases", "digits-b200", "--libs", "fastbp,jax", "--threads", "1"])
+    assert seen["libs"] == ["fastbp"]
+    assert "JAX is not installed" in capsys.readouterr().err
+
+
+def test_the_dtype_part_fits_a_float64_dataframe_both_ways(monkeypatch):
+    pytest.importorskip("pandas")
+    from fastbp._bench import _dtype
+
+    monkeypatch.setattr(_dtype, "settle", lambda: None)
+    fitted = []
+    import fastbp
+
+    real = fastbp.MLPClassifier.fit
+
+    def spy(self, X, y):
+        fitted.append((self.dtype, str(X.dtypes.iloc[0])))
+        return real(self, X, y)
+    monkeypatch.setattr(fastbp.MLPClassifier, "fit", spy)
+    res = _dtype.run_dtype(threads=1, quick=True, log=lambda m: None, repeats=2)
+    assert set(fitted) == {(None, "float64"), (np.float32, "float64")}
+    assert res["speedup"] == res["ms_per_epoch"]["float64"] / res["ms_per_epoch"]["float32"]
+    text = format_report({**_report(), "dtype": res})
+    assert "dtype=np.float32" in text and "dtype=None (float64)" in text

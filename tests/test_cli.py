@@ -462,7 +462,7 @@ def test_predict_to_a_missing_folder_names_the_output(used, work):
     assert r.returncode == 1 and "-o outdir: is a directory" in r.err
 
 
-# -- hostile and unlucky use (issue 10) ------------------------------------------------------
+# -- hostile and unlucky use --------------------------------------------------------------------
 def test_output_that_is_an_input_is_refused(used, work, capsys, monkeypatch):
     from fastbp._cli import main
 
@@ -543,29 +543,6 @@ def test_csv_with_missing_values_fails_early_in_bounded_memory(tmp_path, capsys,
     assert peak < 12_000_000, peak
 
 
-def test_csv_columns_are_kept_as_numbers_while_reading(tmp_path, monkeypatch, capsys):
-    import tracemalloc
-
-    from fastbp._cli import _read_csv
-
-    n_cols, n_rows = 20, 50_000
-    rng = np.random.RandomState(0)
-    path = tmp_path / "big.csv"
-    np.savetxt(path, rng.randint(0, 9, (n_rows, n_cols)), fmt="%d", delimiter=",",
-               header=",".join(f"c{i}" for i in range(n_cols)), comments="")
-    tracemalloc.start()
-    try:
-        table = _read_csv(str(path), lambda names: range(len(names) - 1))
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert table.numeric(0).shape == (n_rows,) and table.numeric(0).dtype == np.float64
-    assert table.columns[-1][:3] == [str(v) for v in np.loadtxt(
-        path, delimiter=",", skiprows=1, max_rows=3, usecols=n_cols - 1, dtype=int)]
-    # 8 bytes a number and the chunk being parsed, not a string per cell
-    assert peak < 3 * n_rows * n_cols * 8, peak
-
-
 def test_info_on_a_large_non_model_file_reads_little(tmp_path, capsys, monkeypatch):
     import tracemalloc
 
@@ -583,3 +560,33 @@ def test_info_on_a_large_non_model_file_reads_little(tmp_path, capsys, monkeypat
     out, err = capsys.readouterr()
     _check_error(1, "not a fastbp model file", code, out, err)
     assert peak < 5_000_000, peak
+
+
+def test_train_out_dash_writes_the_model_to_stdout(work, tmp_path):
+    """--out - : the model file's bytes on stdout, the messages on stderr,
+    no file named '-'; onto a terminal it is refused before training."""
+    import pty
+
+    cwd = tmp_path
+    (cwd / "animals.csv").write_bytes((work / "animals.csv").read_bytes())
+    args = [sys.executable, "-m", "fastbp", "train", "animals.csv", "--target", "kind",
+            "--hidden", "4", "--epochs", "3", "--random-state", "0", "--out", "-"]
+    proc = subprocess.run(args, cwd=cwd, env=_env(), capture_output=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    assert not (cwd / "-").exists()
+    err = proc.stderr.decode()
+    assert "saved model to standard output" in err and "accuracy" in err
+    model = load(io.BytesIO(proc.stdout))
+    assert model.classes_.tolist() == ["ant", "bee", "cow"]
+    assert read_metadata(io.BytesIO(proc.stdout))["user"]["target"] == "kind"
+
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run(args, cwd=cwd, env=_env(), stdout=slave,
+                              stderr=subprocess.PIPE, timeout=240)
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert proc.returncode == 2
+    assert "--out -: standard output is a terminal" in proc.stderr.decode()
+    assert not (cwd / "-").exists()

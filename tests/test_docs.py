@@ -1,8 +1,8 @@
 """The documentation runs: the README's Python code blocks as they stand,
 and every docstring example of the public names (as doctests).
 
-The newcomer points of issue 12 that concern documentation are pinned
-here; the others are in test_newcomer.py.
+What a newcomer meets outside the documentation is pinned in
+test_first_use.py.
 """
 import doctest
 import inspect

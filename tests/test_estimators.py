@@ -526,7 +526,7 @@ def test_one_and_two_threads_agree_closely(digits):
 
 
 def test_layer_split_rule_follows_weights_against_activations():
-    from fastbp._estimators import _split_layers
+    from fastbp._solver import split_layers as _split_layers
     # the benchmark shapes: wide layers split by layer, digits by rows
     assert _split_layers((784, 256, 128, 10), 32, 2)
     assert _split_layers((784, 1024, 1024, 10), 256, 16)
@@ -536,7 +536,7 @@ def test_layer_split_rule_follows_weights_against_activations():
 
 
 def test_layer_split_fit_agrees_with_one_thread_and_repeats():
-    from fastbp._estimators import _split_layers
+    from fastbp._solver import split_layers as _split_layers
     rng = np.random.RandomState(0)
     X = rng.normal(size=(120, 300))
     y = rng.randint(0, 3, size=120)

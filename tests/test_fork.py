@@ -1,5 +1,5 @@
 """A child forked after ANY library ran an OpenMP region of the process's
-libgomp must not hang in its first fastbp fit (issue 10). Each case runs in
+libgomp must not hang in its first fastbp fit. Each case runs in
 its own interpreter with a timeout: a hang fails the test, not the suite."""
 import os
 import subprocess

@@ -380,7 +380,7 @@ def test_atomic_write_names_a_missing_directory(tmp_path):
     assert info.value.filename == str(tmp_path / "nodir")
 
 
-# -- hostile files (issue 10) ---------------------------------------------------------
+# -- hostile files -----------------------------------------------------------------------
 def _npy_bytes(a=None, header=None):
     """The bytes of a .npy file of array `a`, or a bare header dict."""
     buf = io.BytesIO()
@@ -597,3 +597,50 @@ def test_replaced_model_file_keeps_its_mode_and_links(tmp_path):
     assert link.is_symlink()  # the link stays, its target is replaced
     assert stat.S_IMODE(os.stat(real).st_mode) == 0o640
     load(link)
+
+
+def test_save_writes_into_dev_null_and_a_terminal(tmp_path):
+    """A character device keeps its position at 0, which zipfile's seeks
+    back cannot use: the model is built apart and written in order. A
+    pseudo-terminal in raw mode (a character device that can be read back)
+    receives exactly the bytes of the model file."""
+    import pty
+    import stat
+    import threading
+    import tty
+
+    est, X = _fit("binary", hidden_layer_sizes=(3,))
+    buf = io.BytesIO()
+    save(est, buf)
+    expected = buf.getvalue()
+    save(est, "/dev/null")
+    with open("/dev/null", "wb") as f:
+        save(est, f)
+
+    master, slave = pty.openpty()
+    try:
+        tty.setraw(slave)
+        assert stat.S_ISCHR(os.fstat(slave).st_mode)
+        chunks = []
+
+        def drain():
+            got = 0
+            while got < len(expected):
+                data = os.read(master, 1 << 16)
+                if not data:
+                    return
+                chunks.append(data)
+                got += len(data)
+
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        save(est, os.ttyname(slave))
+        reader.join(60)
+        assert not reader.is_alive()
+    finally:
+        os.close(slave)
+        os.close(master)
+    data = b"".join(chunks)
+    assert data == expected
+    other = load(io.BytesIO(data))
+    assert np.array_equal(other.predict_proba(X), est.predict_proba(X))

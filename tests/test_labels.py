@@ -6,7 +6,7 @@ import pytest
 from sklearn.preprocessing import LabelBinarizer
 
 from fastbp import MLPClassifier
-from fastbp._estimators import _binarize, _fit_label_binarizer, _unique_labels
+from fastbp._labels import _binarize, _fit_label_binarizer, _unique_labels
 
 
 @pytest.mark.parametrize("dtype", [np.int8, np.int32, np.int64, np.uint8, np.uint64])

@@ -1,4 +1,4 @@
-"""Issue 10: hostile input, divergence, pickling, optimizer state.
+"""Hostile input, divergence, pickling, optimizer state.
 
 Cases that crashed the interpreter before the fix run in a subprocess, so
 that a regression fails one test instead of taking pytest down.

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.datasets import make_classification
+from sklearn.exceptions import ConvergenceWarning
 
 import fastbp
 from fastbp import MLPClassifier, MLPRegressor
@@ -254,3 +255,170 @@ def test_dask_array(sorted_data):
         fastbp.stream(dX, window_bytes=X.nbytes // 4), y)
     ref = MLPClassifier((32,), max_iter=3, random_state=0, n_threads=1).fit(X, y)
     assert clf.score(Xte, yte) >= ref.score(Xte, yte) - 0.03
+
+
+def _child(code, tmp_path, timeout=300):
+    """Run `code` in a fresh interpreter that imports this very fastbp."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.abspath(fastbp.__file__)))
+    return subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("how", ["np.memmap", "np.load mmap_mode"])
+def test_file_truncated_while_streamed_is_a_clear_error_not_sigbus(tmp_path, how):
+    """The file under a streamed memmap is cut to nothing after the third
+    block is read: the next read is a ValueError naming the file (reading
+    through the mapping is a SIGBUS that kills the process)."""
+    code = f"""
+import os, warnings
+import numpy as np
+import fastbp
+from fastbp import _stream
+
+rng = np.random.RandomState(0)
+n, f = 1 << 16, 16
+X0 = rng.normal(size=(n, f)).astype(np.float32)
+y = (X0[:, 0] > 0).astype(int)
+if {how!r} == "np.memmap":
+    path = "X.bin"
+    X0.tofile(path)
+    X = np.memmap(path, dtype=np.float32, mode="r", shape=(n, f))
+else:
+    path = "X.npy"
+    np.save(path, X0)
+    X = np.load(path, mmap_mode="r")
+reads = []
+real = _stream.Source.read
+
+def read(self, start, stop, out):
+    real(self, start, stop, out)
+    reads.append(start)
+    if len(reads) == 3:
+        os.truncate(path, 0)
+
+_stream.Source.read = read
+clf = fastbp.MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+try:
+    clf.fit(fastbp.stream(X, window_bytes=1 << 19, blocks_per_window=4), y)
+except ValueError as exc:
+    print("ValueError:", exc)
+    print("reads", len(reads))
+    assert not hasattr(clf, "coefs_")
+"""
+    proc = _child(code, tmp_path)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
+    assert "was truncated while being read" in proc.stdout, proc.stdout
+    assert "X.bin" in proc.stdout or "X.npy" in proc.stdout
+    assert "reads 3" in proc.stdout
+
+
+def test_zarr_with_missing_chunks_is_warned_about_before_training(tmp_path):
+    """10 of 20 chunk files deleted: zarr would read them as zeros and the
+    fit would train on them silently; a complete array gives no warning."""
+    import glob
+    import os
+
+    zarr = pytest.importorskip("zarr")
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 4)).astype(np.float32) + 5
+    y = (X[:, 0] > 5).astype(int)
+    path = str(tmp_path / "d.zarr")
+    z = zarr.open_array(path, mode="w", shape=X.shape, chunks=(10, 4), dtype="f4")
+    z[...] = X
+    clf = MLPClassifier((4,), max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(fastbp.stream(z, window_bytes=1024), y)      # complete: silent
+    chunk_files = sorted(f for f in glob.glob(os.path.join(path, "**"), recursive=True)
+                         if os.path.isfile(f) and "zarr.json" not in f
+                         and ".zarray" not in f and ".zattrs" not in f)
+    assert len(chunk_files) == 20
+    for f in chunk_files[::2]:
+        os.remove(f)
+    z = zarr.open_array(path, mode="r")
+    for wrap in (lambda a: a, lambda a: fastbp.stream(a, window_bytes=1024)):
+        with pytest.warns(UserWarning, match=r"10 of the 20 chunks of the zarr array X "
+                                             r"are not in its store"):
+            MLPClassifier((4,), max_iter=2, random_state=0).fit(wrap(z), y)
+
+
+class _CountingArray:
+    """An array-like whose row reads dask makes one chunk at a time; the
+    `on_read(k)` hook runs inside the k-th read."""
+
+    def __init__(self, X, on_read):
+        self.X, self.on_read, self.reads = X, on_read, 0
+        self.shape, self.dtype, self.ndim = X.shape, X.dtype, X.ndim
+
+    def __getitem__(self, idx):
+        out = self.X[idx]
+        if out.size:
+            self.reads += 1
+            self.on_read(self.reads)
+        return out
+
+
+def _main_thread_in(names):
+    """Whether the main thread is running a function named in `names`."""
+    import sys
+    import threading
+
+    frame = sys._current_frames().get(threading.main_thread().ident)
+    while frame is not None:
+        if frame.f_code.co_name in names:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _poll(cond, tries=60000):
+    """Wait for cond() (a guard against a hang, not a time limit)."""
+    import time
+
+    for _ in range(tries):
+        if cond():
+            return True
+        time.sleep(0.001)
+    return False
+
+
+def test_ctrl_c_during_a_streamed_dask_fit_stops_within_one_block():
+    """Ctrl-C while the reader fills the second window (in its second block,
+    with the main thread waiting for it): the fit ends after that block (no
+    further block is read; the rest of the window was read before), and
+    t_ counts the rows of the first window, which trained (it stayed 0)."""
+    import signal
+    import threading
+
+    da = pytest.importorskip("dask.array")
+    rng = np.random.RandomState(0)
+    n, f, chunk = 8192, 8, 256                  # 32 blocks, 8 per window
+    X = rng.normal(size=(n, f)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    main = threading.main_thread().ident
+
+    def on_read(k):
+        if k == 10:
+            # the main thread waits for this window (it trained the first)
+            _poll(lambda: _main_thread_in({"result"}))
+            signal.pthread_kill(main, signal.SIGINT)
+            # until the fit is ending: it is then past its stop decision
+            _poll(lambda: _main_thread_in({"shutdown", "end"}))
+
+    arr = _CountingArray(X, on_read)
+    dX = da.from_array(arr, chunks=(chunk, f), asarray=True)
+    src = fastbp.stream(dX, window_bytes=2048 * f * 4, blocks_per_window=8)
+    assert len(src.layout(4)[0]) - 1 == 32 and src.layout(4)[1] == 8
+    clf = MLPClassifier((8,), batch_size=64, max_iter=5, random_state=0, n_threads=1)
+    with pytest.warns(UserWarning, match="interrupted by user"):
+        clf.fit(src, y)
+    assert arr.reads == 10                      # not 16: the whole window
+    assert clf.n_iter_ == 0
+    assert clf.t_ == 2048                       # the first window's rows
+    assert clf._optimizer.t == 2048 // 64       # its mini-batches

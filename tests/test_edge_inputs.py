@@ -1,5 +1,6 @@
-"""Inputs that once reached the compiled code unchecked, and warm starts that
-switch strategy: each must give a clear error or just work."""
+"""Inputs at the edge of what the compiled code accepts (widths, indices,
+byte order, zero weights, hand-set parameters, model-file headers) and warm
+starts that switch strategy: each gives a clear error or just works."""
 import warnings
 
 import numpy as np

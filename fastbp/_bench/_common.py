@@ -1,0 +1,281 @@
+"""What every part of ``fastbp bench`` shares: the data, the timing
+discipline (a pause before each timed run, libraries interleaved in every
+order), the machine's description and the tables."""
+import gc
+import itertools
+import os
+import platform
+import statistics
+import subprocess
+import time
+
+import numpy as np
+
+SYNTHETIC_FEATURES = 784
+
+N_CLASSES = 10
+
+FULL_ROWS = 60000
+
+QUICK_ROWS = 6000
+
+#: Seconds to wait before each timed fit or block of calls. OpenBLAS's
+#: idle worker threads spin for 2**28 cycles (about 0.1 s at 2-3 GHz)
+#: after each threaded call before they sleep, so a run started at once
+#: shares a core with them and pays for them: beside two busy processes on
+#: two cores, a fastbp fit right after a scikit-learn fit takes about 1.36x
+#: as long as one right after another fastbp fit (the bench entry of
+#: CHANGELOG.md).
+SETTLE_S = 0.15
+
+
+def digits_data():
+    """The 1797 x 64 digits, scaled to [0, 1], float32; labels int."""
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    return np.ascontiguousarray(X / 16.0, dtype=np.float32), y.astype(np.int64)
+
+
+def synthetic_data(n_rows, n_features=SYNTHETIC_FEATURES, n_classes=N_CLASSES,
+                   seed=0):
+    """Random normal float32 features, labels from a random linear map.
+
+    Drawn directly in float32 (no float64 temporary the size of X).
+    """
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n_rows, n_features), dtype=np.float32)
+    W = rng.standard_normal((n_features, n_classes), dtype=np.float32)
+    logits = X @ W
+    logits += rng.standard_normal(logits.shape, dtype=np.float32) * 4.0
+    return X, np.argmax(logits, axis=1).astype(np.int64)
+
+
+def n_weights(sizes):
+    return sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+def train_flops_per_sample(sizes):
+    """~ flops of one training step per sample (see the module docstring)."""
+    return 6 * n_weights(sizes) - 2 * sizes[0] * sizes[1]
+
+
+def have_torch():
+    try:
+        import torch  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+def sgemm_gflops(threads, n=2048, repeats=5, scipy_blas=False):
+    """GFLOP/s of a float32 n x n matmul (numpy's, or scipy's BLAS sgemm)."""
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((n, n), dtype=np.float32)
+    B = rng.standard_normal((n, n), dtype=np.float32)
+    if scipy_blas:
+        from scipy.linalg.blas import sgemm
+
+        # Transposed C-order arrays are Fortran-order: no copies.
+        def mm():
+            return sgemm(1.0, B.T, A.T)
+    else:
+        C = np.empty((n, n), dtype=np.float32)
+
+        def mm():
+            return np.matmul(A, B, out=C)
+    return 2.0 * n ** 3 / median_seconds(mm, threads, repeats) / 1e9
+
+
+def median_seconds(fn, threads, repeats):
+    """Median wall time of fn() with BLAS at `threads` threads, after two
+    untimed calls."""
+    from threadpoolctl import threadpool_limits
+
+    times = []
+    with threadpool_limits(limits=threads, user_api="blas"):
+        fn()
+        fn()
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def step_products(sizes, batch, seed=0):
+    """The matrix products of one training step, in order, as (a, b, out)
+    float32 operands of np.matmul: per layer the forward product (batch x
+    k @ k x n), then backwards each layer's weight gradient (k x batch @
+    batch x n) and, but for the first layer, its input gradient (batch x n
+    @ n x k) -- the flops counted for every library."""
+    rng = np.random.default_rng(seed)
+    A = [rng.standard_normal((batch, n), dtype=np.float32) for n in sizes]
+    D = [rng.standard_normal((batch, n), dtype=np.float32) for n in sizes]
+    W = [rng.standard_normal((k, n), dtype=np.float32)
+         for k, n in zip(sizes[:-1], sizes[1:])]
+    G = [np.empty_like(w) for w in W]
+    L = len(W)
+    prods = [(A[l], W[l], A[l + 1]) for l in range(L)]
+    for l in range(L - 1, -1, -1):
+        prods.append((A[l].T, D[l + 1], G[l]))
+        if l > 0:
+            prods.append((D[l + 1], W[l].T, D[l]))
+    return prods
+
+
+def step_gemm_gflops(sizes, batch, threads, repeats=7):
+    """GFLOP/s of the matrix products of one training step alone
+    (step_products; numpy's float32 matmul, `threads` BLAS threads): on
+    large layers a floor for any library that calls BLAS layer by layer,
+    with no activation, loss, optimizer or Python; on small ones numpy's
+    cost per call is much of it."""
+    prods = step_products(sizes, batch)
+
+    def step():
+        for a, b, out in prods:
+            np.matmul(a, b, out=out)
+    flop = sum(2.0 * a.shape[0] * a.shape[1] * b.shape[1] for a, b, _ in prods)
+    return flop / median_seconds(step, threads, repeats) / 1e9
+
+
+def settle():
+    """Collect garbage, then wait SETTLE_S for the last run's threads to
+    go idle: every library starts its timed run from the same state."""
+    gc.collect()
+    time.sleep(SETTLE_S)
+
+
+def orders(names, rounds):
+    """(round, names in that round's order) for `rounds` rounds, cycling
+    through every permutation of the names: each runs right after each
+    other one equally often within a cycle, so none is always timed after
+    the same other one (and charged its leftovers)."""
+    perms = [list(p) for p in itertools.permutations(names)]
+    for r in range(rounds):
+        yield r, perms[r % len(perms)]
+
+
+def time_calls(fns, min_block=0.02, blocks=7):
+    """{name: median seconds of one call of fns[name]()}: each function's
+    calls are timed in blocks of at least min_block seconds, and the blocks
+    of the functions alternate (load from elsewhere hits them alike), in
+    the order orders() gives, each after settle()."""
+    reps = {}
+    for name, fn in fns.items():
+        fn()
+        n = 1
+        while True:
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            dt = time.perf_counter() - t0
+            if dt >= min_block or n >= 1 << 20:
+                break
+            n *= 2 if dt <= 0 else max(2, min(10, int(min_block / dt) + 1))
+        reps[name] = n
+    samples = {name: [] for name in fns}
+    for _, order in orders(fns, blocks):
+        for name in order:
+            fn, n = fns[name], reps[name]
+            settle()
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            samples[name].append((time.perf_counter() - t0) / n)
+    return {name: statistics.median(v) for name, v in samples.items()}
+
+
+def default_threads():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def loadavg():
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+def git_commit():
+    """The commit of the fastbp source tree being run ("+changes" when it
+    has uncommitted ones), or None outside a git checkout."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here,
+                              capture_output=True, text=True, timeout=10)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=here, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
+
+
+def versions():
+    import scipy
+    import sklearn
+
+    import fastbp
+
+    v = {"python": platform.python_version(), "numpy": np.__version__,
+         "scipy": scipy.__version__, "sklearn": sklearn.__version__,
+         "fastbp": getattr(fastbp, "__version__", "?")}
+    if have_torch():
+        import torch
+
+        v["torch"] = torch.__version__
+    try:
+        import jax
+
+        v["jax"] = jax.__version__
+    except Exception:
+        pass
+    try:
+        from threadpoolctl import threadpool_info
+
+        v["blas"] = sorted({f"{i.get('internal_api')} {i.get('version')} "
+                            f"({i.get('architecture')})"
+                            for i in threadpool_info() if i["user_api"] == "blas"})
+    except Exception:  # pragma: no cover
+        pass
+    return v
+
+
+def fmt_ms(v):
+    if v is None:
+        return "-"
+    return f"{v:.3g}" if v < 100 else f"{v:.0f}"
+
+
+def fmt_x(v):
+    return "-" if v is None else f"{v:.1f}x"
+
+
+def table(headers, rows, markdown):
+    if markdown:
+        lines = ["| " + " | ".join(headers) + " |",
+                 "|" + "|".join("---:" if i else "---" for i in range(len(headers))) + "|"]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        return "\n".join(lines)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+              for i, h in enumerate(headers)]
+    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w)  # noqa: E731
+                              for i, (c, w) in enumerate(zip(r, widths)))
+    return "\n".join([fmt(headers), fmt(["-" * w for w in widths])]
+                     + [fmt(r) for r in rows])
