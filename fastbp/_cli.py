@@ -190,12 +190,18 @@ def _build_parser():
         description="Train fastbp.MLPClassifier and scikit-learn's "
         "MLPClassifier on scikit-learn's bundled digits data (8x8 images of "
         "handwritten digits, pixels scaled to [0, 1]) with the same split and "
-        "settings, and print test accuracy and fit time side by side.")
+        "settings, and print test accuracy and fit time side by side. The "
+        "libraries' fits are interleaved (--rounds of each) and their medians "
+        "compared; the demo says when the machine was busy, which makes the "
+        "ratio unreliable.")
     _add_model_options(p, epochs=200,
                        activations=["identity", "logistic", "tanh", "relu"],
                        solvers=["adam", "sgd", "lbfgs"])
     p.add_argument("--no-sklearn", action="store_true",
                    help="train fastbp only (skip the comparison)")
+    p.add_argument("--rounds", type=_positive_int, default=3, metavar="N",
+                   help="fits of each library, interleaved (default: 3); the "
+                        "medians are compared")
     p.add_argument("--plot", metavar="PNG", help="write fastbp's loss curve here")
     p.set_defaults(func=_cmd_demo)
 
@@ -786,34 +792,102 @@ def _cmd_demo(args):
     print("MLPClassifier(" + ", ".join(f"{k}={v!r}" for k, v in settings.items())
           + ")")
     print()
-    rows = []
     runs = [("fastbp", fastbp.MLPClassifier(n_threads=args.threads, progress=False,
                                             **settings))]
     if not args.no_sklearn:
         from sklearn.neural_network import MLPClassifier
 
         runs.append(("scikit-learn", MLPClassifier(**settings)))
-    fitted = {}
-    for name, est in runs:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            start = time.perf_counter()
-            est.fit(X_train, y_train)
-            seconds = time.perf_counter() - start
+    from fastbp._threads import available_cores
+
+    load_before = _load_average()
+    seconds, fitted = _interleaved_fits(runs, X_train, y_train, args.rounds)
+    medians = {name: float(np.median(s)) for name, s in seconds.items()}
+    print(f"{'':14}{'test accuracy':>15}{'fit time':>12}{'epochs':>9}   "
+          f"fits (fastest - slowest)")
+    for name, _ in runs:
+        est = fitted[name]
         acc = float(np.mean(est.predict(X_test) == y_test))
-        rows.append((name, acc, seconds, est.n_iter_))
-        fitted[name] = est
-    print(f"{'':14}{'test accuracy':>15}{'fit time':>12}{'epochs':>9}")
-    for name, acc, seconds, n_iter in rows:
-        print(f"{name:14}{acc:>15.4f}{seconds:>10.3f} s{n_iter:>9}")
-    if len(rows) == 2:
-        print()
-        print(f"speedup: {rows[1][2] / rows[0][2]:.1f}x (scikit-learn's fit time "
-              "/ fastbp's)")
+        s = seconds[name]
+        print(f"{name:14}{acc:>15.4f}{medians[name]:>10.3f} s{est.n_iter_:>9}   "
+              f"{len(s)} ({min(s):.3f} - {max(s):.3f} s)")
+    print()
+    if len(runs) == 2:
+        print(f"speedup: {medians['scikit-learn'] / medians['fastbp']:.1f}x "
+              "(scikit-learn's median fit time / fastbp's; the fits interleaved)")
+    spreads = {name: max(s) / min(s) for name, s in seconds.items() if min(s) > 0}
+    cores = available_cores()
+    busy = _busy_verdict(load_before, cores, spreads)
+    load = "" if load_before is None else f", load average {load_before:.1f} before"
+    if busy:
+        print(f"machine: busy ({busy}): these times are slower than on an idle "
+              "machine and their ratio is not reliable; run the demo again "
+              "when the machine is idle.")
+    else:
+        print(f"machine: idle ({cores} core{'s' if cores != 1 else ''}{load}; "
+              "each library's fit times within "
+              f"{_UNSTEADY_SPREAD:g}x of each other)")
     if args.plot:
         _write_plot(fitted["fastbp"], args.plot)
         print(f"wrote fastbp's loss curve to {args.plot}")
     return 0
+
+
+# -- demo timing ---------------------------------------------------------------
+# A ratio of two fit times is only as good as the times: on a machine running
+# other work, a fit slows by whatever shares its cores at that moment (a run
+# printed 38x under load against 4x idle). So the libraries' fits are
+# interleaved, round by round in alternating order, their medians compared,
+# and the demo says when the machine was busy.
+_BUSY_LOAD_PER_CORE = 0.5     # load average of other work, per core
+_UNSTEADY_SPREAD = 1.5        # slowest / fastest fit of one library
+
+
+def _load_average():
+    """The 1-minute load average, or None where the OS has none."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
+def _busy_verdict(load_before, cores, spreads):
+    """None for a quiet machine, else why its timings are unreliable.
+
+    load_before: the 1-minute load average before the first fit (other
+    processes' work; the demo's own fits come after); cores: the cores
+    fastbp may use; spreads: {library: its slowest fit / its fastest}.
+    """
+    reasons = []
+    if load_before is not None and load_before > _BUSY_LOAD_PER_CORE * cores:
+        reasons.append(f"load average {load_before:.1f} on {cores} "
+                       f"core{'s' if cores != 1 else ''} before the fits")
+    for name, spread in spreads.items():
+        if spread > _UNSTEADY_SPREAD:
+            reasons.append(f"{name}'s slowest fit took {spread:.1f}x its fastest")
+    return "; ".join(reasons) or None
+
+
+def _interleaved_fits(runs, X, y, rounds):
+    """Fit a fresh clone of each of `runs` ([(name, estimator)]) `rounds`
+    times, one of each per round, the order reversed every other round, so
+    that other work on the machine falls on every library alike. Returns
+    ({name: [seconds of each fit]}, {name: its last fitted estimator})."""
+    from sklearn.base import clone
+    from sklearn.exceptions import ConvergenceWarning
+
+    seconds = {name: [] for name, _ in runs}
+    fitted = {}
+    for r in range(rounds):
+        for name, proto in (runs if r % 2 == 0 else runs[::-1]):
+            est = clone(proto)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                start = time.perf_counter()
+                est.fit(X, y)
+                seconds[name].append(time.perf_counter() - start)
+            fitted[name] = est
+    return seconds, fitted
 
 
 def _load_model(path):

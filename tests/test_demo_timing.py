@@ -1,0 +1,94 @@
+"""`fastbp demo` times fastbp and scikit-learn interleaved, compares medians,
+and says when the machine was busy (which makes the ratio unreliable)."""
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator
+
+from fastbp import _cli
+from fastbp._cli import _busy_verdict, _interleaved_fits, main
+
+
+# -- the verdict ------------------------------------------------------------------
+def test_an_idle_machine_gets_no_verdict():
+    assert _busy_verdict(0.3, 2, {"fastbp": 1.1, "scikit-learn": 1.2}) is None
+    assert _busy_verdict(None, 2, {"fastbp": 1.4}) is None   # no load average here
+
+
+def test_load_from_other_work_makes_the_machine_busy():
+    verdict = _busy_verdict(1.5, 2, {"fastbp": 1.1})
+    assert verdict == "load average 1.5 on 2 cores before the fits"
+    assert _busy_verdict(1.5, 4, {"fastbp": 1.1}) is None    # under half of 4 cores
+    assert _busy_verdict(0.8, 1, {}) == "load average 0.8 on 1 core before the fits"
+
+
+def test_unsteady_fit_times_make_the_machine_busy():
+    verdict = _busy_verdict(0.1, 2, {"fastbp": 1.2, "scikit-learn": 2.04})
+    assert verdict == "scikit-learn's slowest fit took 2.0x its fastest"
+    both = _busy_verdict(3.0, 2, {"fastbp": 1.7})
+    assert both.startswith("load average 3.0") and "fastbp's slowest fit took 1.7x" in both
+
+
+# -- interleaving -----------------------------------------------------------------
+class _Recorder(BaseEstimator):
+    calls = []
+
+    def __init__(self, name="a"):
+        self.name = name
+
+    def fit(self, X, y):
+        _Recorder.calls.append((self.name, id(self)))
+        self.fitted_ = True
+        return self
+
+
+def test_fits_interleave_in_alternating_order_on_fresh_clones():
+    _Recorder.calls = []
+    runs = [("a", _Recorder("a")), ("b", _Recorder("b"))]
+    seconds, fitted = _interleaved_fits(runs, np.zeros((2, 1)), [0, 1], rounds=3)
+    assert [name for name, _ in _Recorder.calls] == ["a", "b", "b", "a", "a", "b"]
+    assert len({obj for _, obj in _Recorder.calls}) == 6          # a new clone each fit
+    assert all(not hasattr(est, "fitted_") for _, est in runs)    # the prototypes untouched
+    assert {k: len(v) for k, v in seconds.items()} == {"a": 3, "b": 3}
+    assert fitted["a"].fitted_ and fitted["b"].name == "b"
+
+
+# -- the demo's output ------------------------------------------------------------
+def _demo(capsys, *args):
+    assert main(["demo", "--epochs", "2", *args]) == 0
+    return capsys.readouterr().out
+
+
+def test_demo_prints_medians_of_interleaved_fits(capsys, monkeypatch):
+    monkeypatch.setattr(_cli, "_load_average", lambda: 0.0)
+    steady = {"fastbp": [0.10, 0.11, 0.12], "scikit-learn": [1.0, 1.1, 1.2]}
+    real = _cli._interleaved_fits
+
+    def fits(runs, X, y, rounds):
+        assert rounds == 3 and [name for name, _ in runs] == ["fastbp", "scikit-learn"]
+        _, fitted = real(runs, X, y, 1)
+        return steady, fitted
+
+    monkeypatch.setattr(_cli, "_interleaved_fits", fits)
+    out = _demo(capsys)
+    rows = {ln.split()[0]: ln.split() for ln in out.splitlines()
+            if ln.startswith(("fastbp ", "scikit-learn "))}
+    assert rows["fastbp"][2] == "0.110" and rows["scikit-learn"][2] == "1.100"
+    assert "3 (0.100 - 0.120 s)" in out
+    assert "speedup: 10.0x (scikit-learn's median fit time / fastbp's" in out
+    (machine,) = [ln for ln in out.splitlines() if ln.startswith("machine: ")]
+    assert machine.startswith("machine: idle (")
+
+
+def test_demo_says_when_the_machine_was_busy(capsys, monkeypatch):
+    monkeypatch.setattr(_cli, "_load_average", lambda: 64.0)
+    out = _demo(capsys, "--rounds", "2")
+    (machine,) = [ln for ln in out.splitlines() if ln.startswith("machine: ")]
+    assert machine.startswith("machine: busy (load average 64.0 on ")
+    assert "ratio is not reliable" in machine
+    rows = [ln for ln in out.splitlines() if ln.startswith(("fastbp ", "scikit-learn "))]
+    assert all(ln.split()[5] == "2" for ln in rows)               # two fits each
+
+
+def test_demo_rounds_must_be_positive(capsys):
+    assert main(["demo", "--rounds", "0"]) == 2
+    assert "--rounds" in capsys.readouterr().err
