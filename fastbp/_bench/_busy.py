@@ -128,22 +128,36 @@ def run_busy(*, threads, quick, log, n_busy=2, repeats=None):
                    "samples_ms": {k: [1e3 * s for s in v] for k, v in samples.items()},
                    "default_vs_one": med["default"] / med["one"],
                    "sklearn_vs_default": med["sklearn"] / med["default"]}
+            row["checks"] = busy_checks(row)
             rows.append(row)
             log(f"  busy {name}: default {med['default']:.1f}, one thread "
                 f"{med['one']:.1f}, sklearn {med['sklearn']:.1f} ms/epoch")
     return {"n_busy": n_busy, "threads": threads, "cases": rows}
 
 
+def busy_checks(row):
+    """{what: (value, aim, reached)} for one busy case."""
+    return {
+        "default_vs_one": (row["default_vs_one"], BUSY_AIM_VS_ONE_THREAD,
+                           row["default_vs_one"] <= BUSY_AIM_VS_ONE_THREAD),
+        "sklearn_vs_default": (row["sklearn_vs_default"], BUSY_AIM_VS_SKLEARN,
+                               row["sklearn_vs_default"] >= BUSY_AIM_VS_SKLEARN),
+    }
+
+
 def format_busy(busy, table):
     headers = ["busy machine: shape", "rows", "default", "n_threads=1", "sklearn",
-               "default / one thread", "sklearn / default"]
+               "default / one thread", "sklearn / default", "reached (each aim)"]
     rows = []
     for r in busy["cases"]:
         ms = r["ms_per_epoch"]
+        c = r.get("checks") or busy_checks(r)
         rows.append([r["case"] + f" ({r['dtype']})", str(r["rows"]),
                      f"{ms['default']:.3g}", f"{ms['one']:.3g}",
                      f"{ms['sklearn']:.3g}", f"{r['default_vs_one']:.2f}",
-                     f"{r['sklearn_vs_default']:.1f}x"])
+                     f"{r['sklearn_vs_default']:.1f}x",
+                     "/".join("yes" if c[k][2] else "no"
+                              for k in ("default_vs_one", "sklearn_vs_default"))])
     return "\n".join([
         f"Training beside {busy['n_busy']} busy-looping processes, ms per epoch "
         f"(medians, interleaved; default = fastbp with {busy['threads']} threads "

@@ -1,11 +1,11 @@
 """The report of a ``fastbp bench`` run, as text or markdown tables: the
 run's header here, each part's tables beside the part that measures it."""
-from fastbp._bench._busy import format_busy
+from fastbp._bench._busy import busy_checks, format_busy
 from fastbp._bench._common import table
 from fastbp._bench._dtype import format_dtype
 from fastbp._bench._memory import format_memory
 from fastbp._bench._predict import format_predict
-from fastbp._bench._sparse import format_sparse
+from fastbp._bench._sparse import format_sparse, sparse_checks
 from fastbp._bench._train import format_training
 
 
@@ -41,4 +41,63 @@ def format_report(report, markdown=False):
         out += ["", format_sparse(report["sparse"], tab)]
     if report.get("dtype"):
         out += ["", format_dtype(report["dtype"], tab)]
+    aims = aim_results(report)
+    if aims:
+        out += ["", format_aims(aims)]
     return "\n".join(out)
+
+
+def _x(v):
+    return f"{v:.2f}x"
+
+
+def aim_results(report):
+    """Every aim the run measured: [(what, value, reached)], in the order of
+    the report's tables."""
+    out = []
+    for res in report.get("cases", []):
+        for what, (v, t, ok) in res.get("checks", {}).items():
+            if what == "of_sgemm":
+                out.append((f"{res['case']}: >={t:.0%} of sgemm", f"{v:.0%}", ok))
+            else:
+                out.append((f"{res['case']}: >={t:g}x {what[1:]}", _x(v), ok))
+    checks = (report.get("predict") or {}).get("checks", {})
+    if "one_row_us" in checks:
+        v, t, ok = checks["one_row_us"]
+        out.append((f"predict 1 row: <={t:g} us", f"{v:.1f} us", ok))
+    if "all_rows_xsklearn" in checks:
+        v, t, ok = checks["all_rows_xsklearn"]
+        out.append((f"predict all rows: >={t:g}x sklearn", _x(v), ok))
+    checks = (report.get("memory") or {}).get("checks", {})
+    if "no_x_copy" in checks:
+        v, t, ok = checks["no_x_copy"]
+        out.append(("memory: no float64 copy of X", f"{v:.2f} X", ok))
+    if "excess_workspaces" in checks:
+        v, t, ok = checks["excess_workspaces"]
+        out.append((f"memory: at most {t:g} batch workspaces beyond the model",
+                    f"{v:.1f}", ok))
+    for r in (report.get("busy") or {}).get("cases", []):
+        c = r.get("checks") or busy_checks(r)
+        v, t, ok = c["default_vs_one"]
+        out.append((f"busy {r['case']}: default / one thread <={t:g}", f"{v:.2f}", ok))
+        v, t, ok = c["sklearn_vs_default"]
+        out.append((f"busy {r['case']}: >={t:g}x sklearn", _x(v), ok))
+    for r in (report.get("sparse") or {}).get("cases", []):
+        c = r.get("checks") or sparse_checks(r)
+        v, t, ok = c["fit_xsklearn"]
+        out.append((f"sparse {r['dtype']}: fit >={t:g}x sklearn", _x(v), ok))
+        v, t, ok = c["predict_xsklearn"]
+        out.append((f"sparse {r['dtype']}: predict_proba >={t:g}x sklearn", _x(v), ok))
+        v, t, ok = c["predict_extra_mib"]
+        out.append((f"sparse {r['dtype']}: predict extra memory <={t:g} MiB",
+                    f"{v:.1f} MiB", ok))
+    return out
+
+
+def format_aims(aims):
+    """One line per verdict: how many aims were reached, and each missed."""
+    missed = [(what, v) for what, v, ok in aims if not ok]
+    line = f"Aims: {len(aims) - len(missed)} of {len(aims)} reached"
+    if not missed:
+        return line + "."
+    return line + "; missed: " + "; ".join(f"{what} (got {v})" for what, v in missed) + "."

@@ -1,0 +1,102 @@
+"""`fastbp bench` marks every aim reached or missed: the sparse and busy
+tables have a "reached" column, and the report ends with one line counting
+the aims reached and naming each one missed."""
+from fastbp._bench import _busy, _sparse
+from fastbp._bench._report import aim_results, format_aims, format_report
+from fastbp._bench._common import table
+
+
+def _tab(headers, rows):
+    return table(headers, rows, False)
+
+
+def _sparse_row(dtype, fit_x, pred_x, extra_mib):
+    return {"dtype": dtype, "fit_ms_per_epoch": {"fastbp": 10.0, "sklearn": 10.0 * fit_x},
+            "predict_ms": {"fastbp": 1.0, "sklearn": pred_x},
+            "predict_rows": 2000,
+            "predict_peak_extra_bytes": {"fastbp": extra_mib * 2**20, "sklearn": 2**20},
+            "first_epoch_loss": {"fastbp": 1.6, "sklearn": 1.6},
+            "fit_speedup": fit_x, "predict_speedup": pred_x}
+
+
+def _sparse_result():
+    return {"rows": 2000, "n_features": 100_000, "nnz_per_row": 100,
+            "cases": [_sparse_row("float32", 6.0, 3.0, 10.0),      # every aim reached
+                      _sparse_row("float64", 4.0, 1.5, 100.0)]}    # every aim missed
+
+
+def _busy_result():
+    def row(case, d_vs_one, sk_vs_d):
+        return {"case": case, "rows": 5000, "dtype": "float32",
+                "ms_per_epoch": {"default": 10.0, "one": 10.0 / d_vs_one,
+                                 "sklearn": 10.0 * sk_vs_d},
+                "default_vs_one": d_vs_one, "sklearn_vs_default": sk_vs_d}
+    return {"n_busy": 2, "threads": 2,
+            "cases": [row("digits", 1.1, 4.0), row("wide", 1.6, 2.0)]}
+
+
+def _lines(text, start):
+    return [ln for ln in text.splitlines() if ln.lstrip().startswith(start)]
+
+
+def test_sparse_checks_compare_with_each_aim():
+    ok = _sparse_row("float32", _sparse.SPARSE_AIM_FIT, _sparse.SPARSE_AIM_PREDICT,
+                     _sparse.SPARSE_AIM_PREDICT_EXTRA_MIB)
+    assert all(reached for _, _, reached in _sparse.sparse_checks(ok).values())
+    bad = _sparse_row("float32", 4.99, 1.99, 64.5)
+    assert not any(reached for _, _, reached in _sparse.sparse_checks(bad).values())
+
+
+def test_the_sparse_table_marks_each_aim():
+    text = _sparse.format_sparse(_sparse_result(), _tab)
+    header = text.splitlines()[1]
+    assert "fastbp aims at" in header and "reached" in header
+    fit32, fit64 = _lines(text, "fit, ms per epoch")
+    assert fit32.rstrip().endswith("yes") and ">=5x sklearn" in fit32
+    assert fit64.rstrip().endswith("no")
+    pred32, pred64 = _lines(text, "predict_proba")
+    assert pred32.rstrip().endswith("yes") and pred64.rstrip().endswith("no")
+    mem32, mem64 = _lines(text, "its peak extra memory")
+    assert "<=64 MiB" in mem32 and mem32.rstrip().endswith("yes")
+    assert mem64.rstrip().endswith("no")
+
+
+def test_the_busy_table_marks_each_aim():
+    busy = _busy_result()
+    for r in busy["cases"]:
+        r["checks"] = _busy.busy_checks(r)
+    text = _busy.format_busy(busy, _tab)
+    assert "reached (each aim)" in text.splitlines()[1]
+    (digits,) = _lines(text, "digits")
+    (wide,) = _lines(text, "wide")
+    assert digits.rstrip().endswith("yes/yes")
+    assert wide.rstrip().endswith("no/no")
+
+
+def test_the_report_ends_with_the_aims_reached_and_missed():
+    report = {"meta": {"threads": 2, "cpu": "test CPU", "quick": True,
+                       "loadavg_start": [0, 0, 0], "loadavg_end": [0, 0, 0]},
+              "cases": [{"case": "digits-b200", "rows": 1797, "sizes": [64, 100, 10],
+                         "batch": 200, "gflop_per_epoch": 0.1,
+                         "libs": {"fastbp": {"ms_per_epoch": 1.0}},
+                         "checks": {"xsklearn": (5.0, 3.0, True)}}],
+              "predict": {"libs": {}, "rows_all": 1797,
+                          "checks": {"one_row_us": (12.0, 10.0, False)}},
+              "busy": _busy_result(), "sparse": _sparse_result()}
+    aims = aim_results(report)
+    # 1 training + 1 prediction + 2 x 2 busy + 2 x 3 sparse
+    assert len(aims) == 12
+    assert sum(ok for _, _, ok in aims) == 1 + 0 + 2 + 3
+    last = format_report(report).splitlines()[-1]
+    assert last.startswith("Aims: 6 of 12 reached; missed: ")
+    for missed in ("predict 1 row: <=10 us (got 12.0 us)",
+                   "busy wide: default / one thread <=1.25 (got 1.60)",
+                   "busy wide: >=3x sklearn (got 2.00x)",
+                   "sparse float64: fit >=5x sklearn (got 4.00x)",
+                   "sparse float64: predict extra memory <=64 MiB (got 100.0 MiB)"):
+        assert missed in last, missed
+    assert "digits-b200" not in last and "float32" not in last
+
+
+def test_every_aim_reached_says_so():
+    assert format_aims([("a", "1x", True), ("b", "2x", True)]) == "Aims: 2 of 2 reached."
