@@ -1,6 +1,8 @@
 """`fastbp bench` marks every aim reached or missed: the sparse and busy
 tables have a "reached" column, and the report ends with one line counting
 the aims reached and naming each one missed."""
+import pytest
+
 from fastbp._bench import _busy, _sparse
 from fastbp._bench._report import aim_results, format_aims, format_report
 from fastbp._bench._common import table
@@ -100,3 +102,45 @@ def test_the_report_ends_with_the_aims_reached_and_missed():
 
 def test_every_aim_reached_says_so():
     assert format_aims([("a", "1x", True), ("b", "2x", True)]) == "Aims: 2 of 2 reached."
+
+
+# -- --quick: fewer fits and repeats, the aims still marked -------------------------
+def test_quick_runs_fewer_fits_and_ends_with_the_aims(monkeypatch, capsys):
+    from fastbp._bench import _main
+
+    seen = {}
+    monkeypatch.setattr(_main, "sgemm_gflops", lambda threads, **kw: 100.0)
+
+    def run_case(name, X, y, *, repeats, quick, **kw):
+        seen["case"] = (name, repeats, quick, X.shape[0])
+        return {"case": name, "rows": X.shape[0], "sizes": [64, 100, 10], "batch": 200,
+                "gflop_per_epoch": 0.1, "peers": {"products": {"gflops": 10.0}},
+                "libs": {"fastbp": {"ms_per_epoch": 1.0, "gflops": 100.0},
+                         "sklearn": {"ms_per_epoch": 9.0, "gflops": 11.0,
+                                     "fastbp_speedup": 9.0}}}
+
+    def run_sparse(*, threads, quick, log, repeats):
+        seen["sparse"] = (quick, repeats)
+        return _sparse_result()
+
+    monkeypatch.setattr(_main, "run_case", run_case)
+    monkeypatch.setattr("fastbp._bench._sparse.run_sparse", run_sparse)
+    assert _main.main(["--quick", "--cases", "digits-b200,sparse", "--libs",
+                       "fastbp,sklearn"]) == 0
+    assert seen["case"] == ("digits-b200", 5, True, 1797)
+    assert seen["sparse"] == (True, 2)
+    out = capsys.readouterr().out
+    last = out.rstrip().splitlines()[-1]
+    # digits-b200 aims at 5x sklearn (9x: reached); float32 sparse reached,
+    # float64 missed on all three
+    assert last.startswith("Aims: 4 of 7 reached; missed: sparse float64: fit")
+
+
+def test_quick_help_says_what_it_is_for(capsys):
+    from fastbp._bench import _main
+
+    with pytest.raises(SystemExit):
+        _main.parse_args(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "a minute or so on an idle machine" in text
+    assert "every aim is still marked reached or missed" in text

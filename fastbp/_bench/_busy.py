@@ -71,7 +71,7 @@ def _busy_data(kind, dtype, quick):
         X, y = digits_data()
     elif kind == "wide":
         rng = np.random.default_rng(0)
-        n = 5000 if quick else 20000
+        n = 2000 if quick else 20000
         X = rng.standard_normal((n, 100), dtype=np.float32)
         y = np.argmax(X[:, :10] + rng.standard_normal((n, 10), dtype=np.float32),
                       axis=1)
@@ -100,7 +100,7 @@ def run_busy(*, threads, quick, log, n_busy=2, repeats=None):
 
     # (a fit beside busy processes varies 2x from one to the next, with
     # the scheduler: medians need more fits than on an idle machine)
-    repeats = repeats or (9 if quick else 11)
+    repeats = repeats or (3 if quick else 11)
     rows = []
     with BusyCores(n_busy):
         for name, case in BUSY_SHAPES.items():

@@ -17,7 +17,7 @@ N_CLASSES = 10
 
 FULL_ROWS = 60000
 
-QUICK_ROWS = 6000
+QUICK_ROWS = 3000
 
 #: Seconds to wait before each timed fit or block of calls. OpenBLAS's
 #: idle worker threads spin for 2**28 cycles (about 0.1 s at 2-3 GHz)

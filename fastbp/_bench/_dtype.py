@@ -21,7 +21,7 @@ def run_dtype(*, threads, quick, log, repeats=None):
 
     from fastbp import MLPClassifier
 
-    n = 3000 if quick else 20000
+    n = 1500 if quick else 20000
     X, y = synthetic_data(n)
     df = pd.DataFrame(X.astype(np.float64))
     kw = dict(hidden_layer_sizes=(256, 128), batch_size=128, max_iter=1,
@@ -38,7 +38,7 @@ def run_dtype(*, threads, quick, log, repeats=None):
 
     for dtype in runs.values():   # warm-up
         fit(dtype)
-    for _, order in orders(runs, repeats or (5 if quick else 9)):
+    for _, order in orders(runs, repeats or (3 if quick else 9)):
         for k in order:
             settle()
             samples[k].append(fit(runs[k]))

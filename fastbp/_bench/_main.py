@@ -24,8 +24,11 @@ def parse_args(argv=None):
                     "PyTorch's and a JAX/XLA program on training (ms per "
                     "epoch) and prediction.")
     p.add_argument("--quick", action="store_true",
-                   help=f"fewer epochs and repeats, {QUICK_ROWS} synthetic rows "
-                        f"instead of {FULL_ROWS} (for CI)")
+                   help=f"a run of a minute or so on an idle machine (for CI "
+                        f"and a first look): at most 5 epochs and 5 timed fits "
+                        f"per library and case, {QUICK_ROWS} synthetic rows "
+                        f"instead of {FULL_ROWS}, fewer repeats of every part; "
+                        f"every aim is still marked reached or missed")
     p.add_argument("--cases", default=None,
                    help="comma-separated cases to run (default: all): "
                         + ", ".join([*CASES, *EXTRA_CASES]))
@@ -34,9 +37,9 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=None,
                    help="threads for every library (default: all cores)")
     p.add_argument("--repeats", type=int, default=None,
-                   help="timed fits per library and case (default 15, fewer "
-                        "where the fits would take more than ~15 s, quick ~4 s; "
-                        "the busy case: 11, quick 9)")
+                   help="timed fits per library and case (default 15, quick 5; "
+                        "fewer where the fits would take more than ~15 s, quick "
+                        "~1.5 s; the busy case: 11, quick 3)")
     p.add_argument("--rows", type=int, default=None,
                    help="rows of the synthetic data (overrides the default)")
     p.add_argument("--busy", type=int, default=2, metavar="N",
@@ -73,7 +76,7 @@ def main(argv=None):
             "is left out")
     # As many fits as fit in each case's time budget, up to 15: medians of
     # a few short fits move by tens of percent on a machine with other load.
-    repeats = args.repeats or 15
+    repeats = args.repeats or (5 if args.quick else 15)
     rows = args.rows or (QUICK_ROWS if args.quick else FULL_ROWS)
 
     t_start = time.perf_counter()
@@ -102,10 +105,14 @@ def main(argv=None):
         # fastbp's fits (see run_case), like the libraries against each
         # other: a single measurement before or after a case of minutes
         # takes whatever load the machine had at that moment.
-        peers = {"products": lambda: step_gemm_gflops(sizes, batch, threads)}
+        # (quick: fewer calls per measurement; they run beside every fit)
+        peer_repeats = 3 if args.quick else None
+        peers = {"products": lambda: step_gemm_gflops(
+            sizes, batch, threads, **({"repeats": peer_repeats} if peer_repeats else {}))}
         big = "sgemm_fraction" in CASES[name]["target"]
         if big:
-            peers["sgemm"] = lambda: sgemm_gflops(threads)
+            peers["sgemm"] = lambda: sgemm_gflops(
+                threads, **({"repeats": 2} if args.quick else {}))
         res = run_case(name, X, y, threads=threads, libs=libs, repeats=repeats,
                        quick=args.quick, log=log, peers=peers,
                        min_fastbp_fits=3 if big else 1)
@@ -129,7 +136,8 @@ def main(argv=None):
     if "sparse" in names:
         from fastbp._bench._sparse import run_sparse
 
-        report["sparse"] = run_sparse(threads=threads, quick=args.quick, log=log)
+        report["sparse"] = run_sparse(threads=threads, quick=args.quick, log=log,
+                                      repeats=2 if args.quick else 3)
     if "dtype" in names:
         from fastbp._bench._dtype import run_dtype
 

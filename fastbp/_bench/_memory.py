@@ -14,7 +14,9 @@ def run_memory(*, threads, libs, quick, log, n_rows=None):
     import fastbp
     from fastbp._solver import split_layers
 
-    n = n_rows or (QUICK_ROWS if quick else FULL_ROWS)
+    # (quick: twice the quick rows of the training cases, so that a float64
+    # copy of X still stands out against the model's own state)
+    n = n_rows or (2 * QUICK_ROWS if quick else FULL_ROWS)
     root = os.path.dirname(os.path.dirname(os.path.abspath(fastbp.__file__)))
     env = dict(os.environ)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"]

@@ -40,7 +40,7 @@ def run_predict(*, threads, libs, quick, log):
             predict = model.predict
         predicts[lib] = predict
     one = np.ascontiguousarray(X[:1])
-    blocks = 5 if quick else 9
+    blocks = 3 if quick else 9
     with threadpool_limits(limits=threads, user_api="blas"):
         acc = {lib: float(np.mean(p(X) == y)) for lib, p in predicts.items()}
         # the libraries' blocks of calls alternate, like their fits

@@ -183,7 +183,7 @@ def run_case(name, X, y, *, threads, libs, repeats, quick, log, peers=None,
     at most 5 in quick mode): later epochs can be slower than early ones
     (Adam's moments decay into subnormal floats), so all are timed over the
     same stretch of training. Each library gets `repeats` timed fits, fewer
-    where its fits are long (about 15 s per library and case, 4 s quick):
+    where its fits are long (about 15 s per library and case, 1.5 s quick):
     short cases (digits) get many fits, whose medians hold still on a noisy
     machine, long ones a few (fastbp at least `min_fastbp_fits`).
 
@@ -197,7 +197,7 @@ def run_case(name, X, y, *, threads, libs, repeats, quick, log, peers=None,
     epochs = min(case["epochs"], 5) if quick else case["epochs"]
     n = X.shape[0]
     sizes = [X.shape[1], *hidden, N_CLASSES]
-    budget_s = 4.0 if quick else 15.0
+    budget_s = 1.5 if quick else 15.0
     n_warm = min(n, 1000 if quick else 6000)
 
     plan = {}
