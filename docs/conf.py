@@ -111,7 +111,6 @@ sphinx_gallery_conf = {
     # minigallery in _templates/autosummary/).
     "doc_module": ("fastbp",),
     "backreferences_dir": os.path.join("generated", "backreferences"),
-    "reference_url": {"fastbp": None},
 }
 
 # Examples print ConvergenceWarnings where they stop early on purpose.
