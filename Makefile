@@ -96,10 +96,18 @@ COPY_INPLACE = $(VENV)/bin/python -I -c "import glob, os, shutil, fastbp._core a
 # log's end when pip fails. $(1): the venv, $(2): what to install, $(3):
 # the build's environment switches.
 #
+# Once the venv holds the build tools (Cython, setuptools; numpy and scipy
+# are dependencies), it builds without pip's isolated environment: a fresh
+# one each time makes every .pyx look older than the .pxd files it cimports
+# from there, so Cython and the compiler redo every module; in the venv,
+# only what changed is rebuilt.
+#
 # `pip install .` copies the Python files through build/lib*, which keeps
-# files deleted or moved from the source: that copy goes first (the
-# compiled objects in build/temp* stay).
-PIP_BUILD = rm -rf build/lib*; set -o pipefail; $(3) $(1)/bin/python -m pip install -v $(2) $(BUILD_TOOLS) 2>&1 \
+# files deleted or moved from the source: those copies go first (the
+# compiled modules there stay: setuptools rebuilds a module only when it is
+# older than its sources).
+PIP_BUILD = [ ! -d build ] || find build -path 'build/lib*' -name '*.py' -delete; set -o pipefail; $(3) $(1)/bin/python -m pip install -v \
+	$(if $(wildcard $(1)/bin/cython),--no-build-isolation) $(2) $(BUILD_TOOLS) 2>&1 \
 	| tee $(1)/build.log \
 	| grep --line-buffered -E "fastbp build:|Cythonizing|^Successfully installed" \
 	|| { tail -n 40 $(1)/build.log; echo "pip failed; its whole output is in $(1)/build.log"; exit 1; }

@@ -37,7 +37,7 @@ class _BuildExtSaying(build_ext):
         else:
             how = ("without OpenMP (Apple clang has no -fopenmp; see the "
                    "install docs for libomp): one thread")
-        _say(f"compiling {len(self.extensions)} modules {how}"
+        _say(f"{len(self.extensions)} compiled modules, {how}"
              + (", with Cython's checks on" if checked else ""))
         super().run()
 
