@@ -68,7 +68,7 @@ def fit(est, source, X, y, sample_weight, incremental, n_threads):
     from fastbp import _stream
 
     runner = _runner(est, n_threads)
-    runner.agree(X.shape, y, sample_weight)
+    runner.agree(X.shape, y, sample_weight, X=X, source=source)
     if source is not None:
         data = _stream.StreamData(source, y, sample_weight, est._net.dtype)
     else:
@@ -136,7 +136,7 @@ class LocalRunner:
         self.est = est
         self.n_threads = n_threads
 
-    def agree(self, shape, y, sample_weight):
+    def agree(self, shape, y, sample_weight, *, X=None, source=None):
         pass
 
     def combine_decision(self, value):
