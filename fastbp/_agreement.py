@@ -69,10 +69,10 @@ def describe(value):
     values are (the same numbers whatever their Python or numpy type)."""
     if value is None or isinstance(value, (bool, np.bool_, str)):
         return repr(value if not isinstance(value, np.bool_) else bool(value))
-    if isinstance(value, numbers.Integral):
-        return repr(int(value))
     if isinstance(value, numbers.Real):
-        return repr(float(value))
+        # 0 and 0.0, 3 and np.int64(3) are one value
+        as_float = float(value)
+        return repr(as_float) if as_float == value else repr(int(value))
     if isinstance(value, np.ndarray):
         value = value.tolist()
     if isinstance(value, (list, tuple)):

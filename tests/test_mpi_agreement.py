@@ -10,8 +10,9 @@ import sys
 import pytest
 
 import mpi_agree_worker
+import numpy as np
 
-pytest.importorskip("mpi4py")
+from fastbp import _agreement
 
 WORKER = os.path.join(os.path.dirname(__file__), "mpi_agree_worker.py")
 # Far above a launch's few seconds: reached only by a hang.
@@ -21,6 +22,7 @@ TIMEOUT = 180
 def _mpiexec():
     import shutil
 
+    pytest.importorskip("mpi4py")
     here = os.path.join(os.path.dirname(sys.executable), "mpiexec")
     found = here if os.path.exists(here) else shutil.which("mpiexec")
     if found is None:
@@ -105,3 +107,30 @@ def test_a_rank_failing_mid_fit_ends_every_rank(tmp_path, what):
     assert {"batch": "a bad batch on the last rank",
             "reader": "the reader of the last rank failed",
             "memory": "MemoryError"}[what] in err, err[-3000:]
+
+
+def test_parameter_values_compare_by_value_not_by_type():
+    d = _agreement.describe
+    assert d((100,)) == d([100]) == d(np.array([100])) == d([np.int64(100)])
+    assert d(1e-3) == d(np.float64(1e-3)) and d(0) == d(0.0)
+    assert d(1e-3) != d(np.nextafter(1e-3, 1))
+    assert d({1: 2.0, 0: 1}) == d({0: 1.0, 1: 2})
+    assert d(np.random.RandomState(0)) == d(np.random.RandomState(0))
+    assert d(np.random.RandomState(0)) != d(np.random.RandomState(1))
+    assert d(True) != d(1)
+    assert d("adam") != d("sgd")
+
+
+def test_the_comparison_names_each_difference_and_every_ranks_value():
+    same = {"parameter max_iter": "3", "X's contents": "crc 1"}
+    assert _agreement.compare([same, dict(same), dict(same)]) is None
+    other = {"parameter max_iter": "5", "X's contents": "crc 1"}
+    err = _agreement.compare([same, same, other])
+    assert isinstance(err, ValueError)
+    assert str(err).startswith("data_parallel: the ranks disagree on parameter "
+                               "max_iter (ranks 0, 1: 3; rank 2: 5). ")
+    # a key only some ranks have (an optimizer state kept by one) differs too
+    err = _agreement.compare([same, {**same, "the optimizer's state": "adam"}])
+    assert "the optimizer's state (rank 0: (none); rank 1: adam)" in str(err)
+    err = _agreement.compare([same, {"error": "OSError: gone"}])
+    assert str(err) == "data_parallel: rank 1 failed before training: OSError: gone"
