@@ -57,11 +57,12 @@ samples = []
 stop = threading.Event()
 
 def sample():
-    # keep the samples taken while some fit held fastbp's limit throughout
+    # keep the samples taken while the four fits held fastbp's limit
+    # throughout (each thread fits once: none left in between)
     while not stop.is_set():
-        if ft._blas_users > 0:
+        if ft._blas_users == 4:
             counts = openblas_counts()
-            if ft._blas_users > 0:
+            if ft._blas_users == 4:
                 samples.append(counts)
 
 sampler = threading.Thread(target=sample)
@@ -83,7 +84,7 @@ def test_worker_thread_fits_after_a_main_thread_fit_keep_openblas_on_one_thread(
     before, samples = got["before"], got["samples"]
     # numpy's and scipy's OpenBLAS, each at 2 threads before the fits
     assert len(before) >= 1 and set(before.values()) == {2}, before
-    assert len(samples) >= 5, len(samples)
+    assert len(samples) >= 3, len(samples)
     for counts in samples:
         assert set(counts) == set(before)
         assert set(counts.values()) == {1}, counts
