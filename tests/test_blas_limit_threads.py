@@ -16,7 +16,7 @@ import fastbp
 threadpoolctl = pytest.importorskip("threadpoolctl")
 
 
-def _run(script):
+def _run(script, cwd):
     env = dict(os.environ)
     # the child imports this very fastbp (installed or built in place)
     env["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.abspath(fastbp.__file__)))
@@ -24,8 +24,10 @@ def _run(script):
     # two BLAS threads to begin with (whatever the cores), so that a limit
     # to one shows; set without threadpoolctl, which no thread has called
     env["OPENBLAS_NUM_THREADS"] = "2"
+    # (in another folder: python -c puts the working directory, which may
+    # hold the source folder fastbp/, first on sys.path)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True,
-                         text=True, timeout=300, env=env)
+                         text=True, timeout=300, env=env, cwd=cwd)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -79,8 +81,9 @@ print(json.dumps({"before": before, "samples": samples,
 """
 
 
-def test_worker_thread_fits_after_a_main_thread_fit_keep_openblas_on_one_thread():
-    got = _run(_WORKER_FITS_AFTER_MAIN_FIT)
+def test_worker_thread_fits_after_a_main_thread_fit_keep_openblas_on_one_thread(
+        tmp_path):
+    got = _run(_WORKER_FITS_AFTER_MAIN_FIT, tmp_path)
     before, samples = got["before"], got["samples"]
     # numpy's and scipy's OpenBLAS, each at 2 threads before the fits
     assert len(before) >= 1 and set(before.values()) == {2}, before
@@ -128,8 +131,9 @@ print(json.dumps({"before": before, **seen}))
 """
 
 
-def test_the_last_fit_to_leave_gives_blas_its_threads_back_from_any_thread():
-    got = _run(_LAST_TO_LEAVE_IN_ANOTHER_THREAD)
+def test_the_last_fit_to_leave_gives_blas_its_threads_back_from_any_thread(
+        tmp_path):
+    got = _run(_LAST_TO_LEAVE_IN_ANOTHER_THREAD, tmp_path)
     before = got.pop("before")
     assert len(before) >= 1 and set(before.values()) == {2}, before
     for when in ("main", "worker alone", "worker first", "main next"):
