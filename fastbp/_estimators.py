@@ -330,7 +330,8 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
         # (fastbp/_refit.py): the view first, then the generation, both in
         # `state` too so that undoing a failed call keeps them.
         outer_view = state.get("_fit_view")
-        state["_fit_view"] = self.__dict__["_fit_view"] = OldModel(dict(state), params)
+        view = state["_fit_view"] = self.__dict__["_fit_view"] = OldModel(
+            dict(state), params)
         state["_fit_generation"] = self.__dict__["_fit_generation"] = (
             state.get("_fit_generation", 0) + 1)
         try:
@@ -351,10 +352,13 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
                 opt.t, opt.learning_rate = opt_state[2], opt_state[3]
             raise
         finally:
-            if outer_view is None:
-                self.__dict__.pop("_fit_view", None)
-            else:
-                self.__dict__["_fit_view"] = outer_view
+            # (a fit that a callback of this one made in this thread hands
+            # back its caller's view; a fit in another thread keeps its own)
+            if self.__dict__.get("_fit_view") is view:
+                if outer_view is not None and outer_view.thread == view.thread:
+                    self.__dict__["_fit_view"] = outer_view
+                else:
+                    del self.__dict__["_fit_view"]
 
     def _fit_unsafe(self, X, y, sample_weight, incremental, classes):
         given = (X, y, sample_weight)  # what scikit-learn's callbacks see

@@ -84,6 +84,12 @@ def test_predict_during_a_refit_to_other_classes_sees_the_old_or_the_new_model(
         allowed = {w[i] for w in want.values()}
         mixed = [r[i] for r in results if r[i] not in allowed]
         assert not mixed, (what, len(mixed), len(results), mixed[:3])
+    # once the fits are over, every thread sees the last model
+    after = []
+    t = threading.Thread(target=lambda: after.append(read()))
+    t.start()
+    t.join(60)
+    assert after == [want[2]]
 
 
 def test_predict_during_partial_fit_sees_the_weights_before_or_after_a_call(
