@@ -58,7 +58,7 @@ def fit(est, source, X, y, sample_weight, incremental, n_threads):
         runner = LocalRunner(est, n_threads)
     else:
         runner = _parallel.MPIRunner(est, n_threads, comm)
-    runner.agree(X.shape, y, sample_weight)
+    runner.agree(X.shape, y, sample_weight, X=X, source=source)
     if source is not None:
         data = _stream.StreamData(source, y, sample_weight, est._net.dtype)
     else:
@@ -135,7 +135,7 @@ class LocalRunner:
         self.n_threads = n_threads
         self.rows_done = 0
 
-    def agree(self, shape, y, sample_weight):
+    def agree(self, shape, y, sample_weight, *, X=None, source=None):
         pass
 
     def combine_decision(self, value):
