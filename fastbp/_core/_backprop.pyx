@@ -23,11 +23,7 @@ instead keeps the mini-batch whole and splits each GEMM over the threads
 (see "Layer-split mini-batches" below), with one workspace and one gradient
 buffer.
 
-Workspace of one thread, for ``rows`` rows (offsets from ``Net``):
-    x   rows * n_in           gathered input rows (shuffled or sparse input)
-    a_l rows * sizes[l + 1]   output of layer l (pre-activation for the last)
-    z_l rows * sizes[l + 1]   pre-activations, GELU only (its derivative)
-    d0, d1 rows * max width   deltas, ping-pong
+The parameter and workspace layouts (``Net``) are in ``_layout.pxd``.
 """
 
 import numpy as np
@@ -45,7 +41,7 @@ from cpython.exc cimport PyErr_CheckSignals
 
 from fastbp._core._blas cimport gemm, gemm_few_rows, SMALL_M
 from fastbp._core._activations cimport (
-    bias_activate, mul_derivative, ACT_IDENTITY, ACT_GELU, OUT_SOFTMAX,
+    bias_activate, mul_derivative, ACT_IDENTITY, OUT_SOFTMAX,
 )
 from fastbp._core._losses cimport (
     loss_delta_row, output_activate_rows, output_delta, shift_by_max,
@@ -57,6 +53,7 @@ from fastbp._core._optim cimport (
 )
 from fastbp._core._openmp cimport fastbp_max_threads, FASTBP_OPENMP
 from fastbp._core._fpmode cimport fastbp_fpmode, fastbp_ftz_on, fastbp_fpmode_restore
+from fastbp._core._layout cimport Net, net_init, net_free
 
 
 cnp.import_array()
@@ -71,87 +68,6 @@ def threads_ran():
 def max_threads():
     """Number of threads OpenMP would use by default (1 in a serial build)."""
     return fastbp_max_threads()
-
-
-cdef struct Net:
-    int L                   # number of weight layers
-    int hidden              # hidden activation code
-    int out                 # output activation / loss code
-    bint store_z            # keep pre-activations (GELU)
-    bint sparse             # CSR input: the first layer reads it in place
-    bint few_rows           # forward passes of at most SMALL_M rows skip
-                            # BLAS (the Predictor: a prediction on a row)
-    bint g0_clean           # sparse: dW_0 gradient buffers hold zeros where
-                            # no row was scattered (the Trainer's epoch
-                            # zeroes what it scattered after each update)
-    Py_ssize_t n_coef       # number of weights (they come first)
-    Py_ssize_t n_params
-    Py_ssize_t rows         # rows the workspace is laid out for
-    Py_ssize_t x_off, d0_off, d1_off, ws_size
-    Py_ssize_t* sizes       # L + 1 widths
-    Py_ssize_t* w_off       # L offsets of W_l in the parameter vector
-    Py_ssize_t* b_off       # L offsets of b_l
-    Py_ssize_t* a_off       # L offsets of layer outputs in the workspace
-    Py_ssize_t* z_off       # L offsets of pre-activations (store_z only)
-
-
-cdef int net_init(Net* net, const Py_ssize_t[::1] sizes, int hidden, int out,
-                  Py_ssize_t rows, bint sparse=False) except -1:
-    cdef int L = sizes.shape[0] - 1
-    cdef int l
-    cdef Py_ssize_t off, widest = 0
-    if L < 1:
-        raise ValueError("a network needs at least an input and an output layer")
-    net.L = L
-    net.hidden = hidden
-    net.out = out
-    net.store_z = hidden == ACT_GELU
-    net.sparse = sparse
-    net.g0_clean = False
-    net.few_rows = False
-    net.rows = rows
-    net.sizes = <Py_ssize_t*>malloc((5 * L + 1) * sizeof(Py_ssize_t))
-    if net.sizes == NULL:
-        raise MemoryError()
-    net.w_off = net.sizes + L + 1
-    net.b_off = net.w_off + L
-    net.a_off = net.b_off + L
-    net.z_off = net.a_off + L
-    for l in range(L + 1):
-        net.sizes[l] = sizes[l]
-    off = 0
-    for l in range(L):
-        net.w_off[l] = off
-        off += sizes[l] * sizes[l + 1]
-    net.n_coef = off
-    for l in range(L):
-        net.b_off[l] = off
-        off += sizes[l + 1]
-    net.n_params = off
-    off = 0
-    net.x_off = off
-    if not sparse:  # sparse rows are never densified
-        off += rows * sizes[0]
-    for l in range(L):
-        net.a_off[l] = off
-        off += rows * sizes[l + 1]
-        if sizes[l + 1] > widest:
-            widest = sizes[l + 1]
-    for l in range(L):
-        net.z_off[l] = off
-        if net.store_z and l < L - 1:
-            off += rows * sizes[l + 1]
-    net.d0_off = off
-    off += rows * widest
-    net.d1_off = off
-    off += rows * widest
-    net.ws_size = off
-    return 0
-
-
-cdef inline void net_free(Net* net) noexcept:
-    free(net.sizes)
-    net.sizes = NULL
 
 
 def workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t rows, int hidden,
