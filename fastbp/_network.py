@@ -11,7 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from fastbp._checks import check_random_state
-from fastbp._core import _backprop, _kernels
+from fastbp._core import _backprop, _kernels, _tuner
 from fastbp._threads import blas_limited, resolve_n_threads
 
 #: Hidden-layer activations, name -> compiled kernel code.
@@ -463,7 +463,7 @@ class Network:
             # thread (a loaded machine), as it measures.
             T_asked = min(T, -(-n // rows))
             work = self._forward_work(X)
-            T = _backprop.forward_team(T_asked, work, self.dtype == np.float32)
+            T = _tuner.forward_team(T_asked, work, self.dtype == np.float32)
         if buffers is None:
             buffers = self.workspace(rows, min(T, -(-n // rows)),
                                      gradient=grad is not None,
@@ -488,7 +488,7 @@ class Network:
                 np.empty(0, dtype=self.dtype) if grad is None else grad,
                 empty2 if out is None else out, T)
         if forward:
-            _backprop.forward_record(T_asked, work,
+            _tuner.forward_record(T_asked, work,
                                      self.dtype == np.float32,
                                      time.perf_counter() - t0)
         return res
