@@ -1,4 +1,4 @@
-"""The compiled epoch loop (fastbp._core._backprop.train_epoch) against a
+"""The compiled epoch loop (fastbp._core._backprop.Trainer.epoch) against a
 sequential numpy reference built on Network.loss_gradient."""
 import numpy as np
 import pytest
@@ -19,7 +19,8 @@ def run_epoch(net, X, Y, sw=None, *, alpha=0.0, batch_size=7, shuffle=False,
               seed=0, opt="sgd", n_threads=1, perm=None, state=None, t=0,
               min_work=0, min_update_params=32768, hp=None, split_layers=False,
               slots=None):
-    """One epoch on `net` (in place). Returns (total_loss, t, perm, state).
+    """One epoch on `net` (in place) through a one-off Trainer over the
+    given buffers. Returns (total_loss, t, perm, state).
     slots: rows of the gradient and workspace buffers (default n_threads)."""
     hp = dict(HP, **(hp or {}))
     dtype = net.dtype
@@ -32,14 +33,25 @@ def run_epoch(net, X, Y, sw=None, *, alpha=0.0, batch_size=7, shuffle=False,
     if state is None:
         state = (np.zeros(net.n_params, dtype),
                  np.zeros(net.n_params if opt in ("adam", "adamw") else 0, dtype))
-    G, ws = net.workspace(min(batch_size, n), n_threads if slots is None else slots)
+    if n == 0:
+        raise ValueError("no samples")
+    batch_size = min(batch_size, n)
+    G, ws = net.workspace(batch_size, n_threads if slots is None else slots)
     with blas_limited(n_threads):
-        total, t = _backprop.train_epoch(
-            Xd, data, ind, ptr, Y, sw, net.params, net._sizes, net._hidden_code,
-            net._out_code, alpha, G, ws, perm, batch_size, shuffle, seed,
-            OPT[opt], hp["lr"], hp["momentum"], hp["nesterov"], hp["beta1"],
-            hp["beta2"], hp["eps"], hp["weight_decay"], state[0], state[1], t,
-            n_threads, min_work, min_update_params, split_layers)
+        # the tuner off: the parts run on n_threads threads
+        tr = _backprop.Trainer(
+            net.params, net._sizes, net._hidden_code, net._out_code,
+            batch_size=batch_size, n_threads=n_threads, sparse=ptr.shape[0] > 0,
+            split_layers=split_layers, min_work=min_work,
+            min_update_params=min_update_params, adaptive=False, G=G, ws=ws)
+        tr.set_optimizer(OPT[opt], hp["lr"], momentum=hp["momentum"],
+                         nesterov=hp["nesterov"], beta1=hp["beta1"],
+                         beta2=hp["beta2"], eps=hp["eps"],
+                         weight_decay=hp["weight_decay"], s1=state[0],
+                         s2=state[1], t=t)
+        total = tr.epoch(Xd, data, ind, ptr, Y, sw, perm, alpha,
+                         shuffle=shuffle, seed=seed)
+        t = tr.t
     return total, t, perm, state
 
 

@@ -1338,43 +1338,6 @@ cdef double _step(Trainer tr, floating[:, ::1] G, double loss_sum,
     return batch_loss
 
 
-def train_epoch(const floating[:, ::1] X,
-                const floating[::1] Xdata, const Py_ssize_t[::1] Xind,
-                const Py_ssize_t[::1] Xptr,
-                const floating[:, ::1] Y, const floating[::1] sw,
-                floating[::1] params, const Py_ssize_t[::1] sizes,
-                int hidden, int out, double alpha,
-                floating[:, ::1] G, floating[:, ::1] ws,
-                Py_ssize_t[::1] perm, Py_ssize_t batch_size,
-                bint shuffle, unsigned long long seed,
-                int opt_kind, double lr, double momentum, bint nesterov,
-                double beta1, double beta2, double eps, double weight_decay,
-                floating[::1] s1, floating[::1] s2, long long t,
-                int n_threads, Py_ssize_t min_work=0,
-                Py_ssize_t min_update_params=32768, bint split_layers=False):
-    """One epoch through a one-off ``Trainer`` over the given buffers (the
-    functional form, for tests): returns (summed batch loss * rows, t).
-    The Trainer's tuner is off: the parts run on n_threads threads."""
-    cdef Py_ssize_t n = Xptr.shape[0] - 1 if Xptr.shape[0] > 0 else X.shape[0]
-    if n == 0:
-        raise ValueError("no samples")
-    if batch_size > n:
-        batch_size = n
-    tr = Trainer(np.asarray(params), np.asarray(sizes), hidden, out,
-                 batch_size=batch_size, n_threads=n_threads,
-                 sparse=Xptr.shape[0] > 0, split_layers=split_layers,
-                 min_work=min_work, min_update_params=min_update_params,
-                 adaptive=False, G=np.asarray(G), ws=np.asarray(ws))
-    tr.set_optimizer(opt_kind, lr, momentum=momentum, nesterov=nesterov,
-                     beta1=beta1, beta2=beta2, eps=eps,
-                     weight_decay=weight_decay, s1=np.asarray(s1),
-                     s2=np.asarray(s2), t=t)
-    total = tr.epoch(np.asarray(X), np.asarray(Xdata), np.asarray(Xind),
-                     np.asarray(Xptr), np.asarray(Y), np.asarray(sw),
-                     np.asarray(perm), alpha, shuffle=shuffle, seed=seed)
-    return total, tr.t
-
-
 cdef inline bint all_finite(const floating* x, Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t i
     cdef floating acc = 0
