@@ -544,12 +544,12 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
 
         n_samples = X_train.shape[0]
         batch_size = self._batch_size(n_samples)
-        Xd, data, ind, ptr = prepare_input(X_train, net.dtype)
+        Xin = prepare_input(X_train, net.dtype)
         Y = np.ascontiguousarray(y_train, dtype=net.dtype)
         sw = (np.empty(0, dtype=net.dtype) if sw_train is None
               else np.ascontiguousarray(sw_train, dtype=net.dtype))
         trainer = self._trainer_for(net, opt, batch_size, n_threads,
-                                    sparse=ptr.shape[0] > 0)
+                                    sparse=Xin.sparse)
         perm = np.arange(n_samples, dtype=np.intp)
         progress = EpochProgress(self.progress if not self.verbose else False,
                                  total=1 if incremental else self.max_iter,
@@ -570,7 +570,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
                     perm = perm[order]
                 trainer.lr = opt.learning_rate
                 try:
-                    loss_sum = trainer.epoch(Xd, data, ind, ptr, Y, sw, perm,
+                    loss_sum = trainer.epoch(Xin, Y, sw, perm,
                                              float(self.alpha))
                 finally:
                     # also after Ctrl-C within the epoch: the mini-batches done
@@ -698,8 +698,8 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
             trainer = cached[1]
         else:
             trainer = _backprop.Trainer(
-                net.params, net._sizes, net._hidden_code, net._out_code,
-                batch_size=batch_size, n_threads=n_threads, sparse=sparse,
+                net.params, net._layout, batch_size=batch_size,
+                n_threads=n_threads, sparse=sparse,
                 split_layers=split, min_work=_MIN_WORK_PER_THREAD)
             self._trainer = (key, trainer)
         trainer.set_optimizer(

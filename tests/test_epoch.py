@@ -25,7 +25,7 @@ def run_epoch(net, X, Y, sw=None, *, alpha=0.0, batch_size=7, shuffle=False,
     hp = dict(HP, **(hp or {}))
     dtype = net.dtype
     n = X.shape[0]
-    Xd, data, ind, ptr = prepare_input(X, dtype)
+    Xin = prepare_input(X, dtype)
     Y = np.ascontiguousarray(Y, dtype=dtype)
     sw = np.empty(0, dtype) if sw is None else np.ascontiguousarray(sw, dtype=dtype)
     if perm is None:
@@ -40,17 +40,16 @@ def run_epoch(net, X, Y, sw=None, *, alpha=0.0, batch_size=7, shuffle=False,
     with blas_limited(n_threads):
         # the tuner off: the parts run on n_threads threads
         tr = _backprop.Trainer(
-            net.params, net._sizes, net._hidden_code, net._out_code,
-            batch_size=batch_size, n_threads=n_threads, sparse=ptr.shape[0] > 0,
-            split_layers=split_layers, min_work=min_work,
-            min_update_params=min_update_params, adaptive=False, G=G, ws=ws)
+            net.params, net._layout, batch_size=batch_size,
+            n_threads=n_threads, sparse=Xin.sparse, split_layers=split_layers,
+            min_work=min_work, min_update_params=min_update_params,
+            adaptive=False, buffers=(G, ws))
         tr.set_optimizer(OPT[opt], hp["lr"], momentum=hp["momentum"],
                          nesterov=hp["nesterov"], beta1=hp["beta1"],
                          beta2=hp["beta2"], eps=hp["eps"],
                          weight_decay=hp["weight_decay"], s1=state[0],
                          s2=state[1], t=t)
-        total = tr.epoch(Xd, data, ind, ptr, Y, sw, perm, alpha,
-                         shuffle=shuffle, seed=seed)
+        total = tr.epoch(Xin, Y, sw, perm, alpha, shuffle=shuffle, seed=seed)
         t = tr.t
     return total, t, perm, state
 
@@ -235,10 +234,11 @@ def test_sparse_input_gives_the_dense_result(shuffle, n_threads):
 
 def test_sparse_input_placeholder_layout():
     Xs = sp.random(10, 4, density=0.3, format="csr", random_state=0)
-    Xd, data, ind, ptr = prepare_input(Xs, np.float32)
-    assert Xd.shape == (0, 4) and Xd.dtype == np.float32
-    assert data.dtype == np.float32 and ind.dtype == np.intp and ptr.dtype == np.intp
-    assert ptr.shape == (11,)
+    Xin = prepare_input(Xs, np.float32)
+    assert Xin.sparse and (Xin.n_samples, Xin.n_features) == (10, 4)
+    assert Xin.X.shape == (0, 4) and Xin.X.dtype == np.float32
+    assert Xin.data.dtype == np.float32 and Xin.indices.dtype == np.intp
+    assert Xin.indptr.dtype == np.intp and Xin.indptr.shape == (11,)
 
 
 @pytest.mark.parametrize("opt", ["sgd", "adam"])

@@ -46,11 +46,11 @@ def _train(X, y, *, team, split, sparse=False, epochs=3, opt="adam", n_threads=2
     ('one', 'all' or 'tuned'); returns the final parameters."""
     net = Network((X.shape[1], 24, 16, 3), activation="tanh", loss="log_loss",
                   random_state=0)
-    Xd, data, ind, ptr = prepare_input(sp.csr_matrix(X) if sparse else X, net.dtype)
+    Xin = prepare_input(sp.csr_matrix(X) if sparse else X, net.dtype)
     Y = np.eye(3)[y]
-    tr = Trainer(net.params, net._sizes, net._hidden_code, net._out_code,
-                 batch_size=32, n_threads=n_threads, sparse=sparse,
-                 split_layers=split, min_work=0, min_update_params=64)
+    tr = Trainer(net.params, net._layout, batch_size=32, n_threads=n_threads,
+                 sparse=sparse, split_layers=split, min_work=0,
+                 min_update_params=64)
     if team != "tuned":
         tr.fix_team(team == "all")
     tr.set_optimizer(_optim.OPTIMIZERS[opt], 0.01)
@@ -58,7 +58,7 @@ def _train(X, y, *, team, split, sparse=False, epochs=3, opt="adam", n_threads=2
     rng = np.random.RandomState(0)
     for _ in range(epochs):
         rng.shuffle(perm)
-        tr.epoch(Xd, data, ind, ptr, Y, np.empty(0), perm, 1e-4)
+        tr.epoch(Xin, Y, np.empty(0), perm, 1e-4)
     return net.params.copy(), tr
 
 

@@ -56,7 +56,8 @@ from fastbp._core._fpmode cimport fastbp_fpmode, fastbp_ftz_on, fastbp_fpmode_re
 from fastbp._core._tuner cimport (
     Tuner, TunerMem, tuner_bind, tuner_init, tuner_record, tuner_team, trace_batch,
 )
-from fastbp._core._layout cimport Net, net_init, net_free
+from fastbp._core._layout cimport Layout, Net, net_init, net_layout, net_free
+from fastbp._core._input cimport Input, InputRows
 
 
 cnp.import_array()
@@ -126,22 +127,22 @@ cdef extern from "_sparse_kernels.h" nogil:
 
 
 cdef inline void sparse_forward(const Net* net, floating* A, const floating* W,
-                                const floating* Xdata, const Py_ssize_t* Xind,
-                                const Py_ssize_t* Xptr, const Py_ssize_t* idx,
+                                const InputRows* X, const Py_ssize_t* idx,
                                 Py_ssize_t start, Py_ssize_t i0,
                                 Py_ssize_t i1) noexcept nogil:
     """A[i, :] = X[r, :] @ W for block rows i0:i1 (A has row stride
     sizes[1]); block row i is sample r = idx[start + i] (start + i when idx
-    is NULL) of the CSR matrix (Xdata, Xind, Xptr)."""
+    is NULL) of the CSR matrix X."""
     if floating is float:
-        fastbp_spmm_f(A, W, net.sizes[1], Xdata, Xind, Xptr, idx, start, i0, i1)
+        fastbp_spmm_f(A, W, net.sizes[1], <const float*>X.data, X.ind, X.ptr,
+                      idx, start, i0, i1)
     else:
-        fastbp_spmm_d(A, W, net.sizes[1], Xdata, Xind, Xptr, idx, start, i0, i1)
+        fastbp_spmm_d(A, W, net.sizes[1], <const double*>X.data, X.ind, X.ptr,
+                      idx, start, i0, i1)
 
 
 cdef void sparse_scatter(const Net* net, floating* gW, floating beta,
-                         const floating* D, const floating* Xdata,
-                         const Py_ssize_t* Xind, const Py_ssize_t* Xptr,
+                         const floating* D, const InputRows* X,
                          const Py_ssize_t* idx, Py_ssize_t start, Py_ssize_t m,
                          Py_ssize_t j0, Py_ssize_t j1) noexcept nogil:
     """Columns j0:j1 of dW_0 = X_block^T D (beta = 0 overwrites, 1 adds)
@@ -156,13 +157,14 @@ cdef void sparse_scatter(const Net* net, floating* gW, floating beta,
             for i in range(n_in):
                 memset(gW + i * n + j0, 0, (j1 - j0) * sizeof(floating))
     if floating is float:
-        fastbp_scatter_f(gW, D, n, Xdata, Xind, Xptr, idx, start, m, j0, j1)
+        fastbp_scatter_f(gW, D, n, <const float*>X.data, X.ind, X.ptr, idx,
+                         start, m, j0, j1)
     else:
-        fastbp_scatter_d(gW, D, n, Xdata, Xind, Xptr, idx, start, m, j0, j1)
+        fastbp_scatter_d(gW, D, n, <const double*>X.data, X.ind, X.ptr, idx,
+                         start, m, j0, j1)
 
 
-cdef void sparse_unscatter(const Net* net, floating* gW,
-                           const Py_ssize_t* Xind, const Py_ssize_t* Xptr,
+cdef void sparse_unscatter(const Net* net, floating* gW, const InputRows* X,
                            const Py_ssize_t* idx, Py_ssize_t start,
                            Py_ssize_t m, Py_ssize_t j0,
                            Py_ssize_t j1) noexcept nogil:
@@ -174,8 +176,8 @@ cdef void sparse_unscatter(const Net* net, floating* gW,
         return
     for i in range(m):
         r = idx[start + i] if idx != NULL else start + i
-        for p in range(Xptr[r], Xptr[r + 1]):
-            memset(gW + Xind[p] * n + j0, 0, (j1 - j0) * sizeof(floating))
+        for p in range(X.ptr[r], X.ptr[r + 1]):
+            memset(gW + X.ind[p] * n + j0, 0, (j1 - j0) * sizeof(floating))
 
 
 cdef double loss_rows(const Net* net, floating* A, floating* D,
@@ -213,17 +215,15 @@ cdef double loss_rows(const Net* net, floating* A, floating* D,
 
 
 cdef double rows_pass(const Net* net, const floating* params, floating* grad,
-                      floating beta, floating* ws,
-                      const floating* X, const floating* Xdata,
-                      const Py_ssize_t* Xind, const Py_ssize_t* Xptr,
+                      floating beta, floating* ws, const InputRows* X,
                       const Py_ssize_t* idx, Py_ssize_t start, Py_ssize_t m,
                       const floating* Y, const floating* sw,
                       floating* out) noexcept nogil:
     """Forward, loss and (optionally) backward pass over one chunk of rows.
 
     IN:  the rows are idx[start:start + m], or start:start + m when idx is
-         NULL, of X (dense, row stride sizes[0]) or, when Xptr is not NULL,
-         of the CSR matrix (Xdata, Xind, Xptr), read in place (net.sparse).
+         NULL, of X: dense (row stride sizes[0]) or, when X.ptr is not NULL,
+         CSR, read in place (net.sparse).
          Y (n, n_out) targets and sw (n,) weights, either may be NULL.
     OUT: grad (n_params,) receives the gradient sums when not NULL
          (beta = 0 overwrites, beta = 1 accumulates); out receives the
@@ -250,13 +250,13 @@ cdef double rows_pass(const Net* net, const floating* params, floating* grad,
 
     # Input block: read CSR rows in place (first layer below), gather
     # shuffled dense rows, or read contiguous dense rows in place.
-    if Xptr != NULL:
+    if X.ptr != NULL:
         xin = NULL
     elif idx != NULL:
         xin = ws + net.x_off
-        gather_rows(net, ws + net.x_off, X, idx, start, 0, m)
+        gather_rows(net, ws + net.x_off, <const floating*>X.X, idx, start, 0, m)
     else:
-        xin = X + start * n_in
+        xin = <const floating*>X.X + start * n_in
 
     # Forward: A_l = f(A_{l-1} @ W_l + b_l).
     prev = xin
@@ -264,9 +264,8 @@ cdef double rows_pass(const Net* net, const floating* params, floating* grad,
         k = net.sizes[l]
         n = net.sizes[l + 1]
         A = ws + net.a_off[l]
-        if l == 0 and Xptr != NULL:
-            sparse_forward(net, A, params + net.w_off[0], Xdata, Xind, Xptr,
-                           idx, start, 0, m)
+        if l == 0 and X.ptr != NULL:
+            sparse_forward(net, A, params + net.w_off[0], X, idx, start, 0, m)
         elif net.few_rows and m <= SMALL_M:
             gemm_few_rows(<int>m, <int>n, <int>k, <floating>1, prev, <int>k,
                           params + net.w_off[l], <int>n, <floating>0, A, <int>n)
@@ -299,8 +298,8 @@ cdef double rows_pass(const Net* net, const floating* params, floating* grad,
         k = net.sizes[l]
         n = net.sizes[l + 1]
         prev = xin if l == 0 else ws + net.a_off[l - 1]
-        if l == 0 and Xptr != NULL:
-            sparse_scatter(net, grad + net.w_off[0], beta, D, Xdata, Xind, Xptr, idx, start,
+        if l == 0 and X.ptr != NULL:
+            sparse_scatter(net, grad + net.w_off[0], beta, D, X, idx, start,
                            m, 0, n)
         else:
             gemm(True, False, <int>k, <int>n, <int>m, <floating>1, prev, <int>k,
@@ -352,10 +351,8 @@ cdef inline Py_ssize_t cut(Py_ssize_t n, int c, int T, Py_ssize_t align) noexcep
 
 
 cdef void forward_part(const Net* net, int l, const floating* params,
-                       floating* ws, const floating* xin,
-                       const floating* Xdata, const Py_ssize_t* Xind,
-                       const Py_ssize_t* Xptr, const Py_ssize_t* idx,
-                       Py_ssize_t start, Py_ssize_t m,
+                       floating* ws, const floating* xin, const InputRows* X,
+                       const Py_ssize_t* idx, Py_ssize_t start, Py_ssize_t m,
                        int c, int T) noexcept nogil:
     """Part c of T of layer l's forward pass over the m-row block:
     A_l = f(A_{l-1} @ W_l + b_l), split by rows when the layer is narrower
@@ -369,11 +366,11 @@ cdef void forward_part(const Net* net, int l, const floating* params,
     cdef int act = net.hidden if l < net.L - 1 else ACT_IDENTITY
     if net.store_z and l < net.L - 1:
         z = ws + net.z_off[l]
-    if l == 0 and Xptr != NULL:
+    if l == 0 and X.ptr != NULL:
         i0 = cut(m, c, T, 1)
         i1 = cut(m, c + 1, T, 1)
         if i1 > i0:
-            sparse_forward(net, A, W, Xdata, Xind, Xptr, idx, start, i0, i1)
+            sparse_forward(net, A, W, X, idx, start, i0, i1)
             bias_activate(act, A + i0 * n, b, i1 - i0, n,
                           z + i0 * n if z != NULL else NULL, n)
     elif n < m:
@@ -396,11 +393,9 @@ cdef void forward_part(const Net* net, int l, const floating* params,
 
 cdef void backward_part(const Net* net, int l, const floating* params,
                         floating* grad, floating* ws, const floating* xin,
-                        const floating* Xdata, const Py_ssize_t* Xind,
-                        const Py_ssize_t* Xptr, const Py_ssize_t* idx,
-                        Py_ssize_t start,
-                        const floating* D, floating* Dn, Py_ssize_t m,
-                        int c, int T) noexcept nogil:
+                        const InputRows* X, const Py_ssize_t* idx,
+                        Py_ssize_t start, const floating* D, floating* Dn,
+                        Py_ssize_t m, int c, int T) noexcept nogil:
     """Thread c's part of layer l's backward pass over the m-row block with
     output delta D (m, n): gradient sums dW_l = A_{l-1}^T D (split over the
     longer of its two sides) and db_l = column sums of D (split by columns)
@@ -413,8 +408,8 @@ cdef void backward_part(const Net* net, int l, const floating* params,
     cdef floating* gb = grad + net.b_off[l]
     cdef const floating* a
     cdef const floating* z = NULL
-    if l == 0 and Xptr != NULL:
-        sparse_scatter(net, gW, 0, D, Xdata, Xind, Xptr, idx, start, m,
+    if l == 0 and X.ptr != NULL:
+        sparse_scatter(net, gW, 0, D, X, idx, start, m,
                        cut(n, c, T, 16), cut(n, c + 1, T, 16))
     elif n <= k:
         i0 = cut(k, c, T, 1)
@@ -490,10 +485,7 @@ cdef struct Ctx:
     void* params
     void* grad              # gradient slots, row stride ldg
     void* ws                # workspaces, row stride ldw
-    const void* X
-    const void* Xdata
-    const Py_ssize_t* Xind
-    const Py_ssize_t* Xptr
+    const InputRows* X
     const Py_ssize_t* idx
     const void* Y
     const void* sw
@@ -525,32 +517,28 @@ cdef void do_part(Ctx* x, int phase, int c, int K, floating* tag) noexcept nogil
     cdef floating* ws = <floating*>x.ws
     cdef Py_ssize_t cs = cut(x.m, c, K, 1), ce = cut(x.m, c + 1, K, 1)
     if phase == PH_GATHER:
-        gather_rows(net, ws + net.x_off, <const floating*>x.X, x.idx, x.start,
-                    cs, ce)
+        gather_rows(net, ws + net.x_off, <const floating*>x.X.X, x.idx,
+                    x.start, cs, ce)
     elif phase == PH_FORWARD:
-        forward_part(net, x.l, params, ws, <const floating*>x.xin,
-                     <const floating*>x.Xdata, x.Xind, x.Xptr, x.idx, x.start,
-                     x.m, c, K)
+        forward_part(net, x.l, params, ws, <const floating*>x.xin, x.X, x.idx,
+                     x.start, x.m, c, K)
     elif phase == PH_LOSS:
         x.part[c] = loss_rows(net, ws + net.a_off[net.L - 1], <floating*>x.D,
                               <const floating*>x.Y, <const floating*>x.sw,
                               x.idx, x.start, cs, ce)
     elif phase == PH_BACKWARD:
-        backward_part(net, x.l, params, grad, ws, <const floating*>x.xin,
-                      <const floating*>x.Xdata, x.Xind, x.Xptr, x.idx,
-                      x.start, <const floating*>x.D, <floating*>x.Dn, x.m,
-                      c, K)
+        backward_part(net, x.l, params, grad, ws, <const floating*>x.xin, x.X,
+                      x.idx, x.start, <const floating*>x.D, <floating*>x.Dn,
+                      x.m, c, K)
     elif phase == PH_ROWS:
         x.part[c] = rows_pass(net, params, grad + c * x.ldg, 0,
-                              ws + c * x.ldw, <const floating*>x.X,
-                              <const floating*>x.Xdata, x.Xind, x.Xptr,
-                              x.idx, x.start + cs, ce - cs,
+                              ws + c * x.ldw, x.X, x.idx, x.start + cs, ce - cs,
                               <const floating*>x.Y, <const floating*>x.sw,
                               NULL)
     elif phase == PH_UNSCATTER:
         for cs in range(x.n_grads):
-            sparse_unscatter(net, grad + cs * x.ldg + net.w_off[0], x.Xind,
-                             x.Xptr, x.idx, x.start, x.m,
+            sparse_unscatter(net, grad + cs * x.ldg + net.w_off[0], x.X,
+                             x.idx, x.start, x.m,
                              cut(net.sizes[1], c, K, 16),
                              cut(net.sizes[1], c + 1, K, 16))
     else:
@@ -598,8 +586,7 @@ cdef double batch_gradient(Ctx* x, bint split, int K, int team,
     if K <= 1:
         x.n_grads = 1
         return rows_pass(net, <floating*>x.params, <floating*>x.grad, 0, ws,
-                         <const floating*>x.X, <const floating*>x.Xdata,
-                         x.Xind, x.Xptr, x.idx, x.start, x.m,
+                         x.X, x.idx, x.start, x.m,
                          <const floating*>x.Y, <const floating*>x.sw, NULL)
     if not split:
         x.n_grads = K
@@ -608,13 +595,13 @@ cdef double batch_gradient(Ctx* x, bint split, int K, int team,
         x.n_grads = 1
         x.D = ws + net.d0_off
         x.Dn = ws + net.d1_off
-        if x.Xptr != NULL:
+        if x.X.ptr != NULL:
             x.xin = NULL
         elif x.idx != NULL:
             x.xin = ws + net.x_off
             run_phase(x, PH_GATHER, K, team, tag)
         else:
-            x.xin = <const floating*>x.X + x.start * net.sizes[0]
+            x.xin = <const floating*>x.X.X + x.start * net.sizes[0]
         for l in range(net.L):
             x.l = l
             run_phase(x, PH_FORWARD, K, team, tag)
@@ -687,16 +674,18 @@ cdef void shuffle_inplace(Py_ssize_t* perm, Py_ssize_t n, uint64_t seed) noexcep
         perm[j] = t
 
 
-cdef int check_data(const Net* net, const floating[:, ::1] X,
-                    const floating[::1] Xdata, const Py_ssize_t[::1] Xind,
-                    bint sparse, const floating[:, ::1] Y, bint check_y,
-                    const floating[::1] sw, Py_ssize_t n) except -1:
-    """Shapes of one call's data against the network."""
-    if sparse and Xdata.shape[0] != Xind.shape[0]:
-        raise ValueError("CSR data and indices differ in length")
-    # (for CSR input X is a (0, n_features) placeholder carrying the width)
-    if X.shape[1] != net.sizes[0]:
-        raise ValueError(f"X has {X.shape[1]} columns, the network takes {net.sizes[0]}")
+cdef int check_data(const Net* net, Input X, const floating[:, ::1] Y,
+                    bint check_y, const floating[::1] sw) except -1:
+    """Type and shapes of one call's data against the network."""
+    cdef Py_ssize_t n = X.n_samples
+    if floating is float:
+        dtype = np.dtype(np.float32)
+    else:
+        dtype = np.dtype(np.float64)
+    if X.dtype != dtype:
+        raise ValueError(f"X is {X.dtype.name}, the parameters {dtype.name}")
+    if X.n_features != net.sizes[0]:
+        raise ValueError(f"X has {X.n_features} columns, the network takes {net.sizes[0]}")
     if check_y and (Y.shape[0] != n or Y.shape[1] != net.sizes[net.L]):
         raise ValueError(f"Y must have shape ({n}, {net.sizes[net.L]})")
     if sw.shape[0] != 0 and sw.shape[0] != n:
@@ -719,13 +708,9 @@ cdef inline int n_chunks_for(Py_ssize_t m, Py_ssize_t work_per_row,
     return <int>c
 
 
-def loss_grad(const floating[:, ::1] X,
-              const floating[::1] Xdata, const Py_ssize_t[::1] Xind,
-              const Py_ssize_t[::1] Xptr,
-              const floating[:, ::1] Y, const floating[::1] sw,
-              const floating[::1] params, const Py_ssize_t[::1] sizes,
-              int hidden, int out, double alpha,
-              floating[:, ::1] G, floating[:, ::1] ws, Py_ssize_t rows,
+def loss_grad(Input X not None, const floating[:, ::1] Y,
+              const floating[::1] sw, const floating[::1] params,
+              Layout layout not None, double alpha, buffers, Py_ssize_t rows,
               floating[::1] grad_out, floating[:, ::1] out_rows,
               int n_threads):
     """Full-data loss and gradient, and/or forward pass.
@@ -734,20 +719,21 @@ def loss_grad(const floating[:, ::1] X,
     thread slot c handles chunks c, c + T, ... accumulating into G[c], and
     the slots are summed in order: deterministic for a given T.
 
-    IN:  X (n, n_in) dense, or CSR (Xdata, Xind, Xptr) when Xptr is not
-         empty (X is then (0, n_in)); Y (n, n_out) or (0, 0) for no loss;
-         sw (n,) or empty; params; sizes; hidden and out codes; alpha, the
-         L2 coefficient (loss += alpha / 2 * ||W||^2 / sum(sw)).
+    IN:  X, the n samples; Y (n, n_out) or (0, 0) for no loss; sw (n,) or
+         empty; params; layout; alpha, the L2 coefficient (loss += alpha /
+         2 * ||W||^2 / sum(sw)).
     OUT: grad_out (n_params,) = gradient of the loss, unless empty;
          out_rows (n, n_out) = network output, unless (0, 0).
-    Work: G (T, n_params), or (T, 0) without a gradient, and
-    ws (T, workspace_size(sizes, rows)).
+    Work: buffers = (G, ws), G (T, n_params), or (T, 0) without a gradient,
+    and ws (T, workspace_size(sizes, rows)).
     Returns the loss (0.0 when Y is empty).
     """
     global _threads_ran_c
     cdef Net net
-    cdef bint sparse = Xptr.shape[0] > 0
-    cdef Py_ssize_t n = Xptr.shape[0] - 1 if sparse else X.shape[0]
+    cdef floating[:, ::1] G = buffers[0]
+    cdef floating[:, ::1] ws = buffers[1]
+    cdef bint sparse = X.sparse
+    cdef Py_ssize_t n = X.n_samples
     cdef Py_ssize_t n_chunks, ci, j, start, m, P
     cdef int T = n_threads, c, used
     cdef bint want_grad = grad_out.shape[0] > 0
@@ -755,10 +741,7 @@ def loss_grad(const floating[:, ::1] X,
     cdef bint want_out = out_rows.shape[0] > 0
     cdef double sw_sum, loss = 0, wsq
     cdef double* part
-    cdef const floating* Xp = &X[0, 0] if X.shape[0] > 0 else NULL
-    cdef const floating* Xd = &Xdata[0] if Xdata.shape[0] > 0 else NULL
-    cdef const Py_ssize_t* Xi = &Xind[0] if Xind.shape[0] > 0 else NULL
-    cdef const Py_ssize_t* Xq = &Xptr[0] if sparse else NULL
+    cdef const InputRows* xr = &X.rows
     cdef const floating* Yp = &Y[0, 0] if want_loss else NULL
     cdef const floating* swp = &sw[0] if sw.shape[0] > 0 else NULL
     cdef floating* Gp
@@ -773,7 +756,7 @@ def loss_grad(const floating[:, ::1] X,
         raise ValueError("no samples")
     if T < 1:
         T = 1
-    net_init(&net, sizes, hidden, out, rows, sparse)
+    net_layout(&net, layout, rows, sparse)
     try:
         P = net.n_params
         if params.shape[0] != P:
@@ -786,7 +769,7 @@ def loss_grad(const floating[:, ::1] X,
             raise ValueError("gradient output of the wrong size")
         if want_out and (out_rows.shape[0] != n or out_rows.shape[1] != net.sizes[net.L]):
             raise ValueError("output buffer of the wrong shape")
-        check_data(&net, X, Xdata, Xind, sparse, Y, want_loss, sw, n)
+        check_data(&net, X, Y, want_loss, sw)
         Gp = &G[0, 0] if want_grad else NULL
         wsp = &ws[0, 0]
         pp = &params[0]
@@ -806,7 +789,7 @@ def loss_grad(const floating[:, ::1] X,
                     start = ci * rows
                     m = rows if start + rows <= n else n - start
                     part[0] += rows_pass(&net, pp, Gp if want_grad else NULL,
-                                         0 if ci == 0 else 1, wsp, Xp, Xd, Xi, Xq,
+                                         0 if ci == 0 else 1, wsp, xr,
                                          NULL, start, m, Yp, swp, outp)
             else:
                 for c in prange(T, num_threads=T, schedule='static', chunksize=1):
@@ -821,7 +804,7 @@ def loss_grad(const floating[:, ::1] X,
                                              gslot if want_grad else NULL,
                                              0 if ci == c else 1,
                                              wsp + c * ws.shape[1],
-                                             Xp, Xd, Xi, Xq, NULL, start, m,
+                                             xr, NULL, start, m,
                                              Yp, swp, outp)
                         ci = ci + T
                     fastbp_fpmode_restore(fpw)
@@ -885,10 +868,8 @@ cdef class Trainer:
     params : ndarray of float32 or float64, shape (n_params,)
         The network's flat parameter buffer, trained in place (held by
         reference).
-    sizes : ndarray of intp
-        Layer widths, input first.
-    hidden, out : int
-        Activation and output codes (fastbp._core._kernels).
+    layout : Layout
+        Layer widths and activation codes.
     batch_size : int
         The largest mini-batch (sizes the workspace).
     n_threads : int
@@ -905,6 +886,9 @@ cdef class Trainer:
     adaptive : bool
         Let the tuner run the parts on fewer threads when that is faster
         (a busy machine); results are the same either way.
+    buffers : (G, ws), optional
+        Gradient slots and workspaces to use (C-contiguous, the parameters'
+        dtype, at least ``slots`` rows each) instead of new ones.
 
     Attributes
     ----------
@@ -928,17 +912,17 @@ cdef class Trainer:
     cdef double last_check
     cdef bint opt_set
 
-    def __cinit__(self, params, const Py_ssize_t[::1] sizes, int hidden,
-                  int out, *, Py_ssize_t batch_size, int n_threads=1,
-                  bint sparse=False, bint split_layers=False,
-                  Py_ssize_t min_work=0, Py_ssize_t min_update_params=32768,
-                  bint adaptive=True, G=None, ws=None):
+    def __cinit__(self, params, Layout layout not None, *,
+                  Py_ssize_t batch_size, int n_threads=1, bint sparse=False,
+                  bint split_layers=False, Py_ssize_t min_work=0,
+                  Py_ssize_t min_update_params=32768, bint adaptive=True,
+                  buffers=None):
         cdef int K
         self.net.sizes = NULL
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         params = flat_params(params, True)
-        net_init(&self.net, sizes, hidden, out, batch_size, sparse)
+        net_layout(&self.net, layout, batch_size, sparse)
         if params.shape[0] != self.net.n_params:
             raise ValueError("params has the wrong length for these layer sizes")
         self.params = params
@@ -956,6 +940,7 @@ cdef class Trainer:
         # maps each page (page faults, up to 2x a mini-batch of
         # 784-1024-1024), which the first mini-batch would pay otherwise,
         # and the tuner would read that as "the team slowed down".
+        G, ws = (None, None) if buffers is None else buffers
         if G is None:
             G = touch_new((self.slots, self.net.n_params), self.dtype)
         if ws is None:
@@ -1038,7 +1023,7 @@ cdef class Trainer:
                     probing=bool(e.probing), backoff=e.backoff,
                     countdown=e.countdown, since=e.since, quiet=e.quiet)
 
-    def epoch(self, X, Xdata, Xind, Xptr, Y, sw, perm, double alpha, *,
+    def epoch(self, Input X not None, Y, sw, perm, double alpha, *,
               bint shuffle=False, unsigned long long seed=0):
         """One epoch of mini-batch training, in place, with the GIL released.
 
@@ -1050,9 +1035,8 @@ cdef class Trainer:
         mini-batch that was running, with ``rows_done``, ``loss_done`` and
         ``t`` counting the mini-batches done.
 
-        IN:  X (n, n_in) dense, or CSR (Xdata, Xind, Xptr) when Xptr is not
-             empty (X is then (0, n_in)); Y (n, n_out); sw (n,) or empty;
-             alpha, the L2 coefficient.
+        IN:  X, the n samples (dense or CSR, as the Trainer was made for);
+             Y (n, n_out); sw (n,) or empty; alpha, the L2 coefficient.
         IN/OUT: perm (n,) row order, kept across epochs.
         Returns the sum over mini-batches of batch_loss * batch_rows where
         batch_loss is scikit-learn's: the weighted mean loss plus alpha / 2
@@ -1061,15 +1045,13 @@ cdef class Trainer:
         if not self.opt_set:
             raise ValueError("set_optimizer first")
         if self.single:
-            _epoch[float](self, X, Xdata, Xind, Xptr, Y, sw, perm, alpha,
-                          shuffle, seed)
+            _epoch[float](self, X, Y, sw, perm, alpha, shuffle, seed)
         else:
-            _epoch[double](self, X, Xdata, Xind, Xptr, Y, sw, perm, alpha,
-                           shuffle, seed)
+            _epoch[double](self, X, Y, sw, perm, alpha, shuffle, seed)
         return self.loss_done
 
-    def gradient(self, X, Xdata, Xind, Xptr, Y, sw, rows, grad):
-        """Gradient sums of the rows `rows` (intp) of the data into `grad`.
+    def gradient(self, Input X not None, Y, sw, rows, grad):
+        """Gradient sums of the rows `rows` (intp) of X into `grad`.
 
         grad (n_params,) receives sum over rows of sw * dloss/dparams,
         without the L2 term and unscaled, computed on one thread as one
@@ -1077,8 +1059,8 @@ cdef class Trainer:
         loss sum, sum of sample weights of the rows).
         """
         if self.single:
-            return _gradient[float](self, X, Xdata, Xind, Xptr, Y, sw, rows, grad)
-        return _gradient[double](self, X, Xdata, Xind, Xptr, Y, sw, rows, grad)
+            return _gradient[float](self, X, Y, sw, rows, grad)
+        return _gradient[double](self, X, Y, sw, rows, grad)
 
     def begin(self, double alpha):
         """Start a run of ``step`` calls: note ||W||^2 of the parameters as
@@ -1102,40 +1084,31 @@ cdef class Trainer:
 
 
 @cython.nonecheck(False)  # tr is never None; nogil code reads it
-cdef void ctx_init(Ctx* x, Trainer tr, floating* pp, floating* Gp,
-                   floating* wsp, const floating* Xp, const floating* Xd,
-                   const Py_ssize_t* Xi, const Py_ssize_t* Xq,
-                   const Py_ssize_t* idx, const floating* Yp,
-                   const floating* swp, Py_ssize_t ldg, Py_ssize_t ldw,
+cdef void ctx_init(Ctx* x, Trainer tr, floating[::1] params,
+                   floating[::1] s1, floating[::1] s2, double alpha,
                    double* part) noexcept:
+    """The update's share of a Ctx (the caller sets the gradient slots, and
+    the data for a gradient)."""
+    memset(x, 0, sizeof(Ctx))
     x.net = &tr.net
-    x.params = pp
-    x.grad = Gp
-    x.ws = wsp
-    x.X = Xp
-    x.Xdata = Xd
-    x.Xind = Xi
-    x.Xptr = Xq
-    x.idx = idx
-    x.Y = Yp
-    x.sw = swp
-    x.ldg = ldg
-    x.ldw = ldw
+    x.params = &params[0]
     x.opt = &tr.opt
+    x.s1 = &s1[0]
+    x.s2 = &s2[0] if s2.shape[0] > 0 else NULL
+    x.alpha = alpha
+    x.want_sumsq = (0 if tr.opt.kind == OPT_ADAMW else alpha) != 0
     x.part = part
     x.n_grads = 1
 
 
 @cython.nonecheck(False)  # tr is never None; nogil code reads it
-cdef int _epoch(Trainer tr, const floating[:, ::1] X,
-                const floating[::1] Xdata, const Py_ssize_t[::1] Xind,
-                const Py_ssize_t[::1] Xptr, const floating[:, ::1] Y,
+cdef int _epoch(Trainer tr, Input X, const floating[:, ::1] Y,
                 const floating[::1] sw, Py_ssize_t[::1] perm, double alpha,
                 bint shuffle, unsigned long long seed) except -1:
     cdef Net* net = &tr.net
     cdef Ctx x
-    cdef bint sparse = Xptr.shape[0] > 0
-    cdef Py_ssize_t n = Xptr.shape[0] - 1 if sparse else X.shape[0]
+    cdef bint sparse = X.sparse
+    cdef Py_ssize_t n = X.n_samples
     cdef Py_ssize_t P = net.n_params, nb, b, start, m, j, bs = tr.batch_size
     cdef Py_ssize_t work_per_row = 6 * net.n_coef
     cdef int T = tr.n_threads, K, team, nup, c
@@ -1160,21 +1133,20 @@ cdef int _epoch(Trainer tr, const floating[:, ::1] X,
                          % ("sparse" if tr.sparse else "dense"))
     if (tr.opt.kind == OPT_ADAM or tr.opt.kind == OPT_ADAMW) and s2v.shape[0] == 0:
         raise ValueError("adam needs two state buffers")
-    check_data(net, X, Xdata, Xind, sparse, Y, True, sw, n)
+    check_data(net, X, Y, True, sw)
     permp = &perm[0]
     part = <double*>malloc((T + 1) * sizeof(double))
     if part == NULL:
         raise MemoryError()
-    ctx_init(&x, tr, &pv[0], &Gv[0, 0], &wv[0, 0],
-             &X[0, 0] if X.shape[0] > 0 else NULL,
-             &Xdata[0] if Xdata.shape[0] > 0 else NULL,
-             &Xind[0] if Xind.shape[0] > 0 else NULL,
-             &Xptr[0] if sparse else NULL, permp, &Y[0, 0], swp,
-             Gv.shape[1], wv.shape[1], part)
-    x.s1 = &s1v[0]
-    x.s2 = &s2v[0] if s2v.shape[0] > 0 else NULL
-    x.alpha = alpha
-    x.want_sumsq = alpha_loss != 0
+    ctx_init(&x, tr, pv, s1v, s2v, alpha, part)
+    x.grad = &Gv[0, 0]
+    x.ldg = Gv.shape[1]
+    x.ws = &wv[0, 0]
+    x.ldw = wv.shape[1]
+    x.X = &X.rows
+    x.idx = permp
+    x.Y = &Y[0, 0]
+    x.sw = swp
     nb = (n + bs - 1) // bs
     tr.rows_done = 0
     tr.loss_done = 0
@@ -1240,14 +1212,12 @@ cdef int _epoch(Trainer tr, const floating[:, ::1] X,
 
 
 @cython.nonecheck(False)  # tr is never None; nogil code reads it
-cdef object _gradient(Trainer tr, const floating[:, ::1] X,
-                      const floating[::1] Xdata, const Py_ssize_t[::1] Xind,
-                      const Py_ssize_t[::1] Xptr, const floating[:, ::1] Y,
+cdef object _gradient(Trainer tr, Input X, const floating[:, ::1] Y,
                       const floating[::1] sw, const Py_ssize_t[::1] rows,
                       floating[::1] grad):
     cdef Net* net = &tr.net
-    cdef bint sparse = Xptr.shape[0] > 0
-    cdef Py_ssize_t n = Xptr.shape[0] - 1 if sparse else X.shape[0]
+    cdef bint sparse = X.sparse
+    cdef Py_ssize_t n = X.n_samples
     cdef Py_ssize_t m = rows.shape[0], j
     cdef floating[::1] pv = tr.params
     cdef floating[:, ::1] wv = tr.ws
@@ -1257,7 +1227,7 @@ cdef object _gradient(Trainer tr, const floating[:, ::1] X,
     if sparse != tr.sparse:
         raise ValueError("this Trainer was made for %s input"
                          % ("sparse" if tr.sparse else "dense"))
-    check_data(net, X, Xdata, Xind, sparse, Y, True, sw, n)
+    check_data(net, X, Y, True, sw)
     if grad.shape[0] != net.n_params:
         raise ValueError("gradient output of the wrong size")
     if m > tr.batch_size:
@@ -1270,12 +1240,8 @@ cdef object _gradient(Trainer tr, const floating[:, ::1] X,
         return 0.0, 0.0
     with nogil:
         fpm = fastbp_ftz_on()
-        loss = rows_pass(net, &pv[0], &grad[0], 0, &wv[0, 0],
-                         &X[0, 0] if X.shape[0] > 0 else NULL,
-                         &Xdata[0] if Xdata.shape[0] > 0 else NULL,
-                         &Xind[0] if Xind.shape[0] > 0 else NULL,
-                         &Xptr[0] if sparse else NULL, &rows[0], 0, m,
-                         &Y[0, 0], swp, NULL)
+        loss = rows_pass(net, &pv[0], &grad[0], 0, &wv[0, 0], &X.rows,
+                         &rows[0], 0, m, &Y[0, 0], swp, NULL)
         fastbp_fpmode_restore(fpm)
     if swp != NULL:
         for j in range(m):
@@ -1317,12 +1283,9 @@ cdef double _step(Trainer tr, floating[:, ::1] G, double loss_sum,
     part = <double*>malloc(nup * sizeof(double))
     if part == NULL:
         raise MemoryError()
-    ctx_init(&x, tr, &pv[0], &G[0, 0], NULL, NULL, NULL, NULL, NULL, NULL,
-             NULL, NULL, G.shape[1], 0, part)
-    x.s1 = &s1v[0]
-    x.s2 = &s2v[0] if s2v.shape[0] > 0 else NULL
-    x.alpha = alpha
-    x.want_sumsq = alpha_loss != 0
+    ctx_init(&x, tr, pv, s1v, s2v, alpha, part)
+    x.grad = &G[0, 0]
+    x.ldg = G.shape[1]
     x.n_grads = <int>G.shape[0]
     x.scale = 1.0 / sw_sum
     with nogil:
@@ -1363,13 +1326,12 @@ cdef class Predictor:
     cdef readonly Py_ssize_t rows
     cdef readonly object dtype
 
-    def __cinit__(self, params, const Py_ssize_t[::1] sizes, int hidden,
-                  int out, Py_ssize_t rows):
+    def __cinit__(self, params, Layout layout not None, Py_ssize_t rows):
         self.net.sizes = NULL
         if rows < 1:
             raise ValueError("rows must be >= 1")
         params = flat_params(params, False)
-        net_init(&self.net, sizes, hidden, out, rows)
+        net_layout(&self.net, layout, rows)
         self.net.few_rows = True
         if params.shape[0] != self.net.n_params:
             raise ValueError("params has the wrong length for these layer sizes")
@@ -1429,11 +1391,14 @@ cdef class Predictor:
     cdef bint _run(self, const floating* X, floating* out, Py_ssize_t n,
                    bint check_finite) noexcept:
         cdef fastbp_fpmode fpm
+        cdef InputRows rows
         if check_finite and not all_finite(X, n * self.net.sizes[0]):
             return False
+        memset(&rows, 0, sizeof(InputRows))
+        rows.X = X
         fpm = fastbp_ftz_on()
         rows_pass(&self.net, <const floating*>self.p_params, <floating*>NULL, 0,
-                  <floating*>self.p_ws, X, <const floating*>NULL, NULL, NULL,
-                  NULL, 0, n, <const floating*>NULL, <const floating*>NULL, out)
+                  <floating*>self.p_ws, &rows, NULL, 0, n,
+                  <const floating*>NULL, <const floating*>NULL, out)
         fastbp_fpmode_restore(fpm)
         return True

@@ -26,6 +26,8 @@ Sparse CSR input is multiplied directly (X @ W_0 and X^T D_0 by rows of the
 CSR matrix), never densified.
 """
 
+import numpy as np
+
 from cython cimport floating
 from libc.string cimport memset
 
@@ -35,50 +37,48 @@ from fastbp._core._activations cimport (
 )
 from fastbp._core._losses cimport loss_delta_row
 from fastbp._core._fpmode cimport fastbp_fpmode, fastbp_ftz_on, fastbp_fpmode_restore
-from fastbp._core._layout cimport Net, net_init, net_free
+from fastbp._core._input cimport Input
+from fastbp._core._layout cimport Layout, Net, net_layout, net_free
 
 
-def backprop_pass(const floating[:, ::1] X,
-                  const floating[::1] Xdata, const Py_ssize_t[::1] Xind,
-                  const Py_ssize_t[::1] Xptr,
-                  const floating[:, ::1] Y, const floating[::1] sw,
-                  const floating[::1] params, const Py_ssize_t[::1] sizes,
-                  int hidden, int out, double alpha,
+def backprop_pass(Input X not None, const floating[:, ::1] Y,
+                  const floating[::1] sw, const floating[::1] params,
+                  Layout layout not None, double alpha,
                   floating[::1] A, floating[::1] Z, floating[::1] D,
                   floating[::1] grad, floating[:, ::1] dX):
     """Forward pass, loss, and backward pass down to the input.
 
-    IN:  X (n, n_in) dense, or CSR (Xdata, Xind, Xptr) when Xptr is not
-         empty (X is then a (0, n_in) placeholder); Y (n, n_out) targets;
-         sw (n,) sample weights or empty; params, laid out as in
-         ``_backprop``; sizes, the L + 1 layer widths; hidden and out,
-         activation codes; alpha, the L2 coefficient.
+    IN:  X, the n samples, dense or CSR; Y (n, n_out) targets; sw (n,)
+         sample weights or empty; params, laid out as ``_layout.pxd``
+         says; layout, the widths and activation codes; alpha, the L2
+         coefficient.
     OUT: A, Z (GELU only, else may be empty), D, grad, dX as described in
          the module docstring.
     Returns J, the loss.
     """
     cdef Net net
     # (the parameter offsets; this pass lays out its own buffers)
-    net_init(&net, sizes, hidden, out, 0, Xptr.shape[0] > 0)
+    net_layout(&net, layout, 0, X.sparse)
     try:
-        return _pass(&net, X, Xdata, Xind, Xptr, Y, sw, params, alpha, A, Z,
-                     D, grad, dX)
+        return _pass(&net, X, Y, sw, params, alpha, A, Z, D, grad, dX)
     finally:
         net_free(&net)
 
 
-cdef double _pass(const Net* net, const floating[:, ::1] X,
-                  const floating[::1] Xdata, const Py_ssize_t[::1] Xind,
-                  const Py_ssize_t[::1] Xptr,
+cdef double _pass(const Net* net, Input X,
                   const floating[:, ::1] Y, const floating[::1] sw,
                   const floating[::1] params, double alpha,
                   floating[::1] A, floating[::1] Z, floating[::1] D,
                   floating[::1] grad, floating[:, ::1] dX) except? -1:
     cdef int L = net.L, l
-    cdef bint sparse = Xptr.shape[0] > 0
+    cdef bint sparse = X.sparse
     cdef bint store_z = net.store_z
     cdef const Py_ssize_t* sizes = net.sizes
-    cdef Py_ssize_t n = Xptr.shape[0] - 1 if sparse else X.shape[0]
+    cdef Py_ssize_t n = X.n_samples
+    cdef const floating* Xp = <const floating*>X.rows.X
+    cdef const floating* Xdata = <const floating*>X.rows.data
+    cdef const Py_ssize_t* Xind = X.rows.ind
+    cdef const Py_ssize_t* Xptr = X.rows.ptr
     cdef Py_ssize_t n_in = sizes[0], n_out = sizes[L]
     cdef Py_ssize_t P = net.n_params, n_coef = net.n_coef
     cdef Py_ssize_t i, j, k, m, p, r, off, w_off, b_off, total = 0
@@ -96,9 +96,15 @@ cdef double _pass(const Net* net, const floating[:, ::1] X,
         total += n * sizes[l + 1]
     if params.shape[0] != P or grad.shape[0] != P:
         raise ValueError("parameter or gradient buffer of the wrong size")
-    if X.shape[1] != n_in or (not sparse and X.shape[0] != n):
+    if floating is float:
+        dtype = np.dtype(np.float32)
+    else:
+        dtype = np.dtype(np.float64)
+    if X.dtype != dtype:
+        raise ValueError(f"X is {X.dtype.name}, the parameters {dtype.name}")
+    if X.n_features != n_in:
         raise ValueError(f"X must have {n_in} columns")
-    if sparse and (Xdata.shape[0] != Xind.shape[0] or Xptr[n] != Xind.shape[0]):
+    if sparse and X.indptr[n] != X.indices.shape[0]:
         raise ValueError("inconsistent CSR arrays")
     if Y.shape[0] != n or Y.shape[1] != n_out:
         raise ValueError(f"Y must have shape ({n}, {n_out})")
@@ -139,7 +145,7 @@ cdef double _pass(const Net* net, const floating[:, ::1] X,
                         for j in range(m):
                             row[j] = row[j] + w * W[r + j]
             else:
-                prev = <floating*>&X[0, 0] if l == 0 else &A[off - n * k]
+                prev = <floating*>Xp if l == 0 else &A[off - n * k]
                 gemm(False, False, <int>n, <int>m, <int>k, <floating>1, prev,
                      <int>k, W, <int>m, <floating>0, Al, <int>m)
             bias_activate(net.hidden if l < L - 1 else ACT_IDENTITY, Al,
@@ -184,7 +190,7 @@ cdef double _pass(const Net* net, const floating[:, ::1] X,
                         for j in range(m):
                             grad[r + j] = grad[r + j] + w * row[j]
             else:
-                prev = <floating*>&X[0, 0] if l == 0 else &A[off - n * k]
+                prev = <floating*>Xp if l == 0 else &A[off - n * k]
                 gemm(True, False, <int>k, <int>m, <int>n, <floating>1, prev,
                      <int>k, Dl, <int>m, <floating>1, &grad[w_off], <int>m)
             for j in range(m):

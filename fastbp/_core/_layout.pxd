@@ -1,8 +1,9 @@
-# The network's layout: where each layer's weights and biases sit in the flat
-# parameter vector (scikit-learn's ``_pack`` order: every W_l (fan_in,
-# fan_out) row-major, then every b_l; gradients and optimizer state share
-# it), and where each buffer sits in one thread's workspace for `rows` rows.
-# Shared by the passes (_backprop.pyx), the prediction path (_predict.pyx)
+# The network's layout: its widths and activation codes as one typed value
+# (Layout, for Python callers), where each layer's weights and biases sit in
+# the flat parameter vector (scikit-learn's ``_pack`` order: every W_l
+# (fan_in, fan_out) row-major, then every b_l; gradients and optimizer state
+# share it), and where each buffer sits in one thread's workspace for `rows`
+# rows (Net, for the compiled passes). Shared by the passes (_backprop.pyx)
 # and the inspecting pass (_inspect.pyx), which lays out its own buffers.
 #
 # Workspace of one thread, for ``rows`` rows:
@@ -15,6 +16,12 @@
 from libc.stdlib cimport malloc, free
 
 from fastbp._core._activations cimport ACT_GELU
+
+
+cdef class Layout:
+    cdef readonly object sizes          # intp array of the L + 1 widths
+    cdef readonly int hidden, out       # activation and output codes
+    cdef readonly Py_ssize_t n_coef, n_params
 
 
 cdef struct Net:
@@ -93,6 +100,16 @@ cdef inline int net_init(Net* net, const Py_ssize_t[::1] sizes, int hidden,
     off += rows * widest
     net.ws_size = off
     return 0
+
+
+cdef inline int net_layout(Net* net, Layout layout, Py_ssize_t rows,
+                           bint sparse=False, int out=-1) except -1:
+    """net_init for `layout` (output code `out` instead of its own when
+    given)."""
+    if layout is None:
+        raise TypeError("a Layout is needed")
+    return net_init(net, layout.sizes, layout.hidden,
+                    layout.out if out < 0 else out, rows, sparse)
 
 
 cdef inline void net_free(Net* net) noexcept:

@@ -1,0 +1,47 @@
+# cython: language_level=3
+"""The network's layout as one typed value: layer widths, hidden activation
+and output codes (see ``_layout.pxd`` for the parameter and workspace
+offsets the compiled passes derive from it)."""
+
+import numpy as np
+
+
+cdef class Layout:
+    """Layer widths and activation codes of a network, checked once.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Layer widths, input first (at least two, each >= 1).
+    hidden : int
+        Hidden activation code (fastbp._core._kernels.ACTIVATIONS).
+    out : int
+        Output activation / loss code (fastbp._core._kernels.OUTPUTS).
+
+    Attributes
+    ----------
+    sizes : ndarray of intp
+        The widths (a read-only copy).
+    hidden, out : int
+        The codes.
+    n_coef, n_params : int
+        Number of weights, and of weights and biases.
+    """
+
+    def __cinit__(self, sizes, int hidden, int out):
+        a = np.array(sizes, dtype=np.intp)
+        if a.ndim != 1 or a.shape[0] < 2:
+            raise ValueError("a network needs at least an input and an output layer")
+        if (a < 1).any():
+            raise ValueError(f"layer widths must be >= 1, got {a.tolist()}")
+        a.flags.writeable = False
+        self.sizes = a
+        self.hidden = hidden
+        self.out = out
+        sizes = a.tolist()
+        self.n_coef = sum(k * n for k, n in zip(sizes, sizes[1:]))
+        self.n_params = self.n_coef + sum(sizes[1:])
+
+    def __repr__(self):
+        return (f"Layout(sizes={self.sizes.tolist()}, hidden={self.hidden}, "
+                f"out={self.out})")
