@@ -11,7 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from fastbp._checks import check_random_state
-from fastbp._core import _backprop, _kernels, _tuner
+from fastbp._core import _backprop, _kernels, _predict, _tuner
 from fastbp._core._input import Input
 from fastbp._core._layout import Layout
 from fastbp._threads import blas_limited, resolve_n_threads
@@ -511,7 +511,7 @@ class Network:
         dtype with at most SMALL_ROWS rows: no allocation but the output."""
         pred = self.__dict__.get("_predictor")
         if pred is None or pred.dtype != self.dtype:
-            pred = self._predictor = _backprop.Predictor(
+            pred = self._predictor = _predict.Predictor(
                 self.params, self._layout, self.SMALL_ROWS)
         out = np.empty((X.shape[0], self.layer_sizes[-1]), dtype=self.dtype)
         return pred(X, out, _kernels.OUTPUTS["identity"] if logits else -1,

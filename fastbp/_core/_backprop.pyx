@@ -32,20 +32,15 @@ cimport cython
 cimport numpy as cnp
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport fmax
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport malloc, free
-from libc.string cimport memcpy, memset
+from libc.string cimport memset
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 from cpython.exc cimport PyErr_CheckSignals
 
-from fastbp._core._blas cimport gemm, gemm_few_rows, SMALL_M
+from fastbp._core._blas cimport gemm
 from fastbp._core._activations cimport (
-    bias_activate, mul_derivative, ACT_IDENTITY, OUT_SOFTMAX,
-)
-from fastbp._core._losses cimport (
-    loss_delta_row, output_activate_rows, output_delta, shift_by_max,
-    softmax_finish, vexp,
+    bias_activate, mul_derivative, ACT_IDENTITY,
 )
 from fastbp._core._optim cimport (
     OptParams, opt_init, opt_set_step, sum_squares, update, OPT_ADAM,
@@ -54,11 +49,15 @@ from fastbp._core._optim cimport (
 from fastbp._core._openmp cimport fastbp_max_threads, FASTBP_OPENMP
 from fastbp._core._fpmode cimport fastbp_fpmode, fastbp_ftz_on, fastbp_fpmode_restore
 from fastbp._core._tuner cimport (
-    Tuner, TunerMem, tuner_bind, tuner_init, tuner_record, tuner_team, trace_batch,
+    Tuner, TunerMem, tuner_bind, tuner_init, tuner_record, tuner_team,
+    trace_batch,
 )
 from fastbp._core._layout cimport Layout, Net, net_init, net_layout, net_free
 from fastbp._core._input cimport Input, InputRows
-
+from fastbp._core._rows cimport (
+    gather_rows, loss_rows, rows_pass, sparse_forward, sparse_scatter,
+    sparse_unscatter,
+)
 
 cnp.import_array()
 
@@ -84,242 +83,6 @@ def workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t rows, int hidden,
         return net.ws_size
     finally:
         net_free(&net)
-
-
-cdef void gather_rows(const Net* net, floating* xbuf, const floating* X,
-                      const Py_ssize_t* idx, Py_ssize_t start, Py_ssize_t i0,
-                      Py_ssize_t i1) noexcept nogil:
-    """Rows i0:i1 of the dense input block into xbuf (row stride sizes[0]):
-    block row i is sample idx[start + i] of X."""
-    cdef Py_ssize_t n_in = net.sizes[0], i
-    for i in range(i0, i1):
-        memcpy(xbuf + i * n_in, X + idx[start + i] * n_in,
-               n_in * sizeof(floating))
-
-
-# Sparse input
-# ------------
-# A CSR batch is never densified: the first layer's forward pass is a
-# sparse-times-dense product (each stored x_ij adds x_ij * W[j, :] to row i
-# of A_0) and its weight gradient a scatter (each x_ij adds x_ij * D[i, :]
-# to row j of dW_0). Both cost O(nnz * width) instead of O(rows * n_features
-# * width), and no buffer is n_features wide but W_0 and its gradient.
-
-cdef extern from "_sparse_kernels.h" nogil:
-    void fastbp_spmm_f(float* A, const float* W, Py_ssize_t n,
-                       const float* data, const Py_ssize_t* ind,
-                       const Py_ssize_t* ptr, const Py_ssize_t* idx,
-                       Py_ssize_t start, Py_ssize_t i0, Py_ssize_t i1)
-    void fastbp_spmm_d(double* A, const double* W, Py_ssize_t n,
-                       const double* data, const Py_ssize_t* ind,
-                       const Py_ssize_t* ptr, const Py_ssize_t* idx,
-                       Py_ssize_t start, Py_ssize_t i0, Py_ssize_t i1)
-    void fastbp_scatter_f(float* G, const float* D, Py_ssize_t n,
-                          const float* data, const Py_ssize_t* ind,
-                          const Py_ssize_t* ptr, const Py_ssize_t* idx,
-                          Py_ssize_t start, Py_ssize_t m, Py_ssize_t j0,
-                          Py_ssize_t j1)
-    void fastbp_scatter_d(double* G, const double* D, Py_ssize_t n,
-                          const double* data, const Py_ssize_t* ind,
-                          const Py_ssize_t* ptr, const Py_ssize_t* idx,
-                          Py_ssize_t start, Py_ssize_t m, Py_ssize_t j0,
-                          Py_ssize_t j1)
-
-
-cdef inline void sparse_forward(const Net* net, floating* A, const floating* W,
-                                const InputRows* X, const Py_ssize_t* idx,
-                                Py_ssize_t start, Py_ssize_t i0,
-                                Py_ssize_t i1) noexcept nogil:
-    """A[i, :] = X[r, :] @ W for block rows i0:i1 (A has row stride
-    sizes[1]); block row i is sample r = idx[start + i] (start + i when idx
-    is NULL) of the CSR matrix X."""
-    if floating is float:
-        fastbp_spmm_f(A, W, net.sizes[1], <const float*>X.data, X.ind, X.ptr,
-                      idx, start, i0, i1)
-    else:
-        fastbp_spmm_d(A, W, net.sizes[1], <const double*>X.data, X.ind, X.ptr,
-                      idx, start, i0, i1)
-
-
-cdef void sparse_scatter(const Net* net, floating* gW, floating beta,
-                         const floating* D, const InputRows* X,
-                         const Py_ssize_t* idx, Py_ssize_t start, Py_ssize_t m,
-                         Py_ssize_t j0, Py_ssize_t j1) noexcept nogil:
-    """Columns j0:j1 of dW_0 = X_block^T D (beta = 0 overwrites, 1 adds)
-    for the m-row block with delta D (row stride sizes[1])."""
-    cdef Py_ssize_t n = net.sizes[1], n_in = net.sizes[0], i
-    if j1 <= j0:
-        return
-    if beta == 0 and not net.g0_clean:
-        if j0 == 0 and j1 == n:
-            memset(gW, 0, n_in * n * sizeof(floating))
-        else:
-            for i in range(n_in):
-                memset(gW + i * n + j0, 0, (j1 - j0) * sizeof(floating))
-    if floating is float:
-        fastbp_scatter_f(gW, D, n, <const float*>X.data, X.ind, X.ptr, idx,
-                         start, m, j0, j1)
-    else:
-        fastbp_scatter_d(gW, D, n, <const double*>X.data, X.ind, X.ptr, idx,
-                         start, m, j0, j1)
-
-
-cdef void sparse_unscatter(const Net* net, floating* gW, const InputRows* X,
-                           const Py_ssize_t* idx, Py_ssize_t start,
-                           Py_ssize_t m, Py_ssize_t j0,
-                           Py_ssize_t j1) noexcept nogil:
-    """Zero columns j0:j1 of the rows of dW_0 that the m-row block scattered
-    into: far fewer than n_features rows, so a clean buffer costs O(nnz *
-    width) per mini-batch instead of a pass over all of dW_0."""
-    cdef Py_ssize_t n = net.sizes[1], i, p, r
-    if j1 <= j0:
-        return
-    for i in range(m):
-        r = idx[start + i] if idx != NULL else start + i
-        for p in range(X.ptr[r], X.ptr[r + 1]):
-            memset(gW + X.ind[p] * n + j0, 0, (j1 - j0) * sizeof(floating))
-
-
-cdef double loss_rows(const Net* net, floating* A, floating* D,
-                      const floating* Y, const floating* sw,
-                      const Py_ssize_t* idx, Py_ssize_t start,
-                      Py_ssize_t i0, Py_ssize_t i1) noexcept nogil:
-    """Output activation, weighted loss and (when D is not NULL) output
-    delta for rows i0:i1 of the block; A holds the last layer's
-    pre-activations (in place: becomes the output). Returns the sum of
-    sw * loss over these rows."""
-    cdef Py_ssize_t i, r, n_out = net.sizes[net.L]
-    cdef floating w
-    cdef floating* z
-    cdef double loss = 0
-    if net.out == OUT_SOFTMAX and D != NULL and i1 > i0:
-        # loss_delta_row's softmax, with the exps of all rows in one
-        # vectorized loop (a sixth of a digits mini-batch otherwise)
-        for i in range(i0, i1):
-            shift_by_max(A + i * n_out, n_out)
-        vexp(D + i0 * n_out, A + i0 * n_out, (i1 - i0) * n_out)
-        for i in range(i0, i1):
-            r = idx[start + i] if idx != NULL else start + i
-            w = sw[r] if sw != NULL else 1
-            z = A + i * n_out
-            loss += w * softmax_finish(z, Y + r * n_out, D + i * n_out, n_out)
-            output_delta(z, Y + r * n_out, w, n_out, D + i * n_out)
-        return loss
-    for i in range(i0, i1):
-        r = idx[start + i] if idx != NULL else start + i
-        w = sw[r] if sw != NULL else 1
-        loss += w * loss_delta_row(net.out, A + i * n_out, Y + r * n_out,
-                                   w, n_out,
-                                   D + i * n_out if D != NULL else NULL)
-    return loss
-
-
-cdef double rows_pass(const Net* net, const floating* params, floating* grad,
-                      floating beta, floating* ws, const InputRows* X,
-                      const Py_ssize_t* idx, Py_ssize_t start, Py_ssize_t m,
-                      const floating* Y, const floating* sw,
-                      floating* out) noexcept nogil:
-    """Forward, loss and (optionally) backward pass over one chunk of rows.
-
-    IN:  the rows are idx[start:start + m], or start:start + m when idx is
-         NULL, of X: dense (row stride sizes[0]) or, when X.ptr is not NULL,
-         CSR, read in place (net.sparse).
-         Y (n, n_out) targets and sw (n,) weights, either may be NULL.
-    OUT: grad (n_params,) receives the gradient sums when not NULL
-         (beta = 0 overwrites, beta = 1 accumulates); out receives the
-         network's output rows start:start + m when not NULL.
-    Returns sum over rows of sw * loss (0 when Y is NULL).
-    """
-    cdef int L = net.L, l
-    cdef Py_ssize_t i, j, k, n
-    cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[L]
-    cdef const floating* xin
-    cdef const floating* prev
-    cdef floating* A
-    cdef floating* D
-    cdef floating* Dn
-    cdef floating* tmp
-    cdef floating* gb
-    cdef floating* z
-    cdef double loss = 0
-
-    if m <= 0:
-        if grad != NULL and beta == 0:
-            memset(grad, 0, net.n_params * sizeof(floating))
-        return 0
-
-    # Input block: read CSR rows in place (first layer below), gather
-    # shuffled dense rows, or read contiguous dense rows in place.
-    if X.ptr != NULL:
-        xin = NULL
-    elif idx != NULL:
-        xin = ws + net.x_off
-        gather_rows(net, ws + net.x_off, <const floating*>X.X, idx, start, 0, m)
-    else:
-        xin = <const floating*>X.X + start * n_in
-
-    # Forward: A_l = f(A_{l-1} @ W_l + b_l).
-    prev = xin
-    for l in range(L):
-        k = net.sizes[l]
-        n = net.sizes[l + 1]
-        A = ws + net.a_off[l]
-        if l == 0 and X.ptr != NULL:
-            sparse_forward(net, A, params + net.w_off[0], X, idx, start, 0, m)
-        elif net.few_rows and m <= SMALL_M:
-            gemm_few_rows(<int>m, <int>n, <int>k, <floating>1, prev, <int>k,
-                          params + net.w_off[l], <int>n, <floating>0, A, <int>n)
-        else:
-            gemm(False, False, <int>m, <int>n, <int>k, <floating>1, prev, <int>k,
-                 params + net.w_off[l], <int>n, <floating>0, A, <int>n)
-        if l < L - 1:
-            bias_activate(net.hidden, A, params + net.b_off[l], m, n,
-                          ws + net.z_off[l] if net.store_z else NULL, n)
-        else:
-            bias_activate(ACT_IDENTITY, A, params + net.b_off[l], m, n, NULL, n)
-        prev = A
-
-    # Output activation, loss and output delta.
-    A = ws + net.a_off[L - 1]
-    D = ws + net.d0_off if (grad != NULL and Y != NULL) else NULL
-    if Y == NULL:
-        output_activate_rows(net.out, A, m, n_out)
-    else:
-        loss = loss_rows(net, A, D, Y, sw, idx, start, 0, m)
-    if out != NULL:
-        memcpy(out + start * n_out, A, m * n_out * sizeof(floating))
-    if D == NULL:
-        return loss
-
-    # Backward: dW_l = A_{l-1}^T D_l, db_l = sum_rows D_l,
-    #           D_{l-1} = (D_l @ W_l^T) * f'(A_{l-1}).
-    Dn = ws + net.d1_off
-    for l in range(L - 1, -1, -1):
-        k = net.sizes[l]
-        n = net.sizes[l + 1]
-        prev = xin if l == 0 else ws + net.a_off[l - 1]
-        if l == 0 and X.ptr != NULL:
-            sparse_scatter(net, grad + net.w_off[0], beta, D, X, idx, start,
-                           m, 0, n)
-        else:
-            gemm(True, False, <int>k, <int>n, <int>m, <floating>1, prev, <int>k,
-                 D, <int>n, beta, grad + net.w_off[l], <int>n)
-        gb = grad + net.b_off[l]
-        if beta == 0:
-            memset(gb, 0, n * sizeof(floating))
-        for i in range(m):
-            for j in range(n):
-                gb[j] = gb[j] + D[i * n + j]
-        if l > 0:
-            gemm(False, True, <int>m, <int>k, <int>n, <floating>1, D, <int>n,
-                 params + net.w_off[l], <int>n, <floating>0, Dn, <int>k)
-            z = ws + net.z_off[l - 1] if net.store_z else NULL
-            mul_derivative(net.hidden, Dn, ws + net.a_off[l - 1], z, m * k)
-            tmp = D
-            D = Dn
-            Dn = tmp
-    return loss
-
 
 
 # Layer-split mini-batches
@@ -837,19 +600,6 @@ def loss_grad(Input X not None, const floating[:, ::1] Y,
     return loss if want_loss else 0.0
 
 
-cdef object flat_params(params, bint writeable):
-    """params as a contiguous 1-D float32 or float64 array (writeable when
-    asked), or ValueError."""
-    params = np.asarray(params)
-    if params.dtype != np.float32 and params.dtype != np.float64:
-        raise ValueError("params must be float32 or float64")
-    if (params.ndim != 1 or not params.flags.c_contiguous
-            or (writeable and not params.flags.writeable)):
-        raise ValueError("params must be a %scontiguous 1-D array"
-                         % ("writeable " if writeable else ""))
-    return params
-
-
 def touch_new(shape, dtype):
     """A new array of zeros whose pages are all mapped now (np.zeros maps
     them at their first write, in the middle of training)."""
@@ -921,10 +671,8 @@ cdef class Trainer:
         self.net.sizes = NULL
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
-        params = flat_params(params, True)
+        params = layout.params_array(params, True)
         net_layout(&self.net, layout, batch_size, sparse)
-        if params.shape[0] != self.net.n_params:
-            raise ValueError("params has the wrong length for these layer sizes")
         self.params = params
         self.dtype = params.dtype
         self.single = params.dtype == np.float32
@@ -1299,106 +1047,3 @@ cdef double _step(Trainer tr, floating[:, ::1] G, double loss_sum,
     free(part)
     tr.wsq = wsq
     return batch_loss
-
-
-cdef inline bint all_finite(const floating* x, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef floating acc = 0
-    for i in range(n):
-        acc = acc + x[i] * 0   # NaN or inf anywhere makes acc NaN
-    return acc == 0
-
-
-cdef class Predictor:
-    """Forward pass over up to `rows` dense rows with a workspace of its own.
-
-    Made once per network and reused: a prediction on a few rows then costs
-    one call and no allocation beyond the output. Holds a reference to the
-    network's parameter buffer, whose values it reads at each call.
-    """
-    cdef Net net
-    cdef object params
-    cdef object ws
-    cdef void* p_params     # their data (the arrays are held, never resized)
-    cdef void* p_ws
-    cdef bint single
-    cdef int typenum
-    cdef readonly Py_ssize_t rows
-    cdef readonly object dtype
-
-    def __cinit__(self, params, Layout layout not None, Py_ssize_t rows):
-        self.net.sizes = NULL
-        if rows < 1:
-            raise ValueError("rows must be >= 1")
-        params = flat_params(params, False)
-        net_layout(&self.net, layout, rows)
-        self.net.few_rows = True
-        if params.shape[0] != self.net.n_params:
-            raise ValueError("params has the wrong length for these layer sizes")
-        self.params = params
-        self.dtype = params.dtype
-        self.single = params.dtype == np.float32
-        self.typenum = cnp.NPY_FLOAT32 if self.single else cnp.NPY_FLOAT64
-        self.ws = np.empty(max(self.net.ws_size, 1), dtype=params.dtype)
-        self.p_params = cnp.PyArray_DATA(<cnp.ndarray>self.params)
-        self.p_ws = cnp.PyArray_DATA(<cnp.ndarray>self.ws)
-        self.rows = rows
-
-    def __dealloc__(self):
-        free(self.net.sizes)
-
-    def __call__(self, X, out, int out_kind=-1, bint check_finite=False):
-        """out[:] = network output for X; X and out C-contiguous, n <= rows.
-
-        out_kind, when given, replaces the output activation for this call
-        (OUT_IDENTITY gives the logits). check_finite: raise ValueError when
-        X holds NaN or infinity."""
-        # (raw array access: memoryviews of four arrays cost a few us, the
-        # whole of a one-row prediction)
-        if not (cnp.PyArray_Check(X) and cnp.PyArray_Check(out)):
-            raise TypeError("X and out must be numpy arrays")
-        cdef cnp.ndarray Xa = <cnp.ndarray>X
-        cdef cnp.ndarray Oa = <cnp.ndarray>out
-        if (cnp.PyArray_TYPE(Xa) != self.typenum or cnp.PyArray_TYPE(Oa) != self.typenum
-                or not cnp.PyArray_IS_C_CONTIGUOUS(Xa)
-                or not cnp.PyArray_IS_C_CONTIGUOUS(Oa)
-                or not cnp.PyArray_ISWRITEABLE(Oa)):
-            raise ValueError(f"X and out must be C-contiguous {self.dtype} arrays "
-                             "(out writeable)")
-        if cnp.PyArray_NDIM(Xa) != 2 or cnp.PyArray_NDIM(Oa) != 2:
-            raise ValueError("X and out must be 2-D")
-        cdef Py_ssize_t n = cnp.PyArray_DIM(Xa, 0)
-        if n > self.rows or n < 1:
-            raise ValueError(f"between 1 and {self.rows} rows, got {n}")
-        if (cnp.PyArray_DIM(Xa, 1) != self.net.sizes[0] or cnp.PyArray_DIM(Oa, 0) != n
-                or cnp.PyArray_DIM(Oa, 1) != self.net.sizes[self.net.L]):
-            raise ValueError("X or out has the wrong shape")
-        cdef int saved_out = self.net.out
-        cdef bint ok = True
-        if out_kind >= 0:
-            self.net.out = out_kind
-        if self.single:
-            ok = self._run(<const float*>cnp.PyArray_DATA(Xa),
-                           <float*>cnp.PyArray_DATA(Oa), n, check_finite)
-        else:
-            ok = self._run(<const double*>cnp.PyArray_DATA(Xa),
-                           <double*>cnp.PyArray_DATA(Oa), n, check_finite)
-        self.net.out = saved_out
-        if not ok:
-            raise ValueError("Input X contains NaN or infinity.")
-        return out
-
-    cdef bint _run(self, const floating* X, floating* out, Py_ssize_t n,
-                   bint check_finite) noexcept:
-        cdef fastbp_fpmode fpm
-        cdef InputRows rows
-        if check_finite and not all_finite(X, n * self.net.sizes[0]):
-            return False
-        memset(&rows, 0, sizeof(InputRows))
-        rows.X = X
-        fpm = fastbp_ftz_on()
-        rows_pass(&self.net, <const floating*>self.p_params, <floating*>NULL, 0,
-                  <floating*>self.p_ws, &rows, NULL, 0, n,
-                  <const floating*>NULL, <const floating*>NULL, out)
-        fastbp_fpmode_restore(fpm)
-        return True

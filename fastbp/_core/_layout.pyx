@@ -42,6 +42,21 @@ cdef class Layout:
         self.n_coef = sum(k * n for k, n in zip(sizes, sizes[1:]))
         self.n_params = self.n_coef + sum(sizes[1:])
 
+    def params_array(self, params, bint writeable=False):
+        """`params` as the network's flat parameter vector: a contiguous
+        1-D float32 or float64 array of n_params entries (writeable when
+        asked), or ValueError."""
+        params = np.asarray(params)
+        if params.dtype != np.float32 and params.dtype != np.float64:
+            raise ValueError("params must be float32 or float64")
+        if (params.ndim != 1 or not params.flags.c_contiguous
+                or (writeable and not params.flags.writeable)):
+            raise ValueError("params must be a %scontiguous 1-D array"
+                             % ("writeable " if writeable else ""))
+        if params.shape[0] != self.n_params:
+            raise ValueError("params has the wrong length for these layer sizes")
+        return params
+
     def __repr__(self):
         return (f"Layout(sizes={self.sizes.tolist()}, hidden={self.hidden}, "
                 f"out={self.out})")
