@@ -1,29 +1,41 @@
 # cython: language_level=3
-"""Forward and backward passes over mini-batches, and the epoch loop.
+"""Mini-batch training and full-data passes, spread over OpenMP threads.
 
 Design
 ------
-The network is described by its layer widths; its parameters are one flat
-vector laid out as scikit-learn's ``_pack`` does: every weight matrix
-W_l (fan_in, fan_out), row-major, then every bias b_l. The gradient and the
-optimizer state have the same layout, so an optimizer step is one loop.
+``rows_pass`` (``_rows.pxd``) runs one block of rows through the network on
+one thread: the forward pass (GEMM into the layer's buffer, then bias and
+activation fused while the block is in cache), the loss and, when asked,
+the backward pass, writing the gradient *sums* (A^T delta and column sums
+of delta, no L2 term, no scaling). This module spreads that work over
+threads, deterministically.
 
-Work is done on blocks of rows ("chunks"). ``rows_pass`` runs the forward
-pass of one chunk (GEMM into the layer's buffer, then bias and activation
-fused while the block is in cache) and, when asked, the backward pass,
-writing the gradient *sums* (A^T delta and column sums of delta, no L2 term,
-no scaling) into a gradient buffer of its own. A mini-batch is split into at
-most ``n_threads`` contiguous chunks, one per OpenMP thread, each with its
-own workspace and gradient buffer; BLAS must run single-threaded meanwhile
-(the Python layer limits it with threadpoolctl). The chunk buffers are then
-summed in a fixed order inside the optimizer's fused loop, so the result
-depends on the thread count but never on scheduling: the same seed and
-thread count give bitwise the same weights. For wide layers ``split_batch``
-instead keeps the mini-batch whole and splits each GEMM over the threads
-(see "Layer-split mini-batches" below), with one workspace and one gradient
-buffer.
+A mini-batch of m rows is cut into K parts, K fixed by m, the work per row,
+the requested thread count and ``min_work`` (``n_chunks_for``), never by how
+many threads are free. Each step of the mini-batch runs as K parts: row
+blocks, each with a workspace and a gradient slot of its own (the slots are
+summed in slot order inside the optimizer's fused update), or, where the
+layers are wide against the block (``split_layers``), the mini-batch as one
+block whose GEMMs are cut into K disjoint parts of one gradient buffer
+("Layer-split mini-batches" below); then the update, over K ranges of the
+parameters. The parts are handed out dynamically to a team of 1 to K
+threads (``run_phase``) and partial sums (losses, ||W||^2) are added in
+part order, so the weights depend on K alone: the same seed and thread
+count give bitwise the same weights whichever threads ran the parts
+(tests/test_parallel_parts.py). That lets the tuner (``_tuner.pyx``) run
+the parts on one thread while the machine is busy. BLAS runs on one thread
+meanwhile (the Python layer limits it with threadpoolctl).
 
-The parameter and workspace layouts (``Net``) are in ``_layout.pxd``.
+The ``Trainer`` holds one network's layout, workspaces, gradient slots and
+optimizer state and runs a whole epoch (shuffle, then per mini-batch:
+gather, forward, backward, update) in one call with the GIL released; its
+``gradient`` and ``step`` serve callers that combine gradients themselves
+(data-parallel training). ``loss_grad`` is the full-data pass (loss,
+gradient and/or output) in fixed chunks of ``rows`` rows, chunk c on thread
+slot c mod T, the slots summed in order.
+
+Layouts: parameters and workspaces in ``_layout.pxd``, input rows (dense or
+CSR) in ``_input.pxd``.
 """
 
 import numpy as np
@@ -387,7 +399,7 @@ cdef void warm_team(int team) noexcept nogil:
     """Start `team` OpenMP threads and have each call BLAS once, in single
     and double precision, so that a first probe of the team does not time
     the one-off set-up of threads and of BLAS's per-thread buffers (10-20 ms
-    here, which made the first probe of a process lose)."""
+    on a 2-core machine: enough for the first probe of a process to lose)."""
     global _threads_ran_c, _team_warmed
     cdef int c
     cdef float fa = 0, fc = 0

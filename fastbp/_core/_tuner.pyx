@@ -49,24 +49,27 @@ cdef enum:
     N_SIZE_CLASSES = 128
 cdef double QUIET_FACTOR = 30.0
 # A probe this many times slower than the incumbent has lost (a core is
-# taken: a time slice per barrier). (1.5 took the noise of a shared VM,
-# where a window of 5 ms can vary that much, for load.)
+# taken: a time slice per barrier). A lower bound mistakes noise for load:
+# on a machine shared with other work a window of 5 ms varies by 1.5x.
 cdef double LOSING = 2.0
 # ... and once it has run WINDOW_S or longer (a large network's mini-batch
-# alone: 25 ms for 784-1024-1024 at batch 256), this many times: long
-# windows vary less, and a one-thread probe of a 2-thread team that runs
-# its whole window of 3 such batches cost 5-8% of an idle fit (one thread
-# was 1.7-2.4x slower there).
+# alone: about 25 ms for 784-1024-1024 at batch 256), this many times: long
+# windows vary less, and a one-thread probe of a 2-thread team that ran its
+# whole window of 3 such batches would cost 5-8% of an idle fit, one thread
+# being 1.7-2.4x slower there (test_a_long_probe_that_is_losing_ends_after_
+# one_batch in tests/test_parallel_parts.py).
 cdef double LOSING_LONG = 1.4
 # A team whose window is this many times slower than its last one is
 # measured against one thread at once (the load came); and whatever the
 # backoff, the other mode is measured again after MAX_GAP_S seconds of
 # training (a large network's team can be 2x slower under load without
-# any one window showing it).
+# any one window showing it; test_tuner_checks_every_decision_at_least_
+# once_a_second).
 cdef double SLOWED = 1.5
 cdef double MAX_GAP_S = 1.0
-# A window is at least this many mini-batches and seconds (shorter ones
-# were noise on a shared VM).
+# A window is at least this many mini-batches and seconds: shorter ones
+# vary, on a machine shared with other work, by more than the gains the
+# tuner looks for (test_tuner_switches_only_for_a_clear_gain).
 cdef int WINDOW_BATCHES = 3
 cdef double WINDOW_S = 0.02
 # (the first windows of a size, until a probe has lost, are shorter: on
@@ -75,12 +78,14 @@ cdef double WINDOW_S = 0.02
 cdef double WINDOW_S_FIRST = 0.005
 # The first mini-batch after the team takes over from one thread is left
 # out of the windows: it pays once for waking the team's threads, which
-# slept through the one-thread batches (0.2-1 ms on this VM, at times more,
-# where a digits batch takes 120-180 us on the team and 240 on one thread),
-# not what the team's batches cost. A probe timed from that batch ended at
-# once, "2x slower". (Its cost still counts in the wait after a lost
-# probe; and a first batch that took WAKE_S more than a clearly lost one
-# is timed: it lost a time slice, 3-4 ms, to a busy machine.) Only a change
+# slept through the one-thread batches (0.2-1 ms on a 2-core machine, at
+# times more, where a digits batch takes 120-180 us on the team and 240 on
+# one thread), not what the team's batches cost; timed, that batch alone
+# would end a probe as "2x slower" (test_a_probe_of_the_team_is_not_judged_
+# by_waking_its_threads). Its cost still counts in the wait after a lost
+# probe (test_a_skipped_wake_up_still_counts_in_the_wait_after_a_lost_
+# probe), and a first batch that takes WAKE_S more than a clearly lost one
+# is timed: it lost a time slice, 3-4 ms, to a busy machine. Only a change
 # of mode is skipped: the first team batch of a new Trainer (the next
 # partial_fit) is timed, since a workload that pauses between calls pays
 # the wake-up at every call.
