@@ -409,3 +409,20 @@ def test_row_split_needs_a_buffer_per_thread_and_layer_split_one():
     with pytest.raises(ValueError, match="wrong size"):
         run_epoch(net, X, Y, sw, batch_size=20, n_threads=2, slots=1)
     run_epoch(net, X, Y, sw, batch_size=20, n_threads=2, slots=1, split_layers=True)
+
+
+def test_an_uninitialized_trainer_or_predictor_raises():
+    # (made by __new__ alone, no layout: a clear error, not a crash)
+    from fastbp._core._predict import Predictor
+    net, X, Y, _ = setup()
+    tr = _backprop.Trainer.__new__(_backprop.Trainer)
+    with pytest.raises(ValueError, match="not initialized"):
+        tr.set_optimizer(OPT["sgd"], 0.1)
+    with pytest.raises(ValueError, match="not initialized"):
+        tr.gradient(prepare_input(X, net.dtype), Y, np.empty(0), np.arange(3),
+                    np.empty(net.n_params))
+    with pytest.raises(ValueError, match="set_optimizer first"):
+        tr.epoch(prepare_input(X, net.dtype), Y, np.empty(0),
+                 np.arange(30, dtype=np.intp), 0.0)
+    with pytest.raises(ValueError, match="not initialized"):
+        Predictor.__new__(Predictor)(X, np.empty((30, 3)))

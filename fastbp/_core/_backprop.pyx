@@ -674,13 +674,16 @@ cdef class Trainer:
     cdef double last_check
     cdef bint opt_set
 
-    def __cinit__(self, params, Layout layout not None, *,
-                  Py_ssize_t batch_size, int n_threads=1, bint sparse=False,
-                  bint split_layers=False, Py_ssize_t min_work=0,
-                  Py_ssize_t min_update_params=32768, bint adaptive=True,
-                  buffers=None):
+    # (__init__, not __cinit__: its signature is then visible to inspect and
+    # checked against the stub; the layout starts NULL, the object zeroed)
+    def __init__(self, params, Layout layout not None, *,
+                 Py_ssize_t batch_size, int n_threads=1, bint sparse=False,
+                 bint split_layers=False, Py_ssize_t min_work=0,
+                 Py_ssize_t min_update_params=32768, bint adaptive=True,
+                 buffers=None):
         cdef int K
-        self.net.sizes = NULL
+        net_free(&self.net)     # (a second __init__)
+        self.opt_set = False
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         params = layout.params_array(params, True)
@@ -735,6 +738,8 @@ cdef class Trainer:
         hyperparameters, state buffers (held by reference, updated in place;
         zeros when None) and the number of updates done so far."""
         cdef Py_ssize_t P = self.net.n_params
+        if self.net.sizes == NULL:
+            raise ValueError("the Trainer was not initialized")
         two = kind == OPT_ADAM or kind == OPT_ADAMW
         s1 = touch_new(P, self.dtype) if s1 is None else s1
         s2 = touch_new(P if two else 0, self.dtype) if s2 is None else s2
@@ -818,6 +823,8 @@ cdef class Trainer:
         block (as one row part of a cut mini-batch is). Returns (weighted
         loss sum, sum of sample weights of the rows).
         """
+        if self.net.sizes == NULL:
+            raise ValueError("the Trainer was not initialized")
         if self.single:
             return _gradient[float](self, X, Y, sw, rows, grad)
         return _gradient[double](self, X, Y, sw, rows, grad)

@@ -28,7 +28,7 @@ cdef class Layout:
         Number of weights, and of weights and biases.
     """
 
-    def __cinit__(self, sizes, int hidden, int out):
+    def __init__(self, sizes, int hidden, int out):
         a = np.array(sizes, dtype=np.intp)
         if a.ndim != 1 or a.shape[0] < 2:
             raise ValueError("a network needs at least an input and an output layer")

@@ -18,7 +18,7 @@ from libc.string cimport memset
 
 from fastbp._core._fpmode cimport fastbp_fpmode, fastbp_ftz_on, fastbp_fpmode_restore
 from fastbp._core._input cimport InputRows
-from fastbp._core._layout cimport Layout, Net, net_layout
+from fastbp._core._layout cimport Layout, Net, net_free, net_layout
 from fastbp._core._rows cimport rows_pass
 
 cnp.import_array()
@@ -49,8 +49,9 @@ cdef class Predictor:
     cdef readonly Py_ssize_t rows
     cdef readonly object dtype
 
-    def __cinit__(self, params, Layout layout not None, Py_ssize_t rows):
-        self.net.sizes = NULL
+    # (__init__: see Trainer.__init__)
+    def __init__(self, params, Layout layout not None, Py_ssize_t rows):
+        net_free(&self.net)     # (a second __init__)
         if rows < 1:
             raise ValueError("rows must be >= 1")
         params = layout.params_array(params, False)
@@ -76,6 +77,8 @@ cdef class Predictor:
         X holds NaN or infinity."""
         # (raw array access: memoryviews of four arrays cost a few us, the
         # whole of a one-row prediction)
+        if self.net.sizes == NULL:
+            raise ValueError("the Predictor was not initialized")
         if not (cnp.PyArray_Check(X) and cnp.PyArray_Check(out)):
             raise TypeError("X and out must be numpy arrays")
         cdef cnp.ndarray Xa = <cnp.ndarray>X
