@@ -63,7 +63,7 @@ _MIN_WORK_PER_THREAD = 4_000_000
 
 def _split_layers(layer_units, batch_size, n_threads):
     """Whether to split each mini-batch's layers over the threads rather
-    than its rows (see split_batch in fastbp/_core/_backprop.pyx).
+    than its rows (see "Layer-split mini-batches" in fastbp/_core/_backprop.pyx).
 
     Splitting rows costs every thread a copy of the weights (packed by its
     GEMMs) and a gradient copy to sum; splitting layers costs every thread a

@@ -330,8 +330,8 @@ def test_epoch_on_csr_with_duplicate_entries_matches_dense():
     np.testing.assert_allclose(total_s, total_d, rtol=1e-12)
 
 
-# -- layer split (split_batch) ---------------------------------------------
-# Widths chosen so that every split of split_batch runs: at batch 20 the
+# -- layer split (split_layers) --------------------------------------------
+# Widths chosen so that every split of a layer split runs: at batch 20 the
 # hidden layers are wider than the block (column splits, cut at multiples of
 # 16 with a ragged last part) and the output narrower (row split); at batch
 # 64 the forward and input-delta products split by rows; the weight

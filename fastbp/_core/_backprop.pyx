@@ -102,8 +102,8 @@ def workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t rows, int hidden,
 # Splitting a mini-batch by rows gives each thread a gradient copy to write
 # and the optimizer a sum over copies; with many threads and wide layers the
 # blocks get thin (16 rows at batch 256 on 16 threads) and the copies cost
-# more than they save. ``split_batch`` instead runs the mini-batch as one
-# block and splits each layer's GEMMs over the threads, by rows or by
+# more than they save. A layer split (``split_layers``) runs the mini-batch
+# as one block and splits each layer's GEMMs over the threads, by rows or by
 # columns of the product, into disjoint parts of one gradient buffer. Each
 # thread's operand blocks are packed by its own single-threaded GEMM, so the
 # split is chosen per GEMM to copy less: a row split repacks all of W per

@@ -3,8 +3,9 @@
 # the flat parameter vector (scikit-learn's ``_pack`` order: every W_l
 # (fan_in, fan_out) row-major, then every b_l; gradients and optimizer state
 # share it), and where each buffer sits in one thread's workspace for `rows`
-# rows (Net, for the compiled passes). Shared by the passes (_backprop.pyx)
-# and the inspecting pass (_inspect.pyx), which lays out its own buffers.
+# rows (Net, for the compiled passes). Shared by the passes (_rows.pxd,
+# _backprop.pyx), the Predictor (_predict.pyx) and the inspecting pass
+# (_inspect.pyx), which lays out its own buffers.
 #
 # Workspace of one thread, for ``rows`` rows:
 #     x   rows * n_in           gathered input rows (shuffled dense input;
