@@ -151,12 +151,11 @@ class LocalRunner:
         """Mini-batches over rows perm of (X, Y, sw), in place, by one
         compiled call; returns the sum over batches of batch loss * rows."""
         net, opt, trainer = self.est._net, self.opt, self.trainer
-        Xd, data, ind, ptr = prepared
         if sw is None:
             sw = np.empty(0, dtype=net.dtype)
         trainer.lr = opt.learning_rate
         try:
-            return trainer.epoch(Xd, data, ind, ptr, Y, sw, perm,
+            return trainer.epoch(prepared, Y, sw, perm,
                                  float(self.est.alpha))
         finally:
             # also after Ctrl-C within the call: the mini-batches done

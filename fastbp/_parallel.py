@@ -251,7 +251,6 @@ class MPIRunner:
         P, r = self.size, self.rank
         work = 6 * net.n_coef
         alpha = float(est.alpha)
-        Xd, data, ind, ptr = prepared
         swa = np.empty(0, dtype=net.dtype) if sw is None else sw
         gout = self.send[:net.n_params]
         tail = self.send[net.n_params:].view(np.float64)
@@ -271,8 +270,8 @@ class MPIRunner:
                             rows = local[rows]
                     else:
                         rows = empty
-                    tail[0], tail[1] = tr.gradient(Xd, data, ind, ptr, Y, swa,
-                                                   rows, gout)
+                    tail[0], tail[1] = tr.gradient(prepared, Y, swa, rows,
+                                                   gout)
                     G, loss = self._combine(K)
                     # the batch's weight sum in one process's order (every
                     # rank holds the weights): bitwise its 1 / sum(sw)
