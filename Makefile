@@ -31,7 +31,7 @@ PYTEST_ARGS ?= tests benchmarks
 
 # Anything that changes the installed package triggers a reinstall.
 SOURCES := pyproject.toml setup.py MANIFEST.in \
-	$(wildcard fastbp/*.py fastbp/_bench/*.py fastbp/_core/*.py fastbp/_core/*.pyx fastbp/_core/*.pxd fastbp/_core/*.h)
+	$(wildcard fastbp/*.py fastbp/_bench/*.py fastbp/_core/*.py fastbp/_core/*.pyx fastbp/_core/*.pxd fastbp/_core/*.pyi fastbp/_core/*.h)
 
 # Builds share build/ in this tree: never run two at once.
 .NOTPARALLEL:

@@ -105,7 +105,8 @@ else:
     base = ["-O3", "-fno-math-errno", "-Wno-unused-function", "-Wno-unreachable-code"]
 
 macros = [("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")]
-modules = ["_backprop", "_optim", "_kernels", "_inspect"]
+modules = ["_layout", "_input", "_backprop", "_tuner", "_predict", "_optim",
+           "_kernels", "_inspect"]
 extensions = [
     Extension(
         f"fastbp._core.{name}",

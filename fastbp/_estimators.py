@@ -42,6 +42,7 @@ from fastbp._checks import check_random_state, plain_Xy, validate_params_once
 from fastbp._core import _kernels
 from fastbp._labels import _binarize, _fit_label_binarizer, _unique_labels
 from fastbp._network import ACTIVATIONS, Network, check_sparse
+from fastbp._refit import OldModel, read_model
 from fastbp._solver import NON_FINITE, SEE_GUIDE, STOCHASTIC_SOLVERS, divergence_cause
 from fastbp._threads import blas_limited, resolve_n_threads
 
@@ -64,6 +65,11 @@ def _check_fitted(est):
         raise NotFittedError(
             f"This {type(est).__name__} instance is not fitted yet. Call 'fit' "
             "with appropriate arguments before using this estimator.")
+
+
+def _checked_predict(est, X):
+    _check_fitted(est)
+    return est._predict(X)
 
 
 class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
@@ -225,6 +231,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
         state = dict(super().__getstate__())
         state.pop("_net", None)  # rebuilt from coefs_ / intercepts_ on use
         state.pop("_trainer", None)  # compiled workspace, remade on use
+        state.pop("_fit_view", None)  # a fit running in another thread
         return state
 
     def _initialize(self, y, layer_units, dtype):
@@ -266,6 +273,14 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
         opt_state = None if opt is None else (
             opt.s1.copy(), opt.s2.copy(), opt.t, opt.learning_rate)
         lists = {k: list(v) for k, v in state.items() if isinstance(v, list)}
+        # Other threads' predictions see the old model until this call ends
+        # (fastbp/_refit.py): the view first, then the generation, both in
+        # `state` too so that undoing a failed call keeps them.
+        outer_view = state.get("_fit_view")
+        view = state["_fit_view"] = self.__dict__["_fit_view"] = OldModel(
+            dict(state), params)
+        state["_fit_generation"] = self.__dict__["_fit_generation"] = (
+            state.get("_fit_generation", 0) + 1)
         try:
             return self._fit_unsafe(X, y, sample_weight, incremental, classes)
         except KeyboardInterrupt:
@@ -283,6 +298,14 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
                 opt.s1[...], opt.s2[...] = opt_state[0], opt_state[1]
                 opt.t, opt.learning_rate = opt_state[2], opt_state[3]
             raise
+        finally:
+            # (a fit that a callback of this one made in this thread hands
+            # back its caller's view; a fit in another thread keeps its own)
+            if self.__dict__.get("_fit_view") is view:
+                if outer_view is not None and outer_view.thread == view.thread:
+                    self.__dict__["_fit_view"] = outer_view
+                else:
+                    del self.__dict__["_fit_view"]
 
     def _fit_unsafe(self, X, y, sample_weight, incremental, classes):
         given = (X, y, sample_weight)  # what scikit-learn's callbacks see
@@ -855,8 +878,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         >>> clf.predict([[0., 0.], [1., 1.]])
         array(['no', 'yes'], dtype='<U3')
         """
-        _check_fitted(self)
-        return self._predict(X)
+        return read_model(self, _checked_predict, X)
 
     def _predict(self, X, check_input=True):
         lb = self._label_binarizer
@@ -967,6 +989,9 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         >>> bool(np.allclose(proba.sum(axis=1), 1))
         True
         """
+        return read_model(self, MLPClassifier._predict_proba, X)
+
+    def _predict_proba(self, X):
         _check_fitted(self)
         y_pred = self._forward_pass_fast(X)
         if self.n_outputs_ == 1:
@@ -1087,8 +1112,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         >>> reg.predict([[0.5]]).round(1)     # 0.5 ** 2 = 0.25
         array([0.3])
         """
-        _check_fitted(self)
-        return self._predict(X)
+        return read_model(self, _checked_predict, X)
 
     def _predict(self, X, check_input=True):
         y_pred = self._forward_pass_fast(X, check_input=check_input)

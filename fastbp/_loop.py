@@ -58,7 +58,7 @@ def fit(est, source, X, y, sample_weight, incremental, n_threads):
         runner = LocalRunner(est, n_threads)
     else:
         runner = _parallel.MPIRunner(est, n_threads, comm)
-    runner.agree(X.shape, y, sample_weight)
+    runner.agree(X.shape, y, sample_weight, X=X, source=source)
     if source is not None:
         data = _stream.StreamData(source, y, sample_weight, est._net.dtype)
     else:
@@ -135,7 +135,7 @@ class LocalRunner:
         self.n_threads = n_threads
         self.rows_done = 0
 
-    def agree(self, shape, y, sample_weight):
+    def agree(self, shape, y, sample_weight, *, X=None, source=None):
         pass
 
     def combine_decision(self, value):
@@ -151,12 +151,11 @@ class LocalRunner:
         """Mini-batches over rows perm of (X, Y, sw), in place, by one
         compiled call; returns the sum over batches of batch loss * rows."""
         net, opt, trainer = self.est._net, self.opt, self.trainer
-        Xd, data, ind, ptr = prepared
         if sw is None:
             sw = np.empty(0, dtype=net.dtype)
         trainer.lr = opt.learning_rate
         try:
-            return trainer.epoch(Xd, data, ind, ptr, Y, sw, perm,
+            return trainer.epoch(prepared, Y, sw, perm,
                                  float(self.est.alpha))
         finally:
             # also after Ctrl-C within the call: the mini-batches done

@@ -11,7 +11,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from fastbp._checks import check_random_state
-from fastbp._core import _backprop, _kernels
+from fastbp._core import _backprop, _kernels, _predict, _tuner
+from fastbp._core._input import Input
+from fastbp._core._layout import Layout
 from fastbp._threads import blas_limited, resolve_n_threads
 
 #: Hidden-layer activations, name -> compiled kernel code.
@@ -109,13 +111,10 @@ def check_sparse(X):
 
 
 def prepare_input(X, dtype, n_features=None):
-    """Split X into the arguments the compiled functions take.
-
-    Returns (X_dense, data, indices, indptr): a C-contiguous dense array, or
-    a (0, n_features) placeholder and the CSR arrays (indices as intp).
+    """X as the compiled functions take it: an ``Input`` (fastbp._core._input)
+    of C-contiguous dense rows, or of canonical CSR arrays (indices as intp).
     Assumes X was validated (finite, 2-D); converts layout and dtype only.
     """
-    empty_idx = np.empty(0, dtype=np.intp)
     if sp.issparse(X):
         X = check_sparse(X).tocsr()
         if not X.has_canonical_format:
@@ -132,10 +131,8 @@ def prepare_input(X, dtype, n_features=None):
         if (indptr.shape[0] != X.shape[0] + 1 or indptr[0] != 0
                 or indptr[-1] != indices.shape[0] or (np.diff(indptr) < 0).any()):
             raise ValueError("sparse X has an inconsistent indptr")
-        placeholder = np.empty((0, X.shape[1]), dtype=dtype)
-        return placeholder, data, indices, indptr
-    X = np.ascontiguousarray(X, dtype=dtype)
-    return X, np.empty(0, dtype=dtype), empty_idx, empty_idx
+        return Input.csr(data, indices, indptr, X.shape[1])
+    return Input.dense(np.ascontiguousarray(X, dtype=dtype))
 
 
 def n_rows(X):
@@ -300,6 +297,11 @@ class Network:
     @property
     def _out_code(self):
         return _kernels.OUTPUTS[self.out_activation]
+
+    @property
+    def _layout(self):
+        """Widths and activation codes, as the compiled core takes them."""
+        return Layout(self._sizes, self._hidden_code, self._out_code)
 
     def init_params(self, random_state=None):
         """Draw new parameters in place, exactly as scikit-learn's MLP does.
@@ -497,32 +499,32 @@ class Network:
             # thread (a loaded machine), as it measures.
             T_asked = min(T, -(-n // rows))
             work = self._forward_work(X)
-            T = _backprop.forward_team(T_asked, work, self.dtype == np.float32)
+            T = _tuner.forward_team(T_asked, work, self.dtype == np.float32)
         if buffers is None:
             buffers = self._workspace(rows, min(T, -(-n // rows)),
                                      gradient=grad is not None,
                                      sparse=sp.issparse(X))
         G, ws = buffers
         T = min(T, G.shape[0])
-        Xd, data, ind, ptr = prepare_input(X, self.dtype)
+        Xin = prepare_input(X, self.dtype)
         empty2 = np.empty((0, 0), dtype=self.dtype)
         # (forward passes always limit BLAS to one thread: its own threads
         # would split a block's rows and round them otherwise)
         t0 = time.perf_counter()
         with blas_limited(T, always=forward):
             res = _backprop.loss_grad(
-                Xd, data, ind, ptr,
+                Xin,
                 empty2 if Y is None else Y,
                 np.empty(0, dtype=self.dtype) if sw is None else sw,
                 self.params if params is None else params,
-                self._sizes, self._hidden_code,
-                _kernels.OUTPUTS["identity"] if logits else self._out_code,
+                Layout(self._sizes, self._hidden_code,
+                       _kernels.OUTPUTS["identity"] if logits else self._out_code),
                 float(alpha),
-                G, ws, rows,
+                (G, ws), rows,
                 np.empty(0, dtype=self.dtype) if grad is None else grad,
                 empty2 if out is None else out, T)
         if forward:
-            _backprop.forward_record(T_asked, work,
+            _tuner.forward_record(T_asked, work,
                                      self.dtype == np.float32,
                                      time.perf_counter() - t0)
         return res
@@ -543,9 +545,8 @@ class Network:
         dtype with at most _SMALL_ROWS rows: no allocation but the output."""
         pred = self.__dict__.get("_predictor")
         if pred is None or pred.dtype != self.dtype:
-            pred = self._predictor = _backprop.Predictor(
-                self.params, self._sizes, self._hidden_code, self._out_code,
-                self._SMALL_ROWS)
+            pred = self._predictor = _predict.Predictor(
+                self.params, self._layout, self._SMALL_ROWS)
         out = np.empty((X.shape[0], self.layer_sizes[-1]), dtype=self.dtype)
         return pred(X, out, _kernels.OUTPUTS["identity"] if logits else -1,
                     check_finite)
@@ -789,17 +790,15 @@ class Network:
         sw = self._check_sw(sample_weight, n)
         if not (isinstance(alpha, numbers.Real) and np.isfinite(alpha) and alpha >= 0):
             raise ValueError(f"alpha must be a finite number >= 0, got {alpha!r}")
-        Xd, data, ind, ptr = prepare_input(X, self.dtype)
+        Xin = prepare_input(X, self.dtype)
         total = n * sum(self.layer_sizes[1:])
         A = np.empty(total, dtype=self.dtype)
         D = np.empty(total, dtype=self.dtype)
         Z = np.empty(total if self.activation == "gelu" else 0, dtype=self.dtype)
         grad = np.empty_like(self.params)
         dX = np.empty((n, self.layer_sizes[0]), dtype=self.dtype)
-        loss = _inspect.backprop_pass(Xd, data, ind, ptr, Y, sw, self.params,
-                                      self._sizes, self._hidden_code,
-                                      self._out_code, float(alpha), A, Z, D,
-                                      grad, dX)
+        loss = _inspect.backprop_pass(Xin, Y, sw, self.params, self._layout,
+                                      float(alpha), A, Z, D, grad, dX)
         acts, deltas = [X], []
         off = 0
         for width in self.layer_sizes[1:]:

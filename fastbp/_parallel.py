@@ -34,11 +34,10 @@ import contextlib
 import contextvars
 import os
 import time
-import zlib
 
 import numpy as np
 
-from fastbp import _solver
+from fastbp import _agreement, _solver
 from fastbp._threads import blas_limited
 
 _COMM = contextvars.ContextVar("fastbp_data_parallel", default=None)
@@ -66,6 +65,14 @@ def data_parallel(comm=None):
     -----
     The estimator's parameters do not change (clone, pickle and get_params
     work as usual): the communicator lives in this context only.
+
+    Agreement: before the first mini-batch, one allgather checks that every
+    rank fits the same estimator (every parameter but verbose, progress and
+    n_threads) on the same data (classes_, y, sample_weight, and X's shape,
+    dtype, kind and a CRC of its rows); a difference raises the same
+    ValueError on every rank, naming it (fastbp/_agreement.py). A rank
+    that fails during training cannot tell the others: run under
+    ``python -m mpi4py``, which then aborts every rank.
 
     Threads: with ``n_threads=None`` each rank uses the cores of its node
     shared out among the ranks on that node (one thread per rank when the
@@ -138,15 +145,18 @@ def _node_ranks(comm):
         return 1
 
 
-def _threads_per_rank(comm):
+def _threads_per_rank(comm, node_ranks=None):
     """n_threads=None under data_parallel: the cores this rank may use; when
     nothing narrowed them (an affinity mask set by the launcher, a quota,
-    OMP_NUM_THREADS), the node's cores shared out among its ranks."""
+    OMP_NUM_THREADS), the node's cores shared out among its ranks
+    (node_ranks, or counted over comm)."""
     from fastbp._threads import available_cores
 
     cores = available_cores()
     if cores >= (os.cpu_count() or cores):
-        cores = max(1, cores // _node_ranks(comm))
+        if node_ranks is None:
+            node_ranks = _node_ranks(comm)
+        cores = max(1, cores // node_ranks)
     return cores
 
 
@@ -169,8 +179,10 @@ class MPIRunner:
         self.est, self.comm = est, comm
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
         self.root = self.rank == 0
+        # (a collective: made by every rank, whatever its own n_threads)
+        node_ranks = _node_ranks(comm)
         if est.n_threads is None:
-            n_threads = _threads_per_rank(comm)
+            n_threads = _threads_per_rank(comm, node_ranks)
         self.n_threads = n_threads
         self.comm_seconds = 0.0    # time spent in the gradient Allgather
         self.steps = 0
@@ -178,19 +190,13 @@ class MPIRunner:
         global last_run
         last_run = self            # for benchmarks: steps and comm time
 
-    def agree(self, shape, y, sample_weight):
-        """Every rank must hold the same data; with random_state=None they
-        take rank 0's seed and initial weights."""
+    def agree(self, shape, y, sample_weight, *, X=None, source=None):
+        """Every rank must fit the same estimator on the same data (one
+        allgather, fastbp/_agreement.py: a difference is the same ValueError
+        on every rank); with random_state=None they take rank 0's seed and
+        initial weights."""
         est, comm = self.est, self.comm
-        sig = (tuple(shape), zlib.crc32(np.ascontiguousarray(y).view(np.uint8)),
-               None if sample_weight is None else
-               zlib.crc32(np.ascontiguousarray(sample_weight).view(np.uint8)))
-        sigs = comm.allgather(sig)
-        if any(s != sigs[0] for s in sigs):
-            raise ValueError(
-                "data_parallel: the ranks were given different data (shape, "
-                f"y or sample_weight differ: {sigs}); every rank must fit "
-                "the same X, y and sample_weight")
+        _agreement.check(comm, est, X, source, y, sample_weight, shape=shape)
         if est.random_state is None:
             seed = comm.bcast(
                 int(est._random_state.randint(np.iinfo(np.int32).max))
@@ -264,7 +270,6 @@ class MPIRunner:
         P, r = self.size, self.rank
         work = 6 * net.n_coef
         alpha = float(est.alpha)
-        Xd, data, ind, ptr = prepared
         swa = np.empty(0, dtype=net.dtype) if sw is None else sw
         gout = self.send[:net.n_params]
         tail = self.send[net.n_params:].view(np.float64)
@@ -284,8 +289,8 @@ class MPIRunner:
                             rows = local[rows]
                     else:
                         rows = empty
-                    tail[0], tail[1] = tr.gradient(Xd, data, ind, ptr, Y, swa,
-                                                   rows, gout)
+                    tail[0], tail[1] = tr.gradient(prepared, Y, swa, rows,
+                                                   gout)
                     G, loss = self._combine(K)
                     # the batch's weight sum in one process's order (every
                     # rank holds the weights): bitwise its 1 / sum(sw)

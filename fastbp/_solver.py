@@ -30,7 +30,7 @@ MIN_WORK_PER_THREAD = 4_000_000
 
 def split_layers(layer_units, batch_size, n_threads):
     """Whether to split each mini-batch's layers over the threads rather
-    than its rows (see split_batch in fastbp/_core/_backprop.pyx).
+    than its rows (see "Layer-split mini-batches" in fastbp/_core/_backprop.pyx).
 
     Splitting rows costs every thread a copy of the weights (packed by its
     GEMMs) and a gradient copy to sum; splitting layers costs every thread a
@@ -188,8 +188,8 @@ def make_trainer(est, opt, batch_size, n_threads, *, sparse, one_part=False):
     net = est._net
     if one_part:
         trainer = _backprop.Trainer(
-            net.params, net._sizes, net._hidden_code, net._out_code,
-            batch_size=batch_size, n_threads=n_threads, sparse=sparse,
+            net.params, net._layout, batch_size=batch_size,
+            n_threads=n_threads, sparse=sparse,
             split_layers=False, min_work=0, adaptive=False)
     else:
         split = sparse or split_layers(net.layer_sizes, batch_size, n_threads)
@@ -200,8 +200,8 @@ def make_trainer(est, opt, batch_size, n_threads, *, sparse, one_part=False):
             trainer = cached[1]
         else:
             trainer = _backprop.Trainer(
-                net.params, net._sizes, net._hidden_code, net._out_code,
-                batch_size=batch_size, n_threads=n_threads, sparse=sparse,
+                net.params, net._layout, batch_size=batch_size,
+                n_threads=n_threads, sparse=sparse,
                 split_layers=split, min_work=MIN_WORK_PER_THREAD)
             est._trainer = (key, trainer)
     trainer.set_optimizer(

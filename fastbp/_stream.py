@@ -49,6 +49,8 @@ import numpy as np
 from sklearn.base import is_classifier
 from sklearn.model_selection import train_test_split
 
+from fastbp._core._input import Input
+
 #: Default size of one window in bytes (two are in memory at once).
 WINDOW_BYTES = 64 * 2 ** 20
 #: Default number of blocks in a window: places in the file it draws from.
@@ -498,9 +500,8 @@ class StreamData:
             if len(rows) == 0:
                 continue
             Xb, Yb, swb = self.bufs[w % 2]
-            empty = np.empty(0, dtype=np.intp)
             Xw = Xb[:k]
-            prepared = (Xw, np.empty(0, dtype=self.dtype), empty, empty)
+            prepared = Input.dense(Xw)
             sw_local = None if swb is None else swb[:k]
             if need is None:
                 total += runner.train(Xw, prepared, Yb[:k], sw_local, perm)

@@ -118,6 +118,7 @@ def _single_thread_after_fork():
 
 
 _blas_libs = None
+_blas_setters = None
 
 
 def _blas_lib_controllers():
@@ -129,6 +130,41 @@ def _blas_lib_controllers():
 
         _blas_libs = ThreadpoolController().select(user_api="blas").lib_controllers
     return _blas_libs
+
+
+def _process_wide_setter(lib):
+    """A function that sets lib's thread count for the whole process, from
+    any thread.
+
+    threadpoolctl (3.8 and later) lets only one Python thread, the first to
+    set a limit and for as long as it lives, change the thread count of an
+    OpenBLAS built on pthreads; the calls of every other thread are ignored,
+    silently. A fit in the main thread makes the main thread that one for
+    good, and fits in worker threads after it would then run BLAS on every
+    core beside fastbp's team (and the last fit to leave, in a worker
+    thread, could not give the count back). fastbp's own count of users
+    (blas_limited) decides who sets and who gives back, so it calls
+    OpenBLAS's process-wide setter itself. Other libraries (and OpenBLAS on
+    OpenMP, whose count is per thread) go through threadpoolctl.
+    """
+    if (getattr(lib, "internal_api", None) == "openblas"
+            and getattr(lib, "threading_layer", None) != "openmp"):
+        dynlib = getattr(lib, "dynlib", None)
+        for prefix in ("", "scipy_"):
+            for suffix in ("", "64_", "_64"):
+                func = getattr(dynlib, f"{prefix}openblas_set_num_threads{suffix}",
+                               None)
+                if func is not None:
+                    return lambda n, func=func: func(int(n))
+    return lib.set_num_threads
+
+
+def _blas_lib_setters(libs):
+    """For each of libs (_blas_lib_controllers()), its process-wide setter."""
+    global _blas_setters
+    if _blas_setters is None or _blas_setters[0] is not libs:
+        _blas_setters = (libs, [_process_wide_setter(lib) for lib in libs])
+    return _blas_setters[1]
 
 
 _cores = None
@@ -267,12 +303,13 @@ def blas_limited(n_threads, *, always=False):
     # Set and restore each library directly: threadpoolctl's limit() context
     # re-reads every library's state (~10 us; predictions are ~100 us).
     libs = _blas_lib_controllers()
+    setters = _blas_lib_setters(libs)
     with _blas_lock:
         if _blas_users == 0:
             _blas_before = [lib.num_threads for lib in libs]
-            for lib, n in zip(libs, _blas_before):
+            for set_threads, n in zip(setters, _blas_before):
                 if n != 1:
-                    lib.set_num_threads(1)
+                    set_threads(1)
         _blas_users += 1
     try:
         yield
@@ -280,6 +317,6 @@ def blas_limited(n_threads, *, always=False):
         with _blas_lock:
             _blas_users -= 1
             if _blas_users == 0:
-                for lib, n in zip(libs, _blas_before):
+                for set_threads, n in zip(setters, _blas_before):
                     if n != 1:
-                        lib.set_num_threads(n)
+                        set_threads(n)

@@ -253,7 +253,7 @@ def test_sdist_has_sources_and_builds_a_wheel_with_compiled_modules_only(tmp_pat
     for needed in ["setup.py", "pyproject.toml", "PKG-INFO"] + (
             ["README.md"] if (ROOT / "README.md").exists() else []):
         assert needed in rel, f"{needed} missing from the sdist"
-    for suffix in (".py", ".pyx", ".pxd"):
+    for suffix in (".py", ".pyx", ".pxd", ".pyi"):
         for path in sorted((ROOT / "fastbp").rglob("*" + suffix)):
             name = path.relative_to(ROOT).as_posix()
             if "__pycache__" not in name:
@@ -279,6 +279,9 @@ def test_sdist_has_sources_and_builds_a_wheel_with_compiled_modules_only(tmp_pat
             f"no compiled module for {pyx.name} in the wheel"
     for pxd in _source_files(".pxd"):
         assert f"fastbp/_core/{pxd.name}" in wnames, f"{pxd.name} missing from the wheel"
+    for pyx in _source_files(".pyx"):
+        # (editors and type checkers read the compiled modules' stubs)
+        assert f"fastbp/_core/{pyx.stem}.pyi" in wnames, f"{pyx.stem}.pyi missing from the wheel"
     for path in sorted((ROOT / "fastbp").rglob("*.py")):
         name = path.relative_to(ROOT).as_posix()
         assert name in wnames, f"{name} missing from the wheel"

@@ -1,4 +1,4 @@
-"""The compiled epoch loop (fastbp._core._backprop.train_epoch) against a
+"""The compiled epoch loop (fastbp._core._backprop.Trainer.epoch) against a
 sequential numpy reference built on Network.loss_gradient."""
 import numpy as np
 import pytest
@@ -19,12 +19,13 @@ def run_epoch(net, X, Y, sw=None, *, alpha=0.0, batch_size=7, shuffle=False,
               seed=0, opt="sgd", n_threads=1, perm=None, state=None, t=0,
               min_work=0, min_update_params=32768, hp=None, split_layers=False,
               slots=None):
-    """One epoch on `net` (in place). Returns (total_loss, t, perm, state).
+    """One epoch on `net` (in place) through a one-off Trainer over the
+    given buffers. Returns (total_loss, t, perm, state).
     slots: rows of the gradient and workspace buffers (default n_threads)."""
     hp = dict(HP, **(hp or {}))
     dtype = net.dtype
     n = X.shape[0]
-    Xd, data, ind, ptr = prepare_input(X, dtype)
+    Xin = prepare_input(X, dtype)
     Y = np.ascontiguousarray(Y, dtype=dtype)
     sw = np.empty(0, dtype) if sw is None else np.ascontiguousarray(sw, dtype=dtype)
     if perm is None:
@@ -32,14 +33,24 @@ def run_epoch(net, X, Y, sw=None, *, alpha=0.0, batch_size=7, shuffle=False,
     if state is None:
         state = (np.zeros(net.n_params, dtype),
                  np.zeros(net.n_params if opt in ("adam", "adamw") else 0, dtype))
-    G, ws = net._workspace(min(batch_size, n), n_threads if slots is None else slots)
+    if n == 0:
+        raise ValueError("no samples")
+    batch_size = min(batch_size, n)
+    G, ws = net._workspace(batch_size, n_threads if slots is None else slots)
     with blas_limited(n_threads):
-        total, t = _backprop.train_epoch(
-            Xd, data, ind, ptr, Y, sw, net.params, net._sizes, net._hidden_code,
-            net._out_code, alpha, G, ws, perm, batch_size, shuffle, seed,
-            OPT[opt], hp["lr"], hp["momentum"], hp["nesterov"], hp["beta1"],
-            hp["beta2"], hp["eps"], hp["weight_decay"], state[0], state[1], t,
-            n_threads, min_work, min_update_params, split_layers)
+        # the tuner off: the parts run on n_threads threads
+        tr = _backprop.Trainer(
+            net.params, net._layout, batch_size=batch_size,
+            n_threads=n_threads, sparse=Xin.sparse, split_layers=split_layers,
+            min_work=min_work, min_update_params=min_update_params,
+            adaptive=False, buffers=(G, ws))
+        tr.set_optimizer(OPT[opt], hp["lr"], momentum=hp["momentum"],
+                         nesterov=hp["nesterov"], beta1=hp["beta1"],
+                         beta2=hp["beta2"], eps=hp["eps"],
+                         weight_decay=hp["weight_decay"], s1=state[0],
+                         s2=state[1], t=t)
+        total = tr.epoch(Xin, Y, sw, perm, alpha, shuffle=shuffle, seed=seed)
+        t = tr.t
     return total, t, perm, state
 
 
@@ -223,10 +234,11 @@ def test_sparse_input_gives_the_dense_result(shuffle, n_threads):
 
 def test_sparse_input_placeholder_layout():
     Xs = sp.random(10, 4, density=0.3, format="csr", random_state=0)
-    Xd, data, ind, ptr = prepare_input(Xs, np.float32)
-    assert Xd.shape == (0, 4) and Xd.dtype == np.float32
-    assert data.dtype == np.float32 and ind.dtype == np.intp and ptr.dtype == np.intp
-    assert ptr.shape == (11,)
+    Xin = prepare_input(Xs, np.float32)
+    assert Xin.sparse and (Xin.n_samples, Xin.n_features) == (10, 4)
+    assert Xin.X.shape == (0, 4) and Xin.X.dtype == np.float32
+    assert Xin.data.dtype == np.float32 and Xin.indices.dtype == np.intp
+    assert Xin.indptr.dtype == np.intp and Xin.indptr.shape == (11,)
 
 
 @pytest.mark.parametrize("opt", ["sgd", "adam"])
@@ -318,8 +330,8 @@ def test_epoch_on_csr_with_duplicate_entries_matches_dense():
     np.testing.assert_allclose(total_s, total_d, rtol=1e-12)
 
 
-# -- layer split (split_batch) ---------------------------------------------
-# Widths chosen so that every split of split_batch runs: at batch 20 the
+# -- layer split (split_layers) --------------------------------------------
+# Widths chosen so that every split of a layer split runs: at batch 20 the
 # hidden layers are wider than the block (column splits, cut at multiples of
 # 16 with a ragged last part) and the output narrower (row split); at batch
 # 64 the forward and input-delta products split by rows; the weight
@@ -397,3 +409,20 @@ def test_row_split_needs_a_buffer_per_thread_and_layer_split_one():
     with pytest.raises(ValueError, match="wrong size"):
         run_epoch(net, X, Y, sw, batch_size=20, n_threads=2, slots=1)
     run_epoch(net, X, Y, sw, batch_size=20, n_threads=2, slots=1, split_layers=True)
+
+
+def test_an_uninitialized_trainer_or_predictor_raises():
+    # (made by __new__ alone, no layout: a clear error, not a crash)
+    from fastbp._core._predict import Predictor
+    net, X, Y, _ = setup()
+    tr = _backprop.Trainer.__new__(_backprop.Trainer)
+    with pytest.raises(ValueError, match="not initialized"):
+        tr.set_optimizer(OPT["sgd"], 0.1)
+    with pytest.raises(ValueError, match="not initialized"):
+        tr.gradient(prepare_input(X, net.dtype), Y, np.empty(0), np.arange(3),
+                    np.empty(net.n_params))
+    with pytest.raises(ValueError, match="set_optimizer first"):
+        tr.epoch(prepare_input(X, net.dtype), Y, np.empty(0),
+                 np.arange(30, dtype=np.intp), 0.0)
+    with pytest.raises(ValueError, match="not initialized"):
+        Predictor.__new__(Predictor)(X, np.empty((30, 3)))

@@ -23,9 +23,10 @@ LAYERS = [
     ["_network"],                 # the model and input preparation
     ["_solver"],                  # optimizer state, schedules, stopping
     ["_stream"],                  # out-of-core sources
-    ["_parallel"],                # data-parallel over MPI ranks
+    ["_agreement", "_parallel"],  # data-parallel over MPI ranks
     ["_loop", "_windows"],        # the one epoch loop; prediction in windows
-    ["_io"],                      # model files (a registry the estimators fill)
+    ["_io", "_refit"],            # model files (a registry the estimators fill);
+                                  # the model a predict sees during a refit
     ["_estimators"],              # MLPClassifier, MLPRegressor
     # on top: the public package, ONNX, the command line, the benchmark
     ["__init__", "__main__", "_onnx", "_cli", "_cli.*",

@@ -13,8 +13,9 @@ import scipy.sparse as sp
 
 import fastbp._threads as fthreads
 from fastbp import MLPClassifier, MLPRegressor, Network
-from fastbp._core import _backprop, _optim
-from fastbp._core._backprop import OPENMP_ENABLED, Trainer, _tuner_trace
+from fastbp._core import _optim, _tuner
+from fastbp._core._backprop import OPENMP_ENABLED, Trainer
+from fastbp._core._tuner import _tuner_trace
 from fastbp._network import prepare_input
 from fastbp._threads import available_cores, blas_limited, resolve_n_threads
 
@@ -45,11 +46,11 @@ def _train(X, y, *, team, split, sparse=False, epochs=3, opt="adam", n_threads=2
     ('one', 'all' or 'tuned'); returns the final parameters."""
     net = Network((X.shape[1], 24, 16, 3), activation="tanh", loss="log_loss",
                   random_state=0)
-    Xd, data, ind, ptr = prepare_input(sp.csr_matrix(X) if sparse else X, net.dtype)
+    Xin = prepare_input(sp.csr_matrix(X) if sparse else X, net.dtype)
     Y = np.eye(3)[y]
-    tr = Trainer(net.params, net._sizes, net._hidden_code, net._out_code,
-                 batch_size=32, n_threads=n_threads, sparse=sparse,
-                 split_layers=split, min_work=0, min_update_params=64)
+    tr = Trainer(net.params, net._layout, batch_size=32, n_threads=n_threads,
+                 sparse=sparse, split_layers=split, min_work=0,
+                 min_update_params=64)
     if team != "tuned":
         tr.fix_team(team == "all")
     tr.set_optimizer(_optim.OPTIMIZERS[opt], 0.01)
@@ -57,7 +58,7 @@ def _train(X, y, *, team, split, sparse=False, epochs=3, opt="adam", n_threads=2
     rng = np.random.RandomState(0)
     for _ in range(epochs):
         rng.shuffle(perm)
-        tr.epoch(Xd, data, ind, ptr, Y, np.empty(0), perm, 1e-4)
+        tr.epoch(Xin, Y, np.empty(0), perm, 1e-4)
     return net.params.copy(), tr
 
 
@@ -133,16 +134,16 @@ def test_a_skipped_wake_up_still_counts_in_the_wait_after_a_lost_probe(
     # wake-up. That batch is not timed, but the probe's cost behind the
     # next probe's wait (30x the excess) includes its excess: the wake-up
     # lengthens the wait by 30 x 400 us.
-    key, _ = _backprop._tuner_start(200 * 100, True)
+    key, _ = _tuner._tuner_start(200 * 100, True)
     quiet = {}
     for wake in (0.0, 400e-6):
         mem = [BLANK] * len(tuner_memory)
         mem[key] = (0, 1, 1, 0.0, 0.0, 240e-6 / 200, 300e-6 / 200)
-        _backprop._tuner_memory(mem)
+        _tuner._tuner_memory(mem)
         modes = _tuner_trace(240e-6 / 200, 300e-6 / 200, 200, 200, key=key,
                              switch_s=wake)
         assert modes.any() and modes[-1] == 0      # probed, lost
-        quiet[wake] = _backprop._tuner_memory()[key][4]
+        quiet[wake] = _tuner._tuner_memory()[key][4]
     assert quiet[0.0] > 0
     assert quiet[400e-6] == pytest.approx(quiet[0.0] + 30 * 400e-6)
 
@@ -194,10 +195,10 @@ def test_a_long_probe_that_is_losing_ends_after_one_batch():
 def tuner_memory():
     """The process-wide memories of the training and forward tuners,
     restored after the test."""
-    saved = _backprop._tuner_memory(), _backprop._tuner_memory(forward=True)
+    saved = _tuner._tuner_memory(), _tuner._tuner_memory(forward=True)
     yield saved[0]
-    _backprop._tuner_memory(saved[0])
-    _backprop._tuner_memory(saved[1], forward=True)
+    _tuner._tuner_memory(saved[0])
+    _tuner._tuner_memory(saved[1], forward=True)
 
 
 BLANK = (0, 0, 0, 0.0, 0.0, 0.0, 0.0)
@@ -209,18 +210,18 @@ def test_tuner_remembers_each_size_of_mini_batch_apart(tuner_memory):
     # one thread (a first window on the team could cost whole time slices
     # on a loaded machine; on an idle one, one thread costs a few ms once).
     tiny, large = 200 * 6 * 7_510, 256 * 6 * 1_861_632
-    k_tiny, _ = _backprop._tuner_start(tiny)
-    k_large, _ = _backprop._tuner_start(large)
+    k_tiny, _ = _tuner._tuner_start(tiny)
+    k_large, _ = _tuner._tuner_start(large)
     assert k_tiny != k_large
     # float64 and float32 batches of the same work are apart too
-    assert _backprop._tuner_start(tiny, False)[0] != k_tiny
+    assert _tuner._tuner_start(tiny, False)[0] != k_tiny
     mem = [BLANK] * len(tuner_memory)
     mem[k_tiny] = (0, 256, 256, 0.0, 0.0, 1e-9, 2e-9)
     mem[k_large] = (1, 16, 3, 0.0, 0.0, 2e-9, 1e-9)
-    _backprop._tuner_memory(mem)
-    assert _backprop._tuner_start(tiny) == (k_tiny, 0)
-    assert _backprop._tuner_start(large) == (k_large, 1)
-    assert _backprop._tuner_start(4 * large)[1] == 0
+    _tuner._tuner_memory(mem)
+    assert _tuner._tuner_start(tiny) == (k_tiny, 0)
+    assert _tuner._tuner_start(large) == (k_large, 1)
+    assert _tuner._tuner_start(4 * large)[1] == 0
 
 
 def test_tuner_probes_cost_a_bounded_share_of_the_time():
@@ -244,7 +245,7 @@ def test_partial_fits_of_varying_size_keep_the_tuner_measuring(tuner_memory,
     # be left out: here it is the only one), so windows close and the
     # classes decide, as in one long fit.
     monkeypatch.setattr(fthreads, "_cores", max(2, available_cores()))
-    _backprop._tuner_memory([BLANK] * len(tuner_memory))
+    _tuner._tuner_memory([BLANK] * len(tuner_memory))
     rng = np.random.default_rng(0)
     X = rng.standard_normal((200, 100)).astype(np.float32)
     y = rng.integers(0, 3, 200)
@@ -254,7 +255,7 @@ def test_partial_fits_of_varying_size_keep_the_tuner_measuring(tuner_memory,
         for i in range(60):
             n = 200 if i % 2 == 0 else 150
             clf.partial_fit(X[:n], y[:n], classes=[0, 1, 2])
-    decided = [e for e in _backprop._tuner_memory() if e[1] > 0]
+    decided = [e for e in _tuner._tuner_memory() if e[1] > 0]
     assert decided, "no size class closed a window"
 
 
@@ -262,10 +263,10 @@ def test_tuner_measures_again_when_the_team_slows_down(tuner_memory):
     # A team that won on an idle machine (its class remembers it, probing
     # seldom) and then meets a loaded one: it is measured against one
     # thread within a window or two, not after its 256-window backoff.
-    key, _ = _backprop._tuner_start(200 * 100, True)
+    key, _ = _tuner._tuner_start(200 * 100, True)
     mem = [BLANK] * len(tuner_memory)
     mem[key] = (1, 256, 256, 0.0, 0.0, 2e-9, 1e-9)  # team won, idle
-    _backprop._tuner_memory(mem)
+    _tuner._tuner_memory(mem)
     modes = _tuner_trace(1e-9 * 100, 20e-9 * 100, 200, 400, key=key)
     assert modes[0] == 1                    # starts on the remembered team
     assert (modes[:60] == 0).any()          # soon measures one thread
@@ -277,14 +278,14 @@ def test_forward_passes_tune_their_team_on_their_own(tuner_memory):
     # thread is 5x faster (a loaded machine) move to one thread, and the
     # training tuner's memory is left alone.
     work, single = 2e7, True
-    _backprop._tuner_memory([BLANK] * len(tuner_memory), forward=True)
-    assert _backprop.forward_team(2, work, single) == 2
+    _tuner._tuner_memory([BLANK] * len(tuner_memory), forward=True)
+    assert _tuner.forward_team(2, work, single) == 2
     for _ in range(40):
-        team = _backprop.forward_team(2, work, single)
-        _backprop.forward_record(2, work, single, 1e-3 if team == 1 else 5e-3)
-    assert _backprop.forward_team(2, work, single) == 1
-    assert _backprop._tuner_memory() == tuner_memory
-    assert _backprop.forward_team(1, work, single) == 1
+        team = _tuner.forward_team(2, work, single)
+        _tuner.forward_record(2, work, single, 1e-3 if team == 1 else 5e-3)
+    assert _tuner.forward_team(2, work, single) == 1
+    assert _tuner._tuner_memory() == tuner_memory
+    assert _tuner.forward_team(1, work, single) == 1
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -302,7 +303,7 @@ def test_predictions_do_not_depend_on_what_the_tuner_found(tuner_memory, dtype):
         clf.fit(X, y)
     got = {}
     for mode in (0, 1):
-        _backprop._tuner_memory([(mode, 256, 256, 0.0, 1e9, 1e-9, 1e-9)]
+        _tuner._tuner_memory([(mode, 256, 256, 0.0, 1e9, 1e-9, 1e-9)]
                                 * len(tuner_memory), forward=True)
         got[mode] = clf.predict_proba(X)
     np.testing.assert_array_equal(got[0], got[1])
@@ -474,12 +475,12 @@ def test_concurrent_fits_keep_the_blas_limit_until_the_last_ends(monkeypatch):
 def test_batch_trace_lists_each_mini_batch_and_its_team():
     X = np.random.default_rng(5).random((130, 6))
     y = np.arange(130) % 3
-    _backprop._batch_trace()
+    _tuner._batch_trace()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         MLPClassifier(hidden_layer_sizes=(8,), batch_size=20, max_iter=2,
                       n_threads=2, random_state=0).fit(X, y)
-    trace = _backprop._batch_trace()
+    trace = _tuner._batch_trace()
     assert len(trace) == 2 * 7                      # 7 mini-batches an epoch
     assert all(team in (1, 2) and seconds >= 0 for team, seconds in trace)
-    assert _backprop._batch_trace() == []           # read and cleared
+    assert _tuner._batch_trace() == []           # read and cleared

@@ -1,33 +1,41 @@
 # cython: language_level=3
-"""Forward and backward passes over mini-batches, and the epoch loop.
+"""Mini-batch training and full-data passes, spread over OpenMP threads.
 
 Design
 ------
-The network is described by its layer widths; its parameters are one flat
-vector laid out as scikit-learn's ``_pack`` does: every weight matrix
-W_l (fan_in, fan_out), row-major, then every bias b_l. The gradient and the
-optimizer state have the same layout, so an optimizer step is one loop.
+``rows_pass`` (``_rows.pxd``) runs one block of rows through the network on
+one thread: the forward pass (GEMM into the layer's buffer, then bias and
+activation fused while the block is in cache), the loss and, when asked,
+the backward pass, writing the gradient *sums* (A^T delta and column sums
+of delta, no L2 term, no scaling). This module spreads that work over
+threads, deterministically.
 
-Work is done on blocks of rows ("chunks"). ``rows_pass`` runs the forward
-pass of one chunk (GEMM into the layer's buffer, then bias and activation
-fused while the block is in cache) and, when asked, the backward pass,
-writing the gradient *sums* (A^T delta and column sums of delta, no L2 term,
-no scaling) into a gradient buffer of its own. A mini-batch is split into at
-most ``n_threads`` contiguous chunks, one per OpenMP thread, each with its
-own workspace and gradient buffer; BLAS must run single-threaded meanwhile
-(the Python layer limits it with threadpoolctl). The chunk buffers are then
-summed in a fixed order inside the optimizer's fused loop, so the result
-depends on the thread count but never on scheduling: the same seed and
-thread count give bitwise the same weights. For wide layers ``split_batch``
-instead keeps the mini-batch whole and splits each GEMM over the threads
-(see "Layer-split mini-batches" below), with one workspace and one gradient
-buffer.
+A mini-batch of m rows is cut into K parts, K fixed by m, the work per row,
+the requested thread count and ``min_work`` (``n_chunks_for``), never by how
+many threads are free. Each step of the mini-batch runs as K parts: row
+blocks, each with a workspace and a gradient slot of its own (the slots are
+summed in slot order inside the optimizer's fused update), or, where the
+layers are wide against the block (``split_layers``), the mini-batch as one
+block whose GEMMs are cut into K disjoint parts of one gradient buffer
+("Layer-split mini-batches" below); then the update, over K ranges of the
+parameters. The parts are handed out dynamically to a team of 1 to K
+threads (``run_phase``) and partial sums (losses, ||W||^2) are added in
+part order, so the weights depend on K alone: the same seed and thread
+count give bitwise the same weights whichever threads ran the parts
+(tests/test_parallel_parts.py). That lets the tuner (``_tuner.pyx``) run
+the parts on one thread while the machine is busy. BLAS runs on one thread
+meanwhile (the Python layer limits it with threadpoolctl).
 
-Workspace of one thread, for ``rows`` rows (offsets from ``Net``):
-    x   rows * n_in           gathered input rows (shuffled or sparse input)
-    a_l rows * sizes[l + 1]   output of layer l (pre-activation for the last)
-    z_l rows * sizes[l + 1]   pre-activations, GELU only (its derivative)
-    d0, d1 rows * max width   deltas, ping-pong
+The ``Trainer`` holds one network's layout, workspaces, gradient slots and
+optimizer state and runs a whole epoch (shuffle, then per mini-batch:
+gather, forward, backward, update) in one call with the GIL released; its
+``gradient`` and ``step`` serve callers that combine gradients themselves
+(data-parallel training). ``loss_grad`` is the full-data pass (loss,
+gradient and/or output) in fixed chunks of ``rows`` rows, chunk c on thread
+slot c mod T, the slots summed in order.
+
+Layouts: parameters and workspaces in ``_layout.pxd``, input rows (dense or
+CSR) in ``_input.pxd``.
 """
 
 import numpy as np
@@ -36,20 +44,15 @@ cimport cython
 cimport numpy as cnp
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport fmax
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport malloc, free
-from libc.string cimport memcpy, memset
+from libc.string cimport memset
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 from cpython.exc cimport PyErr_CheckSignals
 
-from fastbp._core._blas cimport gemm, gemm_few_rows, SMALL_M
+from fastbp._core._blas cimport gemm
 from fastbp._core._activations cimport (
-    bias_activate, mul_derivative, ACT_IDENTITY, ACT_GELU, OUT_SOFTMAX,
-)
-from fastbp._core._losses cimport (
-    loss_delta_row, output_activate_rows, output_delta, shift_by_max,
-    softmax_finish, vexp,
+    bias_activate, mul_derivative, ACT_IDENTITY,
 )
 from fastbp._core._optim cimport (
     OptParams, opt_init, opt_set_step, sum_squares, update, OPT_ADAM,
@@ -57,7 +60,16 @@ from fastbp._core._optim cimport (
 )
 from fastbp._core._openmp cimport fastbp_max_threads, FASTBP_OPENMP
 from fastbp._core._fpmode cimport fastbp_fpmode, fastbp_ftz_on, fastbp_fpmode_restore
-
+from fastbp._core._tuner cimport (
+    Tuner, TunerMem, tuner_bind, tuner_init, tuner_record, tuner_team,
+    trace_batch,
+)
+from fastbp._core._layout cimport Layout, Net, net_init, net_layout, net_free
+from fastbp._core._input cimport Input, InputRows
+from fastbp._core._rows cimport (
+    gather_rows, loss_rows, rows_pass, sparse_forward, sparse_scatter,
+    sparse_unscatter,
+)
 
 cnp.import_array()
 
@@ -73,87 +85,6 @@ def max_threads():
     return fastbp_max_threads()
 
 
-cdef struct Net:
-    int L                   # number of weight layers
-    int hidden              # hidden activation code
-    int out                 # output activation / loss code
-    bint store_z            # keep pre-activations (GELU)
-    bint sparse             # CSR input: the first layer reads it in place
-    bint few_rows           # forward passes of at most SMALL_M rows skip
-                            # BLAS (the Predictor: a prediction on a row)
-    bint g0_clean           # sparse: dW_0 gradient buffers hold zeros where
-                            # no row was scattered (the Trainer's epoch
-                            # zeroes what it scattered after each update)
-    Py_ssize_t n_coef       # number of weights (they come first)
-    Py_ssize_t n_params
-    Py_ssize_t rows         # rows the workspace is laid out for
-    Py_ssize_t x_off, d0_off, d1_off, ws_size
-    Py_ssize_t* sizes       # L + 1 widths
-    Py_ssize_t* w_off       # L offsets of W_l in the parameter vector
-    Py_ssize_t* b_off       # L offsets of b_l
-    Py_ssize_t* a_off       # L offsets of layer outputs in the workspace
-    Py_ssize_t* z_off       # L offsets of pre-activations (store_z only)
-
-
-cdef int net_init(Net* net, const Py_ssize_t[::1] sizes, int hidden, int out,
-                  Py_ssize_t rows, bint sparse=False) except -1:
-    cdef int L = sizes.shape[0] - 1
-    cdef int l
-    cdef Py_ssize_t off, widest = 0
-    if L < 1:
-        raise ValueError("a network needs at least an input and an output layer")
-    net.L = L
-    net.hidden = hidden
-    net.out = out
-    net.store_z = hidden == ACT_GELU
-    net.sparse = sparse
-    net.g0_clean = False
-    net.few_rows = False
-    net.rows = rows
-    net.sizes = <Py_ssize_t*>malloc((5 * L + 1) * sizeof(Py_ssize_t))
-    if net.sizes == NULL:
-        raise MemoryError()
-    net.w_off = net.sizes + L + 1
-    net.b_off = net.w_off + L
-    net.a_off = net.b_off + L
-    net.z_off = net.a_off + L
-    for l in range(L + 1):
-        net.sizes[l] = sizes[l]
-    off = 0
-    for l in range(L):
-        net.w_off[l] = off
-        off += sizes[l] * sizes[l + 1]
-    net.n_coef = off
-    for l in range(L):
-        net.b_off[l] = off
-        off += sizes[l + 1]
-    net.n_params = off
-    off = 0
-    net.x_off = off
-    if not sparse:  # sparse rows are never densified
-        off += rows * sizes[0]
-    for l in range(L):
-        net.a_off[l] = off
-        off += rows * sizes[l + 1]
-        if sizes[l + 1] > widest:
-            widest = sizes[l + 1]
-    for l in range(L):
-        net.z_off[l] = off
-        if net.store_z and l < L - 1:
-            off += rows * sizes[l + 1]
-    net.d0_off = off
-    off += rows * widest
-    net.d1_off = off
-    off += rows * widest
-    net.ws_size = off
-    return 0
-
-
-cdef inline void net_free(Net* net) noexcept:
-    free(net.sizes)
-    net.sizes = NULL
-
-
 def workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t rows, int hidden,
                    bint sparse=False):
     """Number of elements one thread's workspace needs for `rows` rows (of
@@ -166,251 +97,13 @@ def workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t rows, int hidden,
         net_free(&net)
 
 
-cdef void gather_rows(const Net* net, floating* xbuf, const floating* X,
-                      const Py_ssize_t* idx, Py_ssize_t start, Py_ssize_t i0,
-                      Py_ssize_t i1) noexcept nogil:
-    """Rows i0:i1 of the dense input block into xbuf (row stride sizes[0]):
-    block row i is sample idx[start + i] of X."""
-    cdef Py_ssize_t n_in = net.sizes[0], i
-    for i in range(i0, i1):
-        memcpy(xbuf + i * n_in, X + idx[start + i] * n_in,
-               n_in * sizeof(floating))
-
-
-# Sparse input
-# ------------
-# A CSR batch is never densified: the first layer's forward pass is a
-# sparse-times-dense product (each stored x_ij adds x_ij * W[j, :] to row i
-# of A_0) and its weight gradient a scatter (each x_ij adds x_ij * D[i, :]
-# to row j of dW_0). Both cost O(nnz * width) instead of O(rows * n_features
-# * width), and no buffer is n_features wide but W_0 and its gradient.
-
-cdef extern from "_sparse_kernels.h" nogil:
-    void fastbp_spmm_f(float* A, const float* W, Py_ssize_t n,
-                       const float* data, const Py_ssize_t* ind,
-                       const Py_ssize_t* ptr, const Py_ssize_t* idx,
-                       Py_ssize_t start, Py_ssize_t i0, Py_ssize_t i1)
-    void fastbp_spmm_d(double* A, const double* W, Py_ssize_t n,
-                       const double* data, const Py_ssize_t* ind,
-                       const Py_ssize_t* ptr, const Py_ssize_t* idx,
-                       Py_ssize_t start, Py_ssize_t i0, Py_ssize_t i1)
-    void fastbp_scatter_f(float* G, const float* D, Py_ssize_t n,
-                          const float* data, const Py_ssize_t* ind,
-                          const Py_ssize_t* ptr, const Py_ssize_t* idx,
-                          Py_ssize_t start, Py_ssize_t m, Py_ssize_t j0,
-                          Py_ssize_t j1)
-    void fastbp_scatter_d(double* G, const double* D, Py_ssize_t n,
-                          const double* data, const Py_ssize_t* ind,
-                          const Py_ssize_t* ptr, const Py_ssize_t* idx,
-                          Py_ssize_t start, Py_ssize_t m, Py_ssize_t j0,
-                          Py_ssize_t j1)
-
-
-cdef inline void sparse_forward(const Net* net, floating* A, const floating* W,
-                                const floating* Xdata, const Py_ssize_t* Xind,
-                                const Py_ssize_t* Xptr, const Py_ssize_t* idx,
-                                Py_ssize_t start, Py_ssize_t i0,
-                                Py_ssize_t i1) noexcept nogil:
-    """A[i, :] = X[r, :] @ W for block rows i0:i1 (A has row stride
-    sizes[1]); block row i is sample r = idx[start + i] (start + i when idx
-    is NULL) of the CSR matrix (Xdata, Xind, Xptr)."""
-    if floating is float:
-        fastbp_spmm_f(A, W, net.sizes[1], Xdata, Xind, Xptr, idx, start, i0, i1)
-    else:
-        fastbp_spmm_d(A, W, net.sizes[1], Xdata, Xind, Xptr, idx, start, i0, i1)
-
-
-cdef void sparse_scatter(const Net* net, floating* gW, floating beta,
-                         const floating* D, const floating* Xdata,
-                         const Py_ssize_t* Xind, const Py_ssize_t* Xptr,
-                         const Py_ssize_t* idx, Py_ssize_t start, Py_ssize_t m,
-                         Py_ssize_t j0, Py_ssize_t j1) noexcept nogil:
-    """Columns j0:j1 of dW_0 = X_block^T D (beta = 0 overwrites, 1 adds)
-    for the m-row block with delta D (row stride sizes[1])."""
-    cdef Py_ssize_t n = net.sizes[1], n_in = net.sizes[0], i
-    if j1 <= j0:
-        return
-    if beta == 0 and not net.g0_clean:
-        if j0 == 0 and j1 == n:
-            memset(gW, 0, n_in * n * sizeof(floating))
-        else:
-            for i in range(n_in):
-                memset(gW + i * n + j0, 0, (j1 - j0) * sizeof(floating))
-    if floating is float:
-        fastbp_scatter_f(gW, D, n, Xdata, Xind, Xptr, idx, start, m, j0, j1)
-    else:
-        fastbp_scatter_d(gW, D, n, Xdata, Xind, Xptr, idx, start, m, j0, j1)
-
-
-cdef void sparse_unscatter(const Net* net, floating* gW,
-                           const Py_ssize_t* Xind, const Py_ssize_t* Xptr,
-                           const Py_ssize_t* idx, Py_ssize_t start,
-                           Py_ssize_t m, Py_ssize_t j0,
-                           Py_ssize_t j1) noexcept nogil:
-    """Zero columns j0:j1 of the rows of dW_0 that the m-row block scattered
-    into: far fewer than n_features rows, so a clean buffer costs O(nnz *
-    width) per mini-batch instead of a pass over all of dW_0."""
-    cdef Py_ssize_t n = net.sizes[1], i, p, r
-    if j1 <= j0:
-        return
-    for i in range(m):
-        r = idx[start + i] if idx != NULL else start + i
-        for p in range(Xptr[r], Xptr[r + 1]):
-            memset(gW + Xind[p] * n + j0, 0, (j1 - j0) * sizeof(floating))
-
-
-cdef double loss_rows(const Net* net, floating* A, floating* D,
-                      const floating* Y, const floating* sw,
-                      const Py_ssize_t* idx, Py_ssize_t start,
-                      Py_ssize_t i0, Py_ssize_t i1) noexcept nogil:
-    """Output activation, weighted loss and (when D is not NULL) output
-    delta for rows i0:i1 of the block; A holds the last layer's
-    pre-activations (in place: becomes the output). Returns the sum of
-    sw * loss over these rows."""
-    cdef Py_ssize_t i, r, n_out = net.sizes[net.L]
-    cdef floating w
-    cdef floating* z
-    cdef double loss = 0
-    if net.out == OUT_SOFTMAX and D != NULL and i1 > i0:
-        # loss_delta_row's softmax, with the exps of all rows in one
-        # vectorized loop (a sixth of a digits mini-batch otherwise)
-        for i in range(i0, i1):
-            shift_by_max(A + i * n_out, n_out)
-        vexp(D + i0 * n_out, A + i0 * n_out, (i1 - i0) * n_out)
-        for i in range(i0, i1):
-            r = idx[start + i] if idx != NULL else start + i
-            w = sw[r] if sw != NULL else 1
-            z = A + i * n_out
-            loss += w * softmax_finish(z, Y + r * n_out, D + i * n_out, n_out)
-            output_delta(z, Y + r * n_out, w, n_out, D + i * n_out)
-        return loss
-    for i in range(i0, i1):
-        r = idx[start + i] if idx != NULL else start + i
-        w = sw[r] if sw != NULL else 1
-        loss += w * loss_delta_row(net.out, A + i * n_out, Y + r * n_out,
-                                   w, n_out,
-                                   D + i * n_out if D != NULL else NULL)
-    return loss
-
-
-cdef double rows_pass(const Net* net, const floating* params, floating* grad,
-                      floating beta, floating* ws,
-                      const floating* X, const floating* Xdata,
-                      const Py_ssize_t* Xind, const Py_ssize_t* Xptr,
-                      const Py_ssize_t* idx, Py_ssize_t start, Py_ssize_t m,
-                      const floating* Y, const floating* sw,
-                      floating* out) noexcept nogil:
-    """Forward, loss and (optionally) backward pass over one chunk of rows.
-
-    IN:  the rows are idx[start:start + m], or start:start + m when idx is
-         NULL, of X (dense, row stride sizes[0]) or, when Xptr is not NULL,
-         of the CSR matrix (Xdata, Xind, Xptr), read in place (net.sparse).
-         Y (n, n_out) targets and sw (n,) weights, either may be NULL.
-    OUT: grad (n_params,) receives the gradient sums when not NULL
-         (beta = 0 overwrites, beta = 1 accumulates); out receives the
-         network's output rows start:start + m when not NULL.
-    Returns sum over rows of sw * loss (0 when Y is NULL).
-    """
-    cdef int L = net.L, l
-    cdef Py_ssize_t i, j, k, n
-    cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[L]
-    cdef const floating* xin
-    cdef const floating* prev
-    cdef floating* A
-    cdef floating* D
-    cdef floating* Dn
-    cdef floating* tmp
-    cdef floating* gb
-    cdef floating* z
-    cdef double loss = 0
-
-    if m <= 0:
-        if grad != NULL and beta == 0:
-            memset(grad, 0, net.n_params * sizeof(floating))
-        return 0
-
-    # Input block: read CSR rows in place (first layer below), gather
-    # shuffled dense rows, or read contiguous dense rows in place.
-    if Xptr != NULL:
-        xin = NULL
-    elif idx != NULL:
-        xin = ws + net.x_off
-        gather_rows(net, ws + net.x_off, X, idx, start, 0, m)
-    else:
-        xin = X + start * n_in
-
-    # Forward: A_l = f(A_{l-1} @ W_l + b_l).
-    prev = xin
-    for l in range(L):
-        k = net.sizes[l]
-        n = net.sizes[l + 1]
-        A = ws + net.a_off[l]
-        if l == 0 and Xptr != NULL:
-            sparse_forward(net, A, params + net.w_off[0], Xdata, Xind, Xptr,
-                           idx, start, 0, m)
-        elif net.few_rows and m <= SMALL_M:
-            gemm_few_rows(<int>m, <int>n, <int>k, <floating>1, prev, <int>k,
-                          params + net.w_off[l], <int>n, <floating>0, A, <int>n)
-        else:
-            gemm(False, False, <int>m, <int>n, <int>k, <floating>1, prev, <int>k,
-                 params + net.w_off[l], <int>n, <floating>0, A, <int>n)
-        if l < L - 1:
-            bias_activate(net.hidden, A, params + net.b_off[l], m, n,
-                          ws + net.z_off[l] if net.store_z else NULL, n)
-        else:
-            bias_activate(ACT_IDENTITY, A, params + net.b_off[l], m, n, NULL, n)
-        prev = A
-
-    # Output activation, loss and output delta.
-    A = ws + net.a_off[L - 1]
-    D = ws + net.d0_off if (grad != NULL and Y != NULL) else NULL
-    if Y == NULL:
-        output_activate_rows(net.out, A, m, n_out)
-    else:
-        loss = loss_rows(net, A, D, Y, sw, idx, start, 0, m)
-    if out != NULL:
-        memcpy(out + start * n_out, A, m * n_out * sizeof(floating))
-    if D == NULL:
-        return loss
-
-    # Backward: dW_l = A_{l-1}^T D_l, db_l = sum_rows D_l,
-    #           D_{l-1} = (D_l @ W_l^T) * f'(A_{l-1}).
-    Dn = ws + net.d1_off
-    for l in range(L - 1, -1, -1):
-        k = net.sizes[l]
-        n = net.sizes[l + 1]
-        prev = xin if l == 0 else ws + net.a_off[l - 1]
-        if l == 0 and Xptr != NULL:
-            sparse_scatter(net, grad + net.w_off[0], beta, D, Xdata, Xind, Xptr, idx, start,
-                           m, 0, n)
-        else:
-            gemm(True, False, <int>k, <int>n, <int>m, <floating>1, prev, <int>k,
-                 D, <int>n, beta, grad + net.w_off[l], <int>n)
-        gb = grad + net.b_off[l]
-        if beta == 0:
-            memset(gb, 0, n * sizeof(floating))
-        for i in range(m):
-            for j in range(n):
-                gb[j] = gb[j] + D[i * n + j]
-        if l > 0:
-            gemm(False, True, <int>m, <int>k, <int>n, <floating>1, D, <int>n,
-                 params + net.w_off[l], <int>n, <floating>0, Dn, <int>k)
-            z = ws + net.z_off[l - 1] if net.store_z else NULL
-            mul_derivative(net.hidden, Dn, ws + net.a_off[l - 1], z, m * k)
-            tmp = D
-            D = Dn
-            Dn = tmp
-    return loss
-
-
-
 # Layer-split mini-batches
 # ------------------------
 # Splitting a mini-batch by rows gives each thread a gradient copy to write
 # and the optimizer a sum over copies; with many threads and wide layers the
 # blocks get thin (16 rows at batch 256 on 16 threads) and the copies cost
-# more than they save. ``split_batch`` instead runs the mini-batch as one
-# block and splits each layer's GEMMs over the threads, by rows or by
+# more than they save. A layer split (``split_layers``) runs the mini-batch
+# as one block and splits each layer's GEMMs over the threads, by rows or by
 # columns of the product, into disjoint parts of one gradient buffer. Each
 # thread's operand blocks are packed by its own single-threaded GEMM, so the
 # split is chosen per GEMM to copy less: a row split repacks all of W per
@@ -433,10 +126,8 @@ cdef inline Py_ssize_t cut(Py_ssize_t n, int c, int T, Py_ssize_t align) noexcep
 
 
 cdef void forward_part(const Net* net, int l, const floating* params,
-                       floating* ws, const floating* xin,
-                       const floating* Xdata, const Py_ssize_t* Xind,
-                       const Py_ssize_t* Xptr, const Py_ssize_t* idx,
-                       Py_ssize_t start, Py_ssize_t m,
+                       floating* ws, const floating* xin, const InputRows* X,
+                       const Py_ssize_t* idx, Py_ssize_t start, Py_ssize_t m,
                        int c, int T) noexcept nogil:
     """Part c of T of layer l's forward pass over the m-row block:
     A_l = f(A_{l-1} @ W_l + b_l), split by rows when the layer is narrower
@@ -450,11 +141,11 @@ cdef void forward_part(const Net* net, int l, const floating* params,
     cdef int act = net.hidden if l < net.L - 1 else ACT_IDENTITY
     if net.store_z and l < net.L - 1:
         z = ws + net.z_off[l]
-    if l == 0 and Xptr != NULL:
+    if l == 0 and X.ptr != NULL:
         i0 = cut(m, c, T, 1)
         i1 = cut(m, c + 1, T, 1)
         if i1 > i0:
-            sparse_forward(net, A, W, Xdata, Xind, Xptr, idx, start, i0, i1)
+            sparse_forward(net, A, W, X, idx, start, i0, i1)
             bias_activate(act, A + i0 * n, b, i1 - i0, n,
                           z + i0 * n if z != NULL else NULL, n)
     elif n < m:
@@ -477,11 +168,9 @@ cdef void forward_part(const Net* net, int l, const floating* params,
 
 cdef void backward_part(const Net* net, int l, const floating* params,
                         floating* grad, floating* ws, const floating* xin,
-                        const floating* Xdata, const Py_ssize_t* Xind,
-                        const Py_ssize_t* Xptr, const Py_ssize_t* idx,
-                        Py_ssize_t start,
-                        const floating* D, floating* Dn, Py_ssize_t m,
-                        int c, int T) noexcept nogil:
+                        const InputRows* X, const Py_ssize_t* idx,
+                        Py_ssize_t start, const floating* D, floating* Dn,
+                        Py_ssize_t m, int c, int T) noexcept nogil:
     """Thread c's part of layer l's backward pass over the m-row block with
     output delta D (m, n): gradient sums dW_l = A_{l-1}^T D (split over the
     longer of its two sides) and db_l = column sums of D (split by columns)
@@ -494,8 +183,8 @@ cdef void backward_part(const Net* net, int l, const floating* params,
     cdef floating* gb = grad + net.b_off[l]
     cdef const floating* a
     cdef const floating* z = NULL
-    if l == 0 and Xptr != NULL:
-        sparse_scatter(net, gW, 0, D, Xdata, Xind, Xptr, idx, start, m,
+    if l == 0 and X.ptr != NULL:
+        sparse_scatter(net, gW, 0, D, X, idx, start, m,
                        cut(n, c, T, 16), cut(n, c + 1, T, 16))
     elif n <= k:
         i0 = cut(k, c, T, 1)
@@ -550,14 +239,9 @@ cdef void backward_part(const Net* net, int l, const floating* params,
 # run the K parts (the "team", 1 to K, parts handed out dynamically) can
 # then change from one mini-batch to the next without changing a bit.
 #
-# On a busy machine that freedom is what keeps fastbp fast: every parallel
-# region ends in a barrier, and a barrier waits for a thread the OS has
-# descheduled for a whole time slice (several ms, against a mini-batch of
-# tens of us). The Tuner below times windows of mini-batches with the team
-# at K and at one thread, keeps the faster, and re-measures the other from
-# time to time (with exponential backoff, so the probes cost little): an
-# idle machine keeps its threads, a loaded one falls back to one thread and
-# back again when the load goes.
+# On a busy machine that freedom is what keeps fastbp fast: the tuner
+# (_tuner.pyx) picks the team, K threads or one, by timing windows of
+# mini-batches.
 
 cdef enum:
     PH_GATHER = 0
@@ -576,10 +260,7 @@ cdef struct Ctx:
     void* params
     void* grad              # gradient slots, row stride ldg
     void* ws                # workspaces, row stride ldw
-    const void* X
-    const void* Xdata
-    const Py_ssize_t* Xind
-    const Py_ssize_t* Xptr
+    const InputRows* X
     const Py_ssize_t* idx
     const void* Y
     const void* sw
@@ -611,32 +292,28 @@ cdef void do_part(Ctx* x, int phase, int c, int K, floating* tag) noexcept nogil
     cdef floating* ws = <floating*>x.ws
     cdef Py_ssize_t cs = cut(x.m, c, K, 1), ce = cut(x.m, c + 1, K, 1)
     if phase == PH_GATHER:
-        gather_rows(net, ws + net.x_off, <const floating*>x.X, x.idx, x.start,
-                    cs, ce)
+        gather_rows(net, ws + net.x_off, <const floating*>x.X.X, x.idx,
+                    x.start, cs, ce)
     elif phase == PH_FORWARD:
-        forward_part(net, x.l, params, ws, <const floating*>x.xin,
-                     <const floating*>x.Xdata, x.Xind, x.Xptr, x.idx, x.start,
-                     x.m, c, K)
+        forward_part(net, x.l, params, ws, <const floating*>x.xin, x.X, x.idx,
+                     x.start, x.m, c, K)
     elif phase == PH_LOSS:
         x.part[c] = loss_rows(net, ws + net.a_off[net.L - 1], <floating*>x.D,
                               <const floating*>x.Y, <const floating*>x.sw,
                               x.idx, x.start, cs, ce)
     elif phase == PH_BACKWARD:
-        backward_part(net, x.l, params, grad, ws, <const floating*>x.xin,
-                      <const floating*>x.Xdata, x.Xind, x.Xptr, x.idx,
-                      x.start, <const floating*>x.D, <floating*>x.Dn, x.m,
-                      c, K)
+        backward_part(net, x.l, params, grad, ws, <const floating*>x.xin, x.X,
+                      x.idx, x.start, <const floating*>x.D, <floating*>x.Dn,
+                      x.m, c, K)
     elif phase == PH_ROWS:
         x.part[c] = rows_pass(net, params, grad + c * x.ldg, 0,
-                              ws + c * x.ldw, <const floating*>x.X,
-                              <const floating*>x.Xdata, x.Xind, x.Xptr,
-                              x.idx, x.start + cs, ce - cs,
+                              ws + c * x.ldw, x.X, x.idx, x.start + cs, ce - cs,
                               <const floating*>x.Y, <const floating*>x.sw,
                               NULL)
     elif phase == PH_UNSCATTER:
         for cs in range(x.n_grads):
-            sparse_unscatter(net, grad + cs * x.ldg + net.w_off[0], x.Xind,
-                             x.Xptr, x.idx, x.start, x.m,
+            sparse_unscatter(net, grad + cs * x.ldg + net.w_off[0], x.X,
+                             x.idx, x.start, x.m,
                              cut(net.sizes[1], c, K, 16),
                              cut(net.sizes[1], c + 1, K, 16))
     else:
@@ -684,8 +361,7 @@ cdef double batch_gradient(Ctx* x, bint split, int K, int team,
     if K <= 1:
         x.n_grads = 1
         return rows_pass(net, <floating*>x.params, <floating*>x.grad, 0, ws,
-                         <const floating*>x.X, <const floating*>x.Xdata,
-                         x.Xind, x.Xptr, x.idx, x.start, x.m,
+                         x.X, x.idx, x.start, x.m,
                          <const floating*>x.Y, <const floating*>x.sw, NULL)
     if not split:
         x.n_grads = K
@@ -694,13 +370,13 @@ cdef double batch_gradient(Ctx* x, bint split, int K, int team,
         x.n_grads = 1
         x.D = ws + net.d0_off
         x.Dn = ws + net.d1_off
-        if x.Xptr != NULL:
+        if x.X.ptr != NULL:
             x.xin = NULL
         elif x.idx != NULL:
             x.xin = ws + net.x_off
             run_phase(x, PH_GATHER, K, team, tag)
         else:
-            x.xin = <const floating*>x.X + x.start * net.sizes[0]
+            x.xin = <const floating*>x.X.X + x.start * net.sizes[0]
         for l in range(net.L):
             x.l = l
             run_phase(x, PH_FORWARD, K, team, tag)
@@ -716,162 +392,6 @@ cdef double batch_gradient(Ctx* x, bint split, int K, int team,
     return loss
 
 
-cdef struct TunerMem:
-    int mode                # 1: the team is K threads, 0: one thread
-    int backoff, countdown  # windows until the next probe (backoff 0:
-                            # nothing decided yet)
-    double since, quiet     # seconds trained since the last probe, and how
-                            # many must pass before the next one
-    double rate[2]          # seconds per unit of work in the last window of
-                            # each mode (0: not measured)
-    bint probing            # the current window measures the other mode
-    bint switched           # the team just took over: its first
-                            # mini-batch is not timed (WAKE_S's note)
-    double skip_time, skip_work     # that batch (a lost probe's cost)
-    double win_time, win_work   # the current window (carried over to the
-    int win_batches             # next Trainer: fits can be shorter)
-
-
-cdef struct Tuner:
-    TunerMem s              # what it shares with its size class
-    bint fixed              # never tune
-    int key                 # its size class (-1: none yet)
-
-
-# The tuner's decisions are process-wide, one per size class of mini-batch
-# (the log2 of its work, and its dtype): a new Trainer (the next fit, the
-# next partial_fit, the next candidate of a search) of a size seen before
-# starts from the mode, rates and probe schedule the last one left, so that
-# fit after fit on a busy machine does not pay the exploration again, while
-# its probes still notice when the load goes. Sizes differ in what wins
-# (one thread can win a tiny network on an idle machine while the team wins
-# a large one), so a size class not seen yet starts on one thread and
-# measures the team after its first window: on an idle machine that first
-# window costs a few ms once, while a first window on the team of a loaded
-# machine would cost whole time slices.
-#
-# What a probe may cost is bounded: a probe that is clearly losing (2x
-# the incumbent, 1.4x once it has run WINDOW_S) ends after one mini-batch,
-# the windows between probes grow 4x after each lost probe (to 256), and
-# the next probe waits for at least QUIET_FACTOR times the seconds the lost
-# one cost, so that exploring stays a few percent of the time however slow
-# a team batch is on a loaded machine. An incumbent team that becomes 1.5x
-# slower than it was (the load came) is re-measured against one thread at
-# once, and no decision goes unchecked for more than MAX_GAP_S seconds of
-# training.
-cdef enum:
-    N_SIZE_CLASSES = 128
-cdef double QUIET_FACTOR = 30.0
-# A probe this many times slower than the incumbent has lost (a core is
-# taken: a time slice per barrier). (1.5 took the noise of a shared VM,
-# where a window of 5 ms can vary that much, for load.)
-cdef double LOSING = 2.0
-# ... and once it has run WINDOW_S or longer (a large network's mini-batch
-# alone: 25 ms for 784-1024-1024 at batch 256), this many times: long
-# windows vary less, and a one-thread probe of a 2-thread team that runs
-# its whole window of 3 such batches cost 5-8% of an idle fit (one thread
-# was 1.7-2.4x slower there).
-cdef double LOSING_LONG = 1.4
-# A team whose window is this many times slower than its last one is
-# measured against one thread at once (the load came); and whatever the
-# backoff, the other mode is measured again after MAX_GAP_S seconds of
-# training (a large network's team can be 2x slower under load without
-# any one window showing it).
-cdef double SLOWED = 1.5
-cdef double MAX_GAP_S = 1.0
-# A window is at least this many mini-batches and seconds (shorter ones
-# were noise on a shared VM).
-cdef int WINDOW_BATCHES = 3
-cdef double WINDOW_S = 0.02
-# (the first windows of a size, until a probe has lost, are shorter: on
-# small networks 20 ms is a dozen epochs, and later probes correct a
-# first decision that noise got wrong)
-cdef double WINDOW_S_FIRST = 0.005
-# The first mini-batch after the team takes over from one thread is left
-# out of the windows: it pays once for waking the team's threads, which
-# slept through the one-thread batches (0.2-1 ms on this VM, at times more,
-# where a digits batch takes 120-180 us on the team and 240 on one thread),
-# not what the team's batches cost. A probe timed from that batch ended at
-# once, "2x slower". (Its cost still counts in the wait after a lost
-# probe; and a first batch that took WAKE_S more than a clearly lost one
-# is timed: it lost a time slice, 3-4 ms, to a busy machine.) Only a change
-# of mode is skipped: the first team batch of a new Trainer (the next
-# partial_fit) is timed, since a workload that pauses between calls pays
-# the wake-up at every call.
-cdef double WAKE_S = 0.001
-cdef TunerMem _tuner_mem[N_SIZE_CLASSES]
-
-
-cdef inline int size_class(double work, bint single) noexcept nogil:
-    cdef int k = 0
-    while work >= 2 and k < N_SIZE_CLASSES // 2 - 1:
-        work *= 0.5
-        k += 1
-    return 2 * k + (1 if single else 0)
-
-
-cdef inline void tuner_window_reset(Tuner* u) noexcept nogil:
-    u.s.win_time = 0
-    u.s.win_work = 0
-    u.s.win_batches = 0
-
-
-cdef inline void tuner_init(Tuner* u, bint fixed) noexcept nogil:
-    memset(u, 0, sizeof(Tuner))
-    u.fixed = fixed
-    u.s.mode = 1 if fixed else 0
-    u.key = -1
-
-
-cdef void tuner_bind(Tuner* u, double work, bint single) noexcept nogil:
-    """Join the size class of mini-batches of `work` (flops): start from its
-    state, or on one thread when it has none."""
-    cdef int key = size_class(work, single)
-    if u.fixed or u.key == key:
-        return
-    u.key = key
-    if _tuner_mem[key].backoff > 0 or _tuner_mem[key].win_batches > 0:
-        u.s = _tuner_mem[key]
-    else:
-        memset(&u.s, 0, sizeof(TunerMem))   # one thread, explore at once
-
-
-cdef inline void tuner_share(const Tuner* u) noexcept nogil:
-    if u.key >= 0:
-        _tuner_mem[u.key] = u.s
-
-
-cdef void tuner_lost(Tuner* u, double excess) noexcept nogil:
-    """The probe of the other mode lost, costing `excess` seconds: back to
-    the incumbent, and wait longer before the next probe."""
-    u.s.probing = False
-    u.s.mode = 1 - u.s.mode
-    u.s.switched = u.s.mode == 1
-    u.s.backoff = u.s.backoff * 4 if u.s.backoff < 256 else 256
-    u.s.countdown = u.s.backoff
-    u.s.since = 0
-    u.s.quiet = QUIET_FACTOR * excess
-    tuner_window_reset(u)
-
-
-# The last mini-batches' (threads, seconds), for looking at the tuner.
-cdef enum:
-    TRACE_N = 4096
-cdef double _trace_dt[TRACE_N]
-cdef int _trace_team[TRACE_N]
-cdef Py_ssize_t _trace_n = 0
-
-
-def _batch_trace(bint clear=True):
-    """(threads, seconds) of the mini-batches run since the last call (the
-    first 4096), to look at the tuner's choices."""
-    global _trace_n
-    out = [(_trace_team[i], _trace_dt[i]) for i in range(min(_trace_n, TRACE_N))]
-    if clear:
-        _trace_n = 0
-    return out
-
-
 cdef int _team_warmed = 1     # threads of the largest team warmed so far
 
 
@@ -879,7 +399,7 @@ cdef void warm_team(int team) noexcept nogil:
     """Start `team` OpenMP threads and have each call BLAS once, in single
     and double precision, so that a first probe of the team does not time
     the one-off set-up of threads and of BLAS's per-thread buffers (10-20 ms
-    here, which made the first probe of a process lose)."""
+    on a 2-core machine: enough for the first probe of a process to lose)."""
     global _threads_ran_c, _team_warmed
     cdef int c
     cdef float fa = 0, fc = 0
@@ -891,194 +411,6 @@ cdef void warm_team(int team) noexcept nogil:
         gemm(False, False, 1, 1, 1, <float>1, &fa, 1, &fa, 1, <float>0, &fc, 1)
         gemm(False, False, 1, 1, 1, <double>1, &da, 1, &da, 1, <double>0, &dc, 1)
     _team_warmed = team
-
-
-cdef inline int tuner_team(const Tuner* u, int K) noexcept nogil:
-    if K <= 1:
-        return 1
-    return K if u.s.mode == 1 else 1
-
-
-cdef inline double losing_time(const Tuner* u, double t, double work) noexcept nogil:
-    """The time past which a probe that took `t` seconds for `work` has
-    clearly lost to the incumbent."""
-    return (LOSING_LONG if t >= WINDOW_S else LOSING) * u.s.rate[1 - u.s.mode] * work
-
-
-cdef void tuner_record(Tuner* u, double dt, double work, int K,
-                       bint share=True) noexcept nogil:
-    """Account one mini-batch of `work` flops that took dt seconds; at the
-    end of a window (at least WINDOW_BATCHES batches and WINDOW_S seconds
-    (WINDOW_S_FIRST while the backoff is at most 1),
-    or a probe already LOSING times slower than the incumbent, LOSING_LONG
-    times once it has run WINDOW_S) choose the next mode."""
-    cdef double r, prev, window
-    cdef int other
-    if K <= 1 or u.fixed:
-        return
-    other = 1 - u.s.mode
-    if u.s.switched:
-        u.s.switched = False
-        if not (u.s.probing and dt > losing_time(u, dt, work) + WAKE_S):
-            # (a batch that lost a time slice is timed: it lost, wake-up
-            # or not)
-            u.s.skip_time = dt
-            u.s.skip_work = work
-            if share:
-                tuner_share(u)
-            return
-    u.s.win_time += dt
-    u.s.win_work += work
-    u.s.win_batches += 1
-    if u.s.probing and u.s.win_time > losing_time(u, u.s.win_time, u.s.win_work):
-        pass    # a probe that is clearly losing ends at once
-    elif u.s.win_batches < WINDOW_BATCHES or (
-            u.s.win_time < (WINDOW_S if u.s.backoff > 1 else WINDOW_S_FIRST)
-            and u.s.win_batches < 512):
-        if share:
-            tuner_share(u)
-        return
-    window = u.s.win_time
-    r = u.s.win_time / u.s.win_work
-    prev = u.s.rate[u.s.mode]
-    u.s.rate[u.s.mode] = r
-    if u.s.probing:
-        # The window just closed tried `mode` against the incumbent `other`,
-        # measured before: keep the probe only if clearly better.
-        if r < 0.95 * u.s.rate[other]:
-            u.s.probing = False
-            u.s.backoff = 1
-            u.s.countdown = 1
-            u.s.since = 0
-            u.s.quiet = 0
-            tuner_window_reset(u)
-        else:
-            tuner_lost(u, (r - u.s.rate[other]) * u.s.win_work
-                       + fmax(0, u.s.skip_time - u.s.rate[other] * u.s.skip_work))
-    else:
-        tuner_window_reset(u)
-        u.s.since += window
-        if (u.s.backoff == 0
-                or (u.s.mode == 1 and prev > 0 and r > SLOWED * prev)
-                or (u.s.since >= u.s.quiet
-                    and (u.s.countdown <= 1 or u.s.since >= MAX_GAP_S))):
-            # probe the other mode: the first time (explore), when the team
-            # slowed down, or when its turn came
-            u.s.mode = other
-            u.s.probing = True
-            u.s.switched = other == 1
-            u.s.skip_time = 0
-            u.s.skip_work = 0
-            if u.s.backoff == 0:
-                u.s.backoff = 1
-        elif u.s.countdown > 1:
-            u.s.countdown -= 1
-    if share:
-        tuner_share(u)
-
-
-# Forward passes (predict, predict_proba, forward, validation scores) keep
-# a tuner of their own, one call per "mini-batch": a pass's row blocks are
-# fixed by n_threads, so the team that runs them can change without
-# changing a bit. A size class not seen yet starts on the team (a forward
-# pass is one parallel region: on a loaded machine it can lose one time
-# slice before the tuner knows).
-cdef TunerMem _fwd_mem[N_SIZE_CLASSES]
-
-
-cdef TunerMem* fwd_entry(double work, bint single) noexcept nogil:
-    cdef TunerMem* e = &_fwd_mem[size_class(work, single)]
-    if e.backoff == 0 and e.win_batches == 0:
-        e.mode = 1
-    return e
-
-
-def forward_team(int n_threads, double work, bint single):
-    """Threads to run a forward pass of `work` flops on: n_threads, or 1
-    where the forward tuner found one thread faster for this size."""
-    if n_threads <= 1:
-        return 1
-    return n_threads if fwd_entry(work, single).mode == 1 else 1
-
-
-def forward_record(int n_threads, double work, bint single, double seconds):
-    """Account a forward pass that forward_team sized, and took `seconds`."""
-    cdef Tuner u
-    cdef TunerMem* e
-    if n_threads <= 1:
-        return
-    e = fwd_entry(work, single)
-    tuner_init(&u, False)
-    u.s = e[0]
-    tuner_record(&u, seconds, work, n_threads, False)
-    e[0] = u.s
-
-
-def _tuner_memory(state=None, *, bint forward=False):
-    """The process-wide memory of the training (or forward) tuner as a list
-    of (mode, backoff, countdown, since, quiet, rate one, rate team) per
-    size class; with `state`, set it, with no window under way (for
-    tests)."""
-    cdef int k
-    cdef TunerMem* mem = &_tuner_mem[0]
-    if forward:
-        mem = &_fwd_mem[0]
-    cdef TunerMem* e
-    old = []
-    for k in range(N_SIZE_CLASSES):
-        e = &mem[k]
-        old.append((e.mode, e.backoff, e.countdown, e.since, e.quiet,
-                    e.rate[0], e.rate[1]))
-    if state is not None:
-        if len(state) != N_SIZE_CLASSES:
-            raise ValueError("one entry per size class")
-        for k in range(N_SIZE_CLASSES):
-            e = &mem[k]
-            memset(e, 0, sizeof(TunerMem))
-            (e.mode, e.backoff, e.countdown, e.since, e.quiet, e.rate[0],
-             e.rate[1]) = state[k]
-    return old
-
-
-def _tuner_start(double work, bint single=True):
-    """(size class, mode) a new Trainer whose mini-batches take `work`
-    flops starts in, given the process-wide memory (for tests)."""
-    cdef Tuner u
-    tuner_init(&u, False)
-    tuner_bind(&u, work, single)
-    return u.key, u.s.mode
-
-
-def _tuner_trace(double s_per_row_one, double s_per_row_team,
-                 Py_ssize_t rows, Py_ssize_t n_batches, int K=2, *, int key=-1,
-                 double switch_s=0):
-    """The modes (1: team, 0: one thread) a tuner picks for n_batches
-    mini-batches of `rows` rows that take the given seconds per row in each
-    mode, the first batch after a change to the team `switch_s` seconds
-    more (waking its threads) (for tests of the tuner's policy): in a
-    fresh process, leaving the
-    process-wide state alone, or (key >= 0) starting from and updating that
-    size class of the process-wide memory."""
-    cdef Tuner u
-    cdef Py_ssize_t b
-    cdef int last
-    cdef double dt
-    tuner_init(&u, False)
-    if key >= 0:
-        if key >= N_SIZE_CLASSES:
-            raise ValueError("no such size class")
-        u.key = key
-        u.s = _tuner_mem[key]
-    modes = np.empty(n_batches, dtype=np.int8)
-    last = u.s.mode
-    for b in range(n_batches):
-        modes[b] = u.s.mode
-        dt = rows * (s_per_row_team if u.s.mode == 1 else s_per_row_one)
-        if u.s.mode == 1 and last == 0:
-            dt += switch_s
-        last = u.s.mode
-        tuner_record(&u, dt, rows, K, key >= 0)
-    return modes
 
 
 cdef inline double now() noexcept nogil:
@@ -1117,16 +449,18 @@ cdef void shuffle_inplace(Py_ssize_t* perm, Py_ssize_t n, uint64_t seed) noexcep
         perm[j] = t
 
 
-cdef int check_data(const Net* net, const floating[:, ::1] X,
-                    const floating[::1] Xdata, const Py_ssize_t[::1] Xind,
-                    bint sparse, const floating[:, ::1] Y, bint check_y,
-                    const floating[::1] sw, Py_ssize_t n) except -1:
-    """Shapes of one call's data against the network."""
-    if sparse and Xdata.shape[0] != Xind.shape[0]:
-        raise ValueError("CSR data and indices differ in length")
-    # (for CSR input X is a (0, n_features) placeholder carrying the width)
-    if X.shape[1] != net.sizes[0]:
-        raise ValueError(f"X has {X.shape[1]} columns, the network takes {net.sizes[0]}")
+cdef int check_data(const Net* net, Input X, const floating[:, ::1] Y,
+                    bint check_y, const floating[::1] sw) except -1:
+    """Type and shapes of one call's data against the network."""
+    cdef Py_ssize_t n = X.n_samples
+    if floating is float:
+        dtype = np.dtype(np.float32)
+    else:
+        dtype = np.dtype(np.float64)
+    if X.dtype != dtype:
+        raise ValueError(f"X is {X.dtype.name}, the parameters {dtype.name}")
+    if X.n_features != net.sizes[0]:
+        raise ValueError(f"X has {X.n_features} columns, the network takes {net.sizes[0]}")
     if check_y and (Y.shape[0] != n or Y.shape[1] != net.sizes[net.L]):
         raise ValueError(f"Y must have shape ({n}, {net.sizes[net.L]})")
     if sw.shape[0] != 0 and sw.shape[0] != n:
@@ -1149,13 +483,9 @@ cdef inline int n_chunks_for(Py_ssize_t m, Py_ssize_t work_per_row,
     return <int>c
 
 
-def loss_grad(const floating[:, ::1] X,
-              const floating[::1] Xdata, const Py_ssize_t[::1] Xind,
-              const Py_ssize_t[::1] Xptr,
-              const floating[:, ::1] Y, const floating[::1] sw,
-              const floating[::1] params, const Py_ssize_t[::1] sizes,
-              int hidden, int out, double alpha,
-              floating[:, ::1] G, floating[:, ::1] ws, Py_ssize_t rows,
+def loss_grad(Input X not None, const floating[:, ::1] Y,
+              const floating[::1] sw, const floating[::1] params,
+              Layout layout not None, double alpha, buffers, Py_ssize_t rows,
               floating[::1] grad_out, floating[:, ::1] out_rows,
               int n_threads):
     """Full-data loss and gradient, and/or forward pass.
@@ -1164,20 +494,21 @@ def loss_grad(const floating[:, ::1] X,
     thread slot c handles chunks c, c + T, ... accumulating into G[c], and
     the slots are summed in order: deterministic for a given T.
 
-    IN:  X (n, n_in) dense, or CSR (Xdata, Xind, Xptr) when Xptr is not
-         empty (X is then (0, n_in)); Y (n, n_out) or (0, 0) for no loss;
-         sw (n,) or empty; params; sizes; hidden and out codes; alpha, the
-         L2 coefficient (loss += alpha / 2 * ||W||^2 / sum(sw)).
+    IN:  X, the n samples; Y (n, n_out) or (0, 0) for no loss; sw (n,) or
+         empty; params; layout; alpha, the L2 coefficient (loss += alpha /
+         2 * ||W||^2 / sum(sw)).
     OUT: grad_out (n_params,) = gradient of the loss, unless empty;
          out_rows (n, n_out) = network output, unless (0, 0).
-    Work: G (T, n_params), or (T, 0) without a gradient, and
-    ws (T, workspace_size(sizes, rows)).
+    Work: buffers = (G, ws), G (T, n_params), or (T, 0) without a gradient,
+    and ws (T, workspace_size(sizes, rows)).
     Returns the loss (0.0 when Y is empty).
     """
     global _threads_ran_c
     cdef Net net
-    cdef bint sparse = Xptr.shape[0] > 0
-    cdef Py_ssize_t n = Xptr.shape[0] - 1 if sparse else X.shape[0]
+    cdef floating[:, ::1] G = buffers[0]
+    cdef floating[:, ::1] ws = buffers[1]
+    cdef bint sparse = X.sparse
+    cdef Py_ssize_t n = X.n_samples
     cdef Py_ssize_t n_chunks, ci, j, start, m, P
     cdef int T = n_threads, c, used
     cdef bint want_grad = grad_out.shape[0] > 0
@@ -1185,10 +516,7 @@ def loss_grad(const floating[:, ::1] X,
     cdef bint want_out = out_rows.shape[0] > 0
     cdef double sw_sum, loss = 0, wsq
     cdef double* part
-    cdef const floating* Xp = &X[0, 0] if X.shape[0] > 0 else NULL
-    cdef const floating* Xd = &Xdata[0] if Xdata.shape[0] > 0 else NULL
-    cdef const Py_ssize_t* Xi = &Xind[0] if Xind.shape[0] > 0 else NULL
-    cdef const Py_ssize_t* Xq = &Xptr[0] if sparse else NULL
+    cdef const InputRows* xr = &X.rows
     cdef const floating* Yp = &Y[0, 0] if want_loss else NULL
     cdef const floating* swp = &sw[0] if sw.shape[0] > 0 else NULL
     cdef floating* Gp
@@ -1203,7 +531,7 @@ def loss_grad(const floating[:, ::1] X,
         raise ValueError("no samples")
     if T < 1:
         T = 1
-    net_init(&net, sizes, hidden, out, rows, sparse)
+    net_layout(&net, layout, rows, sparse)
     try:
         P = net.n_params
         if params.shape[0] != P:
@@ -1216,7 +544,7 @@ def loss_grad(const floating[:, ::1] X,
             raise ValueError("gradient output of the wrong size")
         if want_out and (out_rows.shape[0] != n or out_rows.shape[1] != net.sizes[net.L]):
             raise ValueError("output buffer of the wrong shape")
-        check_data(&net, X, Xdata, Xind, sparse, Y, want_loss, sw, n)
+        check_data(&net, X, Y, want_loss, sw)
         Gp = &G[0, 0] if want_grad else NULL
         wsp = &ws[0, 0]
         pp = &params[0]
@@ -1236,7 +564,7 @@ def loss_grad(const floating[:, ::1] X,
                     start = ci * rows
                     m = rows if start + rows <= n else n - start
                     part[0] += rows_pass(&net, pp, Gp if want_grad else NULL,
-                                         0 if ci == 0 else 1, wsp, Xp, Xd, Xi, Xq,
+                                         0 if ci == 0 else 1, wsp, xr,
                                          NULL, start, m, Yp, swp, outp)
             else:
                 for c in prange(T, num_threads=T, schedule='static', chunksize=1):
@@ -1251,7 +579,7 @@ def loss_grad(const floating[:, ::1] X,
                                              gslot if want_grad else NULL,
                                              0 if ci == c else 1,
                                              wsp + c * ws.shape[1],
-                                             Xp, Xd, Xi, Xq, NULL, start, m,
+                                             xr, NULL, start, m,
                                              Yp, swp, outp)
                         ci = ci + T
                     fastbp_fpmode_restore(fpw)
@@ -1284,19 +612,6 @@ def loss_grad(const floating[:, ::1] X,
     return loss if want_loss else 0.0
 
 
-cdef object flat_params(params, bint writeable):
-    """params as a contiguous 1-D float32 or float64 array (writeable when
-    asked), or ValueError."""
-    params = np.asarray(params)
-    if params.dtype != np.float32 and params.dtype != np.float64:
-        raise ValueError("params must be float32 or float64")
-    if (params.ndim != 1 or not params.flags.c_contiguous
-            or (writeable and not params.flags.writeable)):
-        raise ValueError("params must be a %scontiguous 1-D array"
-                         % ("writeable " if writeable else ""))
-    return params
-
-
 def touch_new(shape, dtype):
     """A new array of zeros whose pages are all mapped now (np.zeros maps
     them at their first write, in the middle of training)."""
@@ -1315,10 +630,8 @@ cdef class Trainer:
     params : ndarray of float32 or float64, shape (n_params,)
         The network's flat parameter buffer, trained in place (held by
         reference).
-    sizes : ndarray of intp
-        Layer widths, input first.
-    hidden, out : int
-        Activation and output codes (fastbp._core._kernels).
+    layout : Layout
+        Layer widths and activation codes.
     batch_size : int
         The largest mini-batch (sizes the workspace).
     n_threads : int
@@ -1335,6 +648,9 @@ cdef class Trainer:
     adaptive : bool
         Let the tuner run the parts on fewer threads when that is faster
         (a busy machine); results are the same either way.
+    buffers : (G, ws), optional
+        Gradient slots and workspaces to use (C-contiguous, the parameters'
+        dtype, at least ``slots`` rows each) instead of new ones.
 
     Attributes
     ----------
@@ -1358,19 +674,20 @@ cdef class Trainer:
     cdef double last_check
     cdef bint opt_set
 
-    def __cinit__(self, params, const Py_ssize_t[::1] sizes, int hidden,
-                  int out, *, Py_ssize_t batch_size, int n_threads=1,
-                  bint sparse=False, bint split_layers=False,
-                  Py_ssize_t min_work=0, Py_ssize_t min_update_params=32768,
-                  bint adaptive=True, G=None, ws=None):
+    # (__init__, not __cinit__: its signature is then visible to inspect and
+    # checked against the stub; the layout starts NULL, the object zeroed)
+    def __init__(self, params, Layout layout not None, *,
+                 Py_ssize_t batch_size, int n_threads=1, bint sparse=False,
+                 bint split_layers=False, Py_ssize_t min_work=0,
+                 Py_ssize_t min_update_params=32768, bint adaptive=True,
+                 buffers=None):
         cdef int K
-        self.net.sizes = NULL
+        net_free(&self.net)     # (a second __init__)
+        self.opt_set = False
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
-        params = flat_params(params, True)
-        net_init(&self.net, sizes, hidden, out, batch_size, sparse)
-        if params.shape[0] != self.net.n_params:
-            raise ValueError("params has the wrong length for these layer sizes")
+        params = layout.params_array(params, True)
+        net_layout(&self.net, layout, batch_size, sparse)
         self.params = params
         self.dtype = params.dtype
         self.single = params.dtype == np.float32
@@ -1386,6 +703,7 @@ cdef class Trainer:
         # maps each page (page faults, up to 2x a mini-batch of
         # 784-1024-1024), which the first mini-batch would pay otherwise,
         # and the tuner would read that as "the team slowed down".
+        G, ws = (None, None) if buffers is None else buffers
         if G is None:
             G = touch_new((self.slots, self.net.n_params), self.dtype)
         if ws is None:
@@ -1420,6 +738,8 @@ cdef class Trainer:
         hyperparameters, state buffers (held by reference, updated in place;
         zeros when None) and the number of updates done so far."""
         cdef Py_ssize_t P = self.net.n_params
+        if self.net.sizes == NULL:
+            raise ValueError("the Trainer was not initialized")
         two = kind == OPT_ADAM or kind == OPT_ADAMW
         s1 = touch_new(P, self.dtype) if s1 is None else s1
         s2 = touch_new(P if two else 0, self.dtype) if s2 is None else s2
@@ -1468,7 +788,7 @@ cdef class Trainer:
                     probing=bool(e.probing), backoff=e.backoff,
                     countdown=e.countdown, since=e.since, quiet=e.quiet)
 
-    def epoch(self, X, Xdata, Xind, Xptr, Y, sw, perm, double alpha, *,
+    def epoch(self, Input X not None, Y, sw, perm, double alpha, *,
               bint shuffle=False, unsigned long long seed=0):
         """One epoch of mini-batch training, in place, with the GIL released.
 
@@ -1480,9 +800,8 @@ cdef class Trainer:
         mini-batch that was running, with ``rows_done``, ``loss_done`` and
         ``t`` counting the mini-batches done.
 
-        IN:  X (n, n_in) dense, or CSR (Xdata, Xind, Xptr) when Xptr is not
-             empty (X is then (0, n_in)); Y (n, n_out); sw (n,) or empty;
-             alpha, the L2 coefficient.
+        IN:  X, the n samples (dense or CSR, as the Trainer was made for);
+             Y (n, n_out); sw (n,) or empty; alpha, the L2 coefficient.
         IN/OUT: perm (n,) row order, kept across epochs.
         Returns the sum over mini-batches of batch_loss * batch_rows where
         batch_loss is scikit-learn's: the weighted mean loss plus alpha / 2
@@ -1491,24 +810,24 @@ cdef class Trainer:
         if not self.opt_set:
             raise ValueError("set_optimizer first")
         if self.single:
-            _epoch[float](self, X, Xdata, Xind, Xptr, Y, sw, perm, alpha,
-                          shuffle, seed)
+            _epoch[float](self, X, Y, sw, perm, alpha, shuffle, seed)
         else:
-            _epoch[double](self, X, Xdata, Xind, Xptr, Y, sw, perm, alpha,
-                           shuffle, seed)
+            _epoch[double](self, X, Y, sw, perm, alpha, shuffle, seed)
         return self.loss_done
 
-    def gradient(self, X, Xdata, Xind, Xptr, Y, sw, rows, grad):
-        """Gradient sums of the rows `rows` (intp) of the data into `grad`.
+    def gradient(self, Input X not None, Y, sw, rows, grad):
+        """Gradient sums of the rows `rows` (intp) of X into `grad`.
 
         grad (n_params,) receives sum over rows of sw * dloss/dparams,
         without the L2 term and unscaled, computed on one thread as one
         block (as one row part of a cut mini-batch is). Returns (weighted
         loss sum, sum of sample weights of the rows).
         """
+        if self.net.sizes == NULL:
+            raise ValueError("the Trainer was not initialized")
         if self.single:
-            return _gradient[float](self, X, Xdata, Xind, Xptr, Y, sw, rows, grad)
-        return _gradient[double](self, X, Xdata, Xind, Xptr, Y, sw, rows, grad)
+            return _gradient[float](self, X, Y, sw, rows, grad)
+        return _gradient[double](self, X, Y, sw, rows, grad)
 
     def begin(self, double alpha):
         """Start a run of ``step`` calls: note ||W||^2 of the parameters as
@@ -1532,41 +851,31 @@ cdef class Trainer:
 
 
 @cython.nonecheck(False)  # tr is never None; nogil code reads it
-cdef void ctx_init(Ctx* x, Trainer tr, floating* pp, floating* Gp,
-                   floating* wsp, const floating* Xp, const floating* Xd,
-                   const Py_ssize_t* Xi, const Py_ssize_t* Xq,
-                   const Py_ssize_t* idx, const floating* Yp,
-                   const floating* swp, Py_ssize_t ldg, Py_ssize_t ldw,
+cdef void ctx_init(Ctx* x, Trainer tr, floating[::1] params,
+                   floating[::1] s1, floating[::1] s2, double alpha,
                    double* part) noexcept:
+    """The update's share of a Ctx (the caller sets the gradient slots, and
+    the data for a gradient)."""
+    memset(x, 0, sizeof(Ctx))
     x.net = &tr.net
-    x.params = pp
-    x.grad = Gp
-    x.ws = wsp
-    x.X = Xp
-    x.Xdata = Xd
-    x.Xind = Xi
-    x.Xptr = Xq
-    x.idx = idx
-    x.Y = Yp
-    x.sw = swp
-    x.ldg = ldg
-    x.ldw = ldw
+    x.params = &params[0]
     x.opt = &tr.opt
+    x.s1 = &s1[0]
+    x.s2 = &s2[0] if s2.shape[0] > 0 else NULL
+    x.alpha = alpha
+    x.want_sumsq = (0 if tr.opt.kind == OPT_ADAMW else alpha) != 0
     x.part = part
     x.n_grads = 1
 
 
 @cython.nonecheck(False)  # tr is never None; nogil code reads it
-cdef int _epoch(Trainer tr, const floating[:, ::1] X,
-                const floating[::1] Xdata, const Py_ssize_t[::1] Xind,
-                const Py_ssize_t[::1] Xptr, const floating[:, ::1] Y,
+cdef int _epoch(Trainer tr, Input X, const floating[:, ::1] Y,
                 const floating[::1] sw, Py_ssize_t[::1] perm, double alpha,
                 bint shuffle, unsigned long long seed) except -1:
-    global _trace_n
     cdef Net* net = &tr.net
     cdef Ctx x
-    cdef bint sparse = Xptr.shape[0] > 0
-    cdef Py_ssize_t n = Xptr.shape[0] - 1 if sparse else X.shape[0]
+    cdef bint sparse = X.sparse
+    cdef Py_ssize_t n = X.n_samples
     cdef Py_ssize_t P = net.n_params, nb, b, start, m, j, bs = tr.batch_size
     cdef Py_ssize_t work_per_row = 6 * net.n_coef
     cdef int T = tr.n_threads, K, team, nup, c
@@ -1591,21 +900,20 @@ cdef int _epoch(Trainer tr, const floating[:, ::1] X,
                          % ("sparse" if tr.sparse else "dense"))
     if (tr.opt.kind == OPT_ADAM or tr.opt.kind == OPT_ADAMW) and s2v.shape[0] == 0:
         raise ValueError("adam needs two state buffers")
-    check_data(net, X, Xdata, Xind, sparse, Y, True, sw, n)
+    check_data(net, X, Y, True, sw)
     permp = &perm[0]
     part = <double*>malloc((T + 1) * sizeof(double))
     if part == NULL:
         raise MemoryError()
-    ctx_init(&x, tr, &pv[0], &Gv[0, 0], &wv[0, 0],
-             &X[0, 0] if X.shape[0] > 0 else NULL,
-             &Xdata[0] if Xdata.shape[0] > 0 else NULL,
-             &Xind[0] if Xind.shape[0] > 0 else NULL,
-             &Xptr[0] if sparse else NULL, permp, &Y[0, 0], swp,
-             Gv.shape[1], wv.shape[1], part)
-    x.s1 = &s1v[0]
-    x.s2 = &s2v[0] if s2v.shape[0] > 0 else NULL
-    x.alpha = alpha
-    x.want_sumsq = alpha_loss != 0
+    ctx_init(&x, tr, pv, s1v, s2v, alpha, part)
+    x.grad = &Gv[0, 0]
+    x.ldg = Gv.shape[1]
+    x.ws = &wv[0, 0]
+    x.ldw = wv.shape[1]
+    x.X = &X.rows
+    x.idx = permp
+    x.Y = &Y[0, 0]
+    x.sw = swp
     nb = (n + bs - 1) // bs
     tr.rows_done = 0
     tr.loss_done = 0
@@ -1657,10 +965,7 @@ cdef int _epoch(Trainer tr, const floating[:, ::1] X,
                 tr.rows_done += m
                 tr.loss_done = total
                 t1 = now()
-                if _trace_n < TRACE_N:
-                    _trace_dt[_trace_n] = t1 - t0
-                    _trace_team[_trace_n] = team
-                _trace_n += 1
+                trace_batch(team, t1 - t0)
                 tuner_record(&tr.tuner, t1 - t0, <double>m * work_per_row,
                              K if K > 1 else nup)
                 if t1 - tr.last_check >= SIGNAL_CHECK_S:
@@ -1674,14 +979,12 @@ cdef int _epoch(Trainer tr, const floating[:, ::1] X,
 
 
 @cython.nonecheck(False)  # tr is never None; nogil code reads it
-cdef object _gradient(Trainer tr, const floating[:, ::1] X,
-                      const floating[::1] Xdata, const Py_ssize_t[::1] Xind,
-                      const Py_ssize_t[::1] Xptr, const floating[:, ::1] Y,
+cdef object _gradient(Trainer tr, Input X, const floating[:, ::1] Y,
                       const floating[::1] sw, const Py_ssize_t[::1] rows,
                       floating[::1] grad):
     cdef Net* net = &tr.net
-    cdef bint sparse = Xptr.shape[0] > 0
-    cdef Py_ssize_t n = Xptr.shape[0] - 1 if sparse else X.shape[0]
+    cdef bint sparse = X.sparse
+    cdef Py_ssize_t n = X.n_samples
     cdef Py_ssize_t m = rows.shape[0], j
     cdef floating[::1] pv = tr.params
     cdef floating[:, ::1] wv = tr.ws
@@ -1691,7 +994,7 @@ cdef object _gradient(Trainer tr, const floating[:, ::1] X,
     if sparse != tr.sparse:
         raise ValueError("this Trainer was made for %s input"
                          % ("sparse" if tr.sparse else "dense"))
-    check_data(net, X, Xdata, Xind, sparse, Y, True, sw, n)
+    check_data(net, X, Y, True, sw)
     if grad.shape[0] != net.n_params:
         raise ValueError("gradient output of the wrong size")
     if m > tr.batch_size:
@@ -1704,12 +1007,8 @@ cdef object _gradient(Trainer tr, const floating[:, ::1] X,
         return 0.0, 0.0
     with nogil:
         fpm = fastbp_ftz_on()
-        loss = rows_pass(net, &pv[0], &grad[0], 0, &wv[0, 0],
-                         &X[0, 0] if X.shape[0] > 0 else NULL,
-                         &Xdata[0] if Xdata.shape[0] > 0 else NULL,
-                         &Xind[0] if Xind.shape[0] > 0 else NULL,
-                         &Xptr[0] if sparse else NULL, &rows[0], 0, m,
-                         &Y[0, 0], swp, NULL)
+        loss = rows_pass(net, &pv[0], &grad[0], 0, &wv[0, 0], &X.rows,
+                         &rows[0], 0, m, &Y[0, 0], swp, NULL)
         fastbp_fpmode_restore(fpm)
     if swp != NULL:
         for j in range(m):
@@ -1751,12 +1050,9 @@ cdef double _step(Trainer tr, floating[:, ::1] G, double loss_sum,
     part = <double*>malloc(nup * sizeof(double))
     if part == NULL:
         raise MemoryError()
-    ctx_init(&x, tr, &pv[0], &G[0, 0], NULL, NULL, NULL, NULL, NULL, NULL,
-             NULL, NULL, G.shape[1], 0, part)
-    x.s1 = &s1v[0]
-    x.s2 = &s2v[0] if s2v.shape[0] > 0 else NULL
-    x.alpha = alpha
-    x.want_sumsq = alpha_loss != 0
+    ctx_init(&x, tr, pv, s1v, s2v, alpha, part)
+    x.grad = &G[0, 0]
+    x.ldg = G.shape[1]
     x.n_grads = <int>G.shape[0]
     x.scale = 1.0 / sw_sum
     with nogil:
@@ -1770,141 +1066,3 @@ cdef double _step(Trainer tr, floating[:, ::1] G, double loss_sum,
     free(part)
     tr.wsq = wsq
     return batch_loss
-
-
-def train_epoch(const floating[:, ::1] X,
-                const floating[::1] Xdata, const Py_ssize_t[::1] Xind,
-                const Py_ssize_t[::1] Xptr,
-                const floating[:, ::1] Y, const floating[::1] sw,
-                floating[::1] params, const Py_ssize_t[::1] sizes,
-                int hidden, int out, double alpha,
-                floating[:, ::1] G, floating[:, ::1] ws,
-                Py_ssize_t[::1] perm, Py_ssize_t batch_size,
-                bint shuffle, unsigned long long seed,
-                int opt_kind, double lr, double momentum, bint nesterov,
-                double beta1, double beta2, double eps, double weight_decay,
-                floating[::1] s1, floating[::1] s2, long long t,
-                int n_threads, Py_ssize_t min_work=0,
-                Py_ssize_t min_update_params=32768, bint split_layers=False):
-    """One epoch through a one-off ``Trainer`` over the given buffers (the
-    functional form, for tests): returns (summed batch loss * rows, t).
-    The Trainer's tuner is off: the parts run on n_threads threads."""
-    cdef Py_ssize_t n = Xptr.shape[0] - 1 if Xptr.shape[0] > 0 else X.shape[0]
-    if n == 0:
-        raise ValueError("no samples")
-    if batch_size > n:
-        batch_size = n
-    tr = Trainer(np.asarray(params), np.asarray(sizes), hidden, out,
-                 batch_size=batch_size, n_threads=n_threads,
-                 sparse=Xptr.shape[0] > 0, split_layers=split_layers,
-                 min_work=min_work, min_update_params=min_update_params,
-                 adaptive=False, G=np.asarray(G), ws=np.asarray(ws))
-    tr.set_optimizer(opt_kind, lr, momentum=momentum, nesterov=nesterov,
-                     beta1=beta1, beta2=beta2, eps=eps,
-                     weight_decay=weight_decay, s1=np.asarray(s1),
-                     s2=np.asarray(s2), t=t)
-    total = tr.epoch(np.asarray(X), np.asarray(Xdata), np.asarray(Xind),
-                     np.asarray(Xptr), np.asarray(Y), np.asarray(sw),
-                     np.asarray(perm), alpha, shuffle=shuffle, seed=seed)
-    return total, tr.t
-
-
-cdef inline bint all_finite(const floating* x, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef floating acc = 0
-    for i in range(n):
-        acc = acc + x[i] * 0   # NaN or inf anywhere makes acc NaN
-    return acc == 0
-
-
-cdef class Predictor:
-    """Forward pass over up to `rows` dense rows with a workspace of its own.
-
-    Made once per network and reused: a prediction on a few rows then costs
-    one call and no allocation beyond the output. Holds a reference to the
-    network's parameter buffer, whose values it reads at each call.
-    """
-    cdef Net net
-    cdef object params
-    cdef object ws
-    cdef void* p_params     # their data (the arrays are held, never resized)
-    cdef void* p_ws
-    cdef bint single
-    cdef int typenum
-    cdef readonly Py_ssize_t rows
-    cdef readonly object dtype
-
-    def __cinit__(self, params, const Py_ssize_t[::1] sizes, int hidden,
-                  int out, Py_ssize_t rows):
-        self.net.sizes = NULL
-        if rows < 1:
-            raise ValueError("rows must be >= 1")
-        params = flat_params(params, False)
-        net_init(&self.net, sizes, hidden, out, rows)
-        self.net.few_rows = True
-        if params.shape[0] != self.net.n_params:
-            raise ValueError("params has the wrong length for these layer sizes")
-        self.params = params
-        self.dtype = params.dtype
-        self.single = params.dtype == np.float32
-        self.typenum = cnp.NPY_FLOAT32 if self.single else cnp.NPY_FLOAT64
-        self.ws = np.empty(max(self.net.ws_size, 1), dtype=params.dtype)
-        self.p_params = cnp.PyArray_DATA(<cnp.ndarray>self.params)
-        self.p_ws = cnp.PyArray_DATA(<cnp.ndarray>self.ws)
-        self.rows = rows
-
-    def __dealloc__(self):
-        free(self.net.sizes)
-
-    def __call__(self, X, out, int out_kind=-1, bint check_finite=False):
-        """out[:] = network output for X; X and out C-contiguous, n <= rows.
-
-        out_kind, when given, replaces the output activation for this call
-        (OUT_IDENTITY gives the logits). check_finite: raise ValueError when
-        X holds NaN or infinity."""
-        # (raw array access: memoryviews of four arrays cost a few us, the
-        # whole of a one-row prediction)
-        if not (cnp.PyArray_Check(X) and cnp.PyArray_Check(out)):
-            raise TypeError("X and out must be numpy arrays")
-        cdef cnp.ndarray Xa = <cnp.ndarray>X
-        cdef cnp.ndarray Oa = <cnp.ndarray>out
-        if (cnp.PyArray_TYPE(Xa) != self.typenum or cnp.PyArray_TYPE(Oa) != self.typenum
-                or not cnp.PyArray_IS_C_CONTIGUOUS(Xa)
-                or not cnp.PyArray_IS_C_CONTIGUOUS(Oa)
-                or not cnp.PyArray_ISWRITEABLE(Oa)):
-            raise ValueError(f"X and out must be C-contiguous {self.dtype} arrays "
-                             "(out writeable)")
-        if cnp.PyArray_NDIM(Xa) != 2 or cnp.PyArray_NDIM(Oa) != 2:
-            raise ValueError("X and out must be 2-D")
-        cdef Py_ssize_t n = cnp.PyArray_DIM(Xa, 0)
-        if n > self.rows or n < 1:
-            raise ValueError(f"between 1 and {self.rows} rows, got {n}")
-        if (cnp.PyArray_DIM(Xa, 1) != self.net.sizes[0] or cnp.PyArray_DIM(Oa, 0) != n
-                or cnp.PyArray_DIM(Oa, 1) != self.net.sizes[self.net.L]):
-            raise ValueError("X or out has the wrong shape")
-        cdef int saved_out = self.net.out
-        cdef bint ok = True
-        if out_kind >= 0:
-            self.net.out = out_kind
-        if self.single:
-            ok = self._run(<const float*>cnp.PyArray_DATA(Xa),
-                           <float*>cnp.PyArray_DATA(Oa), n, check_finite)
-        else:
-            ok = self._run(<const double*>cnp.PyArray_DATA(Xa),
-                           <double*>cnp.PyArray_DATA(Oa), n, check_finite)
-        self.net.out = saved_out
-        if not ok:
-            raise ValueError("Input X contains NaN or infinity.")
-        return out
-
-    cdef bint _run(self, const floating* X, floating* out, Py_ssize_t n,
-                   bint check_finite) noexcept:
-        cdef fastbp_fpmode fpm
-        if check_finite and not all_finite(X, n * self.net.sizes[0]):
-            return False
-        fpm = fastbp_ftz_on()
-        rows_pass(&self.net, <const floating*>self.p_params, <floating*>NULL, 0,
-                  <floating*>self.p_ws, X, <const floating*>NULL, NULL, NULL,
-                  NULL, 0, n, <const floating*>NULL, <const floating*>NULL, out)
-        fastbp_fpmode_restore(fpm)
-        return True

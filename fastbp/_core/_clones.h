@@ -4,7 +4,7 @@
  * AVX2 without FMA: every operation rounds as in the baseline code (no
  * a * b + c is fused, sums keep their order), so both versions give the same
  * bits. (glibc only: the load-time choice is an ifunc, which musl does not
- * have.) Elsewhere the function is compiled once, as before. */
+ * have.) Elsewhere the function is compiled once, for the baseline. */
 #ifndef FASTBP_CLONES_H
 #define FASTBP_CLONES_H
 

@@ -16,7 +16,7 @@
  * the one-element inline form (fastbp_expf1) and the loops (fastbp_vexp_f,
  * vectorized, and cloned for AVX2 without FMA: _clones.h) give the same bits
  * for the same x. Every softmax of fastbp goes through them: training,
- * prediction and the loss without gradient agree as before.
+ * prediction and the loss without gradient agree bit for bit.
  */
 #ifndef FASTBP_EXP_KERNELS_H
 #define FASTBP_EXP_KERNELS_H

@@ -26,43 +26,62 @@ Sparse CSR input is multiplied directly (X @ W_0 and X^T D_0 by rows of the
 CSR matrix), never densified.
 """
 
+import numpy as np
+
 from cython cimport floating
 from libc.string cimport memset
 
 from fastbp._core._blas cimport gemm
 from fastbp._core._activations cimport (
-    bias_activate, mul_derivative, ACT_IDENTITY, ACT_GELU,
+    bias_activate, mul_derivative, ACT_IDENTITY,
 )
 from fastbp._core._losses cimport loss_delta_row
 from fastbp._core._fpmode cimport fastbp_fpmode, fastbp_ftz_on, fastbp_fpmode_restore
+from fastbp._core._input cimport Input
+from fastbp._core._layout cimport Layout, Net, net_layout, net_free
 
 
-def backprop_pass(const floating[:, ::1] X,
-                  const floating[::1] Xdata, const Py_ssize_t[::1] Xind,
-                  const Py_ssize_t[::1] Xptr,
-                  const floating[:, ::1] Y, const floating[::1] sw,
-                  const floating[::1] params, const Py_ssize_t[::1] sizes,
-                  int hidden, int out, double alpha,
+def backprop_pass(Input X not None, const floating[:, ::1] Y,
+                  const floating[::1] sw, const floating[::1] params,
+                  Layout layout not None, double alpha,
                   floating[::1] A, floating[::1] Z, floating[::1] D,
                   floating[::1] grad, floating[:, ::1] dX):
     """Forward pass, loss, and backward pass down to the input.
 
-    IN:  X (n, n_in) dense, or CSR (Xdata, Xind, Xptr) when Xptr is not
-         empty (X is then a (0, n_in) placeholder); Y (n, n_out) targets;
-         sw (n,) sample weights or empty; params, laid out as in
-         ``_backprop``; sizes, the L + 1 layer widths; hidden and out,
-         activation codes; alpha, the L2 coefficient.
+    IN:  X, the n samples, dense or CSR; Y (n, n_out) targets; sw (n,)
+         sample weights or empty; params, laid out as ``_layout.pxd``
+         says; layout, the widths and activation codes; alpha, the L2
+         coefficient.
     OUT: A, Z (GELU only, else may be empty), D, grad, dX as described in
          the module docstring.
     Returns J, the loss.
     """
-    cdef int L = sizes.shape[0] - 1, l
-    cdef bint sparse = Xptr.shape[0] > 0
-    cdef bint store_z = hidden == ACT_GELU
-    cdef Py_ssize_t n = Xptr.shape[0] - 1 if sparse else X.shape[0]
+    cdef Net net
+    # (the parameter offsets; this pass lays out its own buffers)
+    net_layout(&net, layout, 0, X.sparse)
+    try:
+        return _pass(&net, X, Y, sw, params, alpha, A, Z, D, grad, dX)
+    finally:
+        net_free(&net)
+
+
+cdef double _pass(const Net* net, Input X,
+                  const floating[:, ::1] Y, const floating[::1] sw,
+                  const floating[::1] params, double alpha,
+                  floating[::1] A, floating[::1] Z, floating[::1] D,
+                  floating[::1] grad, floating[:, ::1] dX) except? -1:
+    cdef int L = net.L, l
+    cdef bint sparse = X.sparse
+    cdef bint store_z = net.store_z
+    cdef const Py_ssize_t* sizes = net.sizes
+    cdef Py_ssize_t n = X.n_samples
+    cdef const floating* Xp = <const floating*>X.rows.X
+    cdef const floating* Xdata = <const floating*>X.rows.data
+    cdef const Py_ssize_t* Xind = X.rows.ind
+    cdef const Py_ssize_t* Xptr = X.rows.ptr
     cdef Py_ssize_t n_in = sizes[0], n_out = sizes[L]
-    cdef Py_ssize_t i, j, k, m, p, r, off, P = 0, n_coef = 0, total = 0
-    cdef Py_ssize_t w_off, b_off
+    cdef Py_ssize_t P = net.n_params, n_coef = net.n_coef
+    cdef Py_ssize_t i, j, k, m, p, r, off, w_off, b_off, total = 0
     cdef double loss = 0, sw_sum, wsq = 0
     cdef floating w, scale, reg
     cdef floating* Al
@@ -71,20 +90,21 @@ def backprop_pass(const floating[:, ::1] X,
     cdef floating* row
     cdef const floating* W
     cdef fastbp_fpmode fpm
-
-    if L < 1:
-        raise ValueError("a network needs at least an input and an output layer")
     if n <= 0:
         raise ValueError("no samples")
     for l in range(L):
-        n_coef += sizes[l] * sizes[l + 1]
-        P += sizes[l] * sizes[l + 1] + sizes[l + 1]
         total += n * sizes[l + 1]
     if params.shape[0] != P or grad.shape[0] != P:
         raise ValueError("parameter or gradient buffer of the wrong size")
-    if X.shape[1] != n_in or (not sparse and X.shape[0] != n):
+    if floating is float:
+        dtype = np.dtype(np.float32)
+    else:
+        dtype = np.dtype(np.float64)
+    if X.dtype != dtype:
+        raise ValueError(f"X is {X.dtype.name}, the parameters {dtype.name}")
+    if X.n_features != n_in:
         raise ValueError(f"X must have {n_in} columns")
-    if sparse and (Xdata.shape[0] != Xind.shape[0] or Xptr[n] != Xind.shape[0]):
+    if sparse and X.indptr[n] != X.indices.shape[0]:
         raise ValueError("inconsistent CSR arrays")
     if Y.shape[0] != n or Y.shape[1] != n_out:
         raise ValueError(f"Y must have shape ({n}, {n_out})")
@@ -108,11 +128,11 @@ def backprop_pass(const floating[:, ::1] X,
         # Forward: A_l = f(A_{l-1} @ W_l + b_l); the first product by CSR rows
         # when X is sparse.
         off = 0
-        w_off = 0
-        b_off = n_coef
         for l in range(L):
             k = sizes[l]
             m = sizes[l + 1]
+            w_off = net.w_off[l]
+            b_off = net.b_off[l]
             Al = &A[off]
             W = &params[w_off]
             if l == 0 and sparse:
@@ -125,15 +145,13 @@ def backprop_pass(const floating[:, ::1] X,
                         for j in range(m):
                             row[j] = row[j] + w * W[r + j]
             else:
-                prev = <floating*>&X[0, 0] if l == 0 else &A[off - n * k]
+                prev = <floating*>Xp if l == 0 else &A[off - n * k]
                 gemm(False, False, <int>n, <int>m, <int>k, <floating>1, prev,
                      <int>k, W, <int>m, <floating>0, Al, <int>m)
-            bias_activate(hidden if l < L - 1 else ACT_IDENTITY, Al,
+            bias_activate(net.hidden if l < L - 1 else ACT_IDENTITY, Al,
                           &params[b_off], n, m,
                           &Z[off] if (store_z and l < L - 1) else NULL, m)
             off += n * m
-            w_off += k * m
-            b_off += m
 
         # Output activation, loss and output delta dJ/dZ_L = sw (f(Z) - Y) / sum(sw).
         off -= n * n_out
@@ -141,7 +159,7 @@ def backprop_pass(const floating[:, ::1] X,
         Dl = &D[off]
         for i in range(n):
             w = sw[i] if sw.shape[0] > 0 else 1
-            loss += w * loss_delta_row(out, Al + i * n_out, &Y[i, 0], w, n_out,
+            loss += w * loss_delta_row(net.out, Al + i * n_out, &Y[i, 0], w, n_out,
                                        Dl + i * n_out)
         for i in range(n * n_out):
             Dl[i] = Dl[i] * scale
@@ -154,12 +172,11 @@ def backprop_pass(const floating[:, ::1] X,
         # db_l = column sums of D_l, D_{l-1} = (D_l @ W_l^T) * f'(Z_{l-1}),
         # and at the bottom dJ/dX = D_0 @ W_0^T.
         reg = <floating>(alpha / sw_sum)
-        b_off = P
         for l in range(L - 1, -1, -1):
             k = sizes[l]
             m = sizes[l + 1]
-            w_off -= k * m
-            b_off -= m
+            w_off = net.w_off[l]
+            b_off = net.b_off[l]
             Dl = &D[off]
             W = &params[w_off]
             for j in range(k * m):
@@ -173,7 +190,7 @@ def backprop_pass(const floating[:, ::1] X,
                         for j in range(m):
                             grad[r + j] = grad[r + j] + w * row[j]
             else:
-                prev = <floating*>&X[0, 0] if l == 0 else &A[off - n * k]
+                prev = <floating*>Xp if l == 0 else &A[off - n * k]
                 gemm(True, False, <int>k, <int>m, <int>n, <floating>1, prev,
                      <int>k, Dl, <int>m, <floating>1, &grad[w_off], <int>m)
             for j in range(m):
@@ -184,7 +201,7 @@ def backprop_pass(const floating[:, ::1] X,
             if l > 0:
                 gemm(False, True, <int>n, <int>k, <int>m, <floating>1, Dl,
                      <int>m, W, <int>m, <floating>0, &D[off - n * k], <int>k)
-                mul_derivative(hidden, &D[off - n * k], &A[off - n * k],
+                mul_derivative(net.hidden, &D[off - n * k], &A[off - n * k],
                                &Z[off - n * k] if store_z else NULL, n * k)
                 off -= n * k
             else:

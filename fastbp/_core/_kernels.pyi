@@ -1,0 +1,16 @@
+"""Stub of the compiled module fastbp._core._kernels."""
+import numpy as np
+from numpy.typing import NDArray
+
+ACTIVATIONS: dict[str, int]
+OUTPUTS: dict[str, int]
+
+def softmax_exp(x: NDArray[np.floating], one_at_a_time: bool = ...,
+                in_place: bool = ...) -> NDArray[np.floating]: ...
+def activation(kind: int, x: NDArray[np.floating]) -> None: ...
+def derivative(kind: int, delta: NDArray[np.floating], a: NDArray[np.floating],
+               z: NDArray[np.floating]) -> None: ...
+def output_loss(kind: int, z: NDArray[np.floating], y: NDArray[np.floating],
+                w: NDArray[np.floating], delta: NDArray[np.floating],
+                ) -> NDArray[np.float64]: ...
+def argmax_rows(Z: NDArray[np.floating]) -> NDArray[np.intp]: ...
