@@ -249,6 +249,7 @@ BAD_PARAMS = {
     "scoring": [3],
     "keep_optimizer_state": ["yes"],
     "progress": ["yes"],
+    "dtype": ["float16", "int", 3, np.int32],
     "class_weight": ["bogus", 3],
     "loss": ["bogus", "log_loss"],
 }
