@@ -68,7 +68,7 @@ def data_parallel(comm=None):
 
     Agreement: before the first mini-batch, one allgather checks that every
     rank fits the same estimator (every parameter but verbose, progress and
-    n_threads) on the same data (classes_, y, sample_weight, and X's shape,
+    n_threads) on the same data (``classes_``, y, sample_weight, and X's shape,
     dtype, kind and a CRC of its rows); a difference raises the same
     ValueError on every rank, naming it (fastbp/_agreement.py). A rank
     that fails during training cannot tell the others: run under
