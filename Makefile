@@ -1,6 +1,8 @@
 # Developer tasks for fastbp. A fresh machine needs only Python (>= 3.10) and
-# a C compiler: pip builds the package with build isolation, fetching Cython,
-# numpy and scipy from the package index into its temporary build environment.
+# a C compiler: pip builds the package first with build isolation, fetching
+# Cython, numpy and scipy from the package index into its temporary build
+# environment, and installs the build tools into the venv, where later
+# builds run (see PIP_BUILD).
 #
 #   make demo          build into .venv and run `fastbp demo`
 #   make test          build into .venv (with the `test` extra), run the tests
