@@ -1,5 +1,9 @@
 """Shared helpers for the fastbp tests: data for each loss and a plain numpy
 reference network (written independently of the compiled code)."""
+import doctest
+import importlib
+import warnings
+
 import numpy as np
 import pytest
 from scipy.special import erf, expit
@@ -122,3 +126,18 @@ def np_forward(net, X):
 def make_net(sizes, activation, loss, dtype=np.float64, random_state=0):
     return fastbp.Network(sizes, activation=activation, loss=loss, dtype=dtype,
                           random_state=random_state)
+
+
+def run_doctests(module):
+    """Run the docstring examples of `module`; (failures, examples run)."""
+    mod = importlib.import_module(module)
+    finder = doctest.DocTestFinder()
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    tests = [t for t in finder.find(mod) if t.examples]
+    assert tests, f"{module} has no docstring examples"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with np.errstate(all="ignore"):
+            for t in tests:
+                runner.run(t)
+    return runner.failures, sum(len(t.examples) for t in tests)

@@ -2,18 +2,15 @@
 the examples of the modules that tests/test_docs.py does not run (streaming,
 data-parallel, the build report) run here as doctests. The public classes
 expose no undocumented internals."""
-import doctest
-import importlib
 import inspect
 import os
 import subprocess
 import sys
-import warnings
 
-import numpy as np
 import pytest
 
 import fastbp
+from conftest import run_doctests
 
 FUNCTIONS = [getattr(fastbp, n) for n in fastbp.__all__
              if inspect.isfunction(getattr(fastbp, n))]
@@ -78,18 +75,7 @@ def test_network_internals_are_not_public():
         assert not hasattr(fastbp.Network, name), name
 
 
-def _run_doctests(module):
-    mod = importlib.import_module(module)
-    finder = doctest.DocTestFinder()
-    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    tests = [t for t in finder.find(mod) if t.examples]
-    assert tests, f"{module} has no docstring examples"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with np.errstate(all="ignore"):
-            for t in tests:
-                runner.run(t)
-    return runner.failures, sum(len(t.examples) for t in tests)
+_run_doctests = run_doctests   # (the child process below calls it by this name)
 
 
 @pytest.mark.parametrize("module", ["fastbp._stream", "fastbp._config"])

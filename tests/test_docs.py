@@ -4,17 +4,16 @@ and every docstring example of the public names (as doctests).
 What a newcomer meets outside the documentation is pinned in
 test_first_use.py.
 """
-import doctest
 import inspect
 import os
 import re
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import fastbp
+from conftest import run_doctests
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -115,14 +114,5 @@ def test_docstring_examples_run(module, tmp_path, monkeypatch):
         matplotlib = pytest.importorskip("matplotlib")
         matplotlib.use("Agg")
     monkeypatch.chdir(tmp_path)
-    finder = doctest.DocTestFinder()
-    runner = doctest.DocTestRunner(
-        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    tests = [t for t in finder.find(mod) if t.examples]
-    assert tests, f"{module} has no docstring examples"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with np.errstate(all="ignore"):
-            for t in tests:
-                runner.run(t)
-    assert runner.failures == 0, f"{runner.failures} failing example(s) in {module}"
+    failures, _ = run_doctests(mod.__name__)
+    assert failures == 0, f"{failures} failing example(s) in {module}"
