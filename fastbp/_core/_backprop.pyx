@@ -453,14 +453,7 @@ cdef int check_data(const Net* net, Input X, const floating[:, ::1] Y,
                     bint check_y, const floating[::1] sw) except -1:
     """Type and shapes of one call's data against the network."""
     cdef Py_ssize_t n = X.n_samples
-    if floating is float:
-        dtype = np.dtype(np.float32)
-    else:
-        dtype = np.dtype(np.float64)
-    if X.dtype != dtype:
-        raise ValueError(f"X is {X.dtype.name}, the parameters {dtype.name}")
-    if X.n_features != net.sizes[0]:
-        raise ValueError(f"X has {X.n_features} columns, the network takes {net.sizes[0]}")
+    X.check_for(floating is float, net.sizes[0])
     if check_y and (Y.shape[0] != n or Y.shape[1] != net.sizes[net.L]):
         raise ValueError(f"Y must have shape ({n}, {net.sizes[net.L]})")
     if sw.shape[0] != 0 and sw.shape[0] != n:

@@ -15,3 +15,4 @@ cdef class Input:
     cdef readonly Py_ssize_t n_samples, n_features
     cdef readonly bint sparse
     cdef InputRows rows     # into the arrays above (held, never resized)
+    cdef int check_for(self, bint single, Py_ssize_t n_features) except -1

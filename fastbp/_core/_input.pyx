@@ -88,6 +88,18 @@ cdef class Input:
         self.rows.ptr = <const Py_ssize_t*>cnp.PyArray_DATA(<cnp.ndarray>indptr)
         return self
 
+    cdef int check_for(self, bint single, Py_ssize_t n_features) except -1:
+        """That these samples fit a network of float32 (single) or float64
+        parameters taking n_features inputs; a ValueError naming the
+        difference if not."""
+        dtype = np.dtype(np.float32 if single else np.float64)
+        if self.dtype != dtype:
+            raise ValueError(f"X is {self.dtype.name}, the parameters {dtype.name}")
+        if self.n_features != n_features:
+            raise ValueError(f"X has {self.n_features} columns, the network "
+                             f"takes {n_features}")
+        return 0
+
     def __repr__(self):
         return (f"Input({'csr' if self.sparse else 'dense'}, "
                 f"n_samples={self.n_samples}, n_features={self.n_features}, "

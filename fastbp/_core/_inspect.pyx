@@ -26,7 +26,6 @@ Sparse CSR input is multiplied directly (X @ W_0 and X^T D_0 by rows of the
 CSR matrix), never densified.
 """
 
-import numpy as np
 
 from cython cimport floating
 from libc.string cimport memset
@@ -96,14 +95,7 @@ cdef double _pass(const Net* net, Input X,
         total += n * sizes[l + 1]
     if params.shape[0] != P or grad.shape[0] != P:
         raise ValueError("parameter or gradient buffer of the wrong size")
-    if floating is float:
-        dtype = np.dtype(np.float32)
-    else:
-        dtype = np.dtype(np.float64)
-    if X.dtype != dtype:
-        raise ValueError(f"X is {X.dtype.name}, the parameters {dtype.name}")
-    if X.n_features != n_in:
-        raise ValueError(f"X must have {n_in} columns")
+    X.check_for(floating is float, n_in)
     if sparse and X.indptr[n] != X.indices.shape[0]:
         raise ValueError("inconsistent CSR arrays")
     if Y.shape[0] != n or Y.shape[1] != n_out:
