@@ -141,3 +141,24 @@ def run_doctests(module):
             for t in tests:
                 runner.run(t)
     return runner.failures, sum(len(t.examples) for t in tests)
+
+
+def run_in_fresh_interpreter(module, function, cwd, timeout=600):
+    """Call tests/<module>.py's `function` in a new Python process (in cwd,
+    so that the installed fastbp is imported, not a source folder), and
+    fail with its output if it fails.
+
+    For tests that deliver Ctrl-C to the main thread: in the whole suite,
+    threads that earlier tests leave running (a dask event loop, a process
+    pool) have made a simulated Ctrl-C go unanswered there.
+    """
+    import os
+    import subprocess
+    import sys
+
+    tests = os.path.dirname(os.path.abspath(__file__))
+    code = (f"import sys; sys.path.insert(0, {tests!r}); "
+            f"import {module} as m; m.{function}()")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -13,6 +13,7 @@ import scipy.sparse as sp
 
 import fastbp._threads as fthreads
 from fastbp import MLPClassifier, MLPRegressor, Network
+from conftest import run_in_fresh_interpreter
 from fastbp._core import _optim, _tuner
 from fastbp._core._backprop import OPENMP_ENABLED, Trainer
 from fastbp._core._tuner import _tuner_trace
@@ -311,17 +312,10 @@ def test_predictions_do_not_depend_on_what_the_tuner_found(tuner_memory, dtype):
 
 class _CtrlC:
     """Press Ctrl-C once `ready()` holds (polled from a thread): the
-    interrupt lands while training runs, however slow the machine is.
+    interrupt lands while training runs, however slow the machine is."""
 
-    A press is repeated when training goes on for another 0.5 s and
-    `progress()` still grows: a single press has gone unanswered in the full
-    suite on the checked build (2 of 3 runs; not yet understood), and a
-    person presses again. Once the fit stops, progress stops and nothing
-    more is pressed."""
-
-    def __init__(self, ready, progress=None):
+    def __init__(self, ready):
         self.ready = ready
-        self.progress = progress
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._watch, daemon=True)
 
@@ -329,18 +323,10 @@ class _CtrlC:
         while not self.stop.wait(0.002):
             try:
                 if self.ready():
-                    break
+                    _thread.interrupt_main()
+                    return
             except Exception:
                 pass
-        else:
-            return
-        _thread.interrupt_main()
-        while self.progress is not None and not self.stop.is_set():
-            before = self.progress()
-            if self.stop.wait(0.5):
-                return
-            if self.progress() > before:
-                _thread.interrupt_main()
 
     def __enter__(self):
         self.thread.start()
@@ -353,17 +339,21 @@ class _CtrlC:
 
 def _interrupted_fit(clf, X, y, min_steps=20):
     """Fit, pressing Ctrl-C once the compiled epoch has made min_steps updates."""
-    def steps():
+    def ready():
         trainer = clf.__dict__.get("_trainer")
-        return -1 if trainer is None else trainer[1].t
-
-    with _CtrlC(lambda: steps() >= min_steps, steps), \
-            pytest.warns(UserWarning, match="interrupted"):
+        return trainer is not None and trainer[1].t >= min_steps
+    with _CtrlC(ready), pytest.warns(UserWarning, match="interrupted"):
         clf.fit(X, y)
     return clf
 
 
-def test_ctrl_c_stops_within_the_epoch_with_a_consistent_model():
+def test_ctrl_c_stops_within_the_epoch_with_a_consistent_model(tmp_path):
+    # in an interpreter of its own (see run_in_fresh_interpreter)
+    run_in_fresh_interpreter("test_parallel_parts", "_ctrl_c_stops_within_the_epoch",
+                             tmp_path)
+
+
+def _ctrl_c_stops_within_the_epoch():
     rng = np.random.RandomState(0)
     n, batch = 40000, 10
     X = rng.normal(size=(n, 40))
