@@ -148,17 +148,21 @@ def run_in_fresh_interpreter(module, function, cwd, timeout=600):
     so that the installed fastbp is imported, not a source folder), and
     fail with its output if it fails.
 
-    For tests that deliver Ctrl-C to the main thread: in the whole suite,
-    threads that earlier tests leave running (a dask event loop, a process
-    pool) have made a simulated Ctrl-C go unanswered there.
+    For tests that deliver Ctrl-C to the main thread. A test run started in
+    the background by a non-interactive shell (`make test &`, some CI
+    runners) has SIGINT ignored, a Python started so keeps it ignored, and
+    the Ctrl-C never arrives; the child sets Python's own handler first,
+    whatever it inherited.
     """
     import os
     import subprocess
     import sys
 
     tests = os.path.dirname(os.path.abspath(__file__))
-    code = (f"import sys; sys.path.insert(0, {tests!r}); "
-            f"import {module} as m; m.{function}()")
+    code = ("import signal, sys; "
+            "signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT]); "
+            f"sys.path.insert(0, {tests!r}); import {module} as m; m.{function}()")
     proc = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True,
                           text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -348,7 +348,8 @@ def _interrupted_fit(clf, X, y, min_steps=20):
 
 
 def test_ctrl_c_stops_within_the_epoch_with_a_consistent_model(tmp_path):
-    # in an interpreter of its own (see run_in_fresh_interpreter)
+    # in an interpreter of its own, with Python's Ctrl-C handler whatever
+    # this process inherited (see run_in_fresh_interpreter)
     run_in_fresh_interpreter("test_parallel_parts", "_ctrl_c_stops_within_the_epoch",
                              tmp_path)
 

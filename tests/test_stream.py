@@ -390,7 +390,8 @@ def _poll(cond, tries=60000):
 
 
 def test_ctrl_c_during_a_streamed_dask_fit_stops_within_one_block(tmp_path):
-    # in an interpreter of its own (see run_in_fresh_interpreter)
+    # in an interpreter of its own, with Python's Ctrl-C handler whatever
+    # this process inherited (see run_in_fresh_interpreter)
     pytest.importorskip("dask.array")
     run_in_fresh_interpreter("test_stream", "_ctrl_c_during_a_streamed_dask_fit",
                              tmp_path)
