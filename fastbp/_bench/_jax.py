@@ -90,8 +90,8 @@ def _program(sizes, batch, n, dtype):
     t0 = time.perf_counter()
     compiled = jax.jit(epoch).lower(*args).compile()
     COMPILE_SECONDS[key] = time.perf_counter() - t0
-    # The first run of a program also sets up XLA's runtime for it (about
-    # 50x an epoch on digits); it is part of compiling, not of training.
+    # The first run of a program also sets up XLA's runtime for it (tens of
+    # epochs' time on digits); it is part of compiling, not of training.
     jax.block_until_ready(compiled(*args))
     _PROGRAMS[key] = compiled, opt
     return _PROGRAMS[key]
