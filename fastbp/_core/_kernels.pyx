@@ -14,6 +14,7 @@ from fastbp._core._activations cimport (
     ACT_SOFTPLUS, ACT_GELU, OUT_IDENTITY, OUT_SOFTMAX, OUT_LOGISTIC, OUT_EXP,
 )
 from fastbp._core._losses cimport loss_delta_row, sexp, vexp, vexp_inplace
+from fastbp._core._blas cimport gemm, fastbp_sgemm_enabled
 
 cnp.import_array()
 
@@ -124,3 +125,36 @@ def argmax_rows(Z):
         with nogil:
             _argmax_rows(<const double*>cnp.PyArray_DATA(Za), n, m, o)
     return out
+
+
+def matmul(const floating[:, :] A, const floating[:, :] B, floating[:, :] C,
+           bint trans_a=False, bint trans_b=False, double beta=0):
+    """C = op(A) @ op(B) + beta * C through the product every layer runs
+    (_blas.pxd's gemm: fastbp's own kernel in single precision where it
+    runs, else BLAS). Each array's rows are contiguous; row strides may
+    exceed the row length (a view of columns)."""
+    cdef int m = C.shape[0], n = C.shape[1]
+    cdef int k = A.shape[0] if trans_a else A.shape[1]
+    if (A.shape[1] if trans_a else A.shape[0]) != m:
+        raise ValueError("op(A) must have as many rows as C")
+    if (B.shape[1] if trans_b else B.shape[0]) != k:
+        raise ValueError("op(B) must have as many rows as op(A) has columns")
+    if (B.shape[0] if trans_b else B.shape[1]) != n:
+        raise ValueError("op(B) must have as many columns as C")
+    if A.strides[1] != A.itemsize or B.strides[1] != B.itemsize \
+            or C.strides[1] != C.itemsize:
+        raise ValueError("each array's rows must be contiguous")
+    if m == 0 or n == 0:
+        return
+    cdef int lda = max(1, A.strides[0] // A.itemsize)
+    cdef int ldb = max(1, B.strides[0] // B.itemsize)
+    cdef int ldc = max(1, C.strides[0] // C.itemsize)
+    with nogil:
+        gemm(trans_a, trans_b, m, n, k, <floating>1, &A[0, 0], lda,
+             &B[0, 0], ldb, <floating>beta, &C[0, 0], ldc)
+
+
+def own_sgemm():
+    """Whether single-precision products run on fastbp's own AVX-512 kernel
+    (_sgemm.h) rather than BLAS's."""
+    return bool(fastbp_sgemm_enabled())
