@@ -4,16 +4,18 @@
  * does not know the processor, or OPENBLAS_CORETYPE names an older one, it
  * runs 8-float AVX2 kernels on a CPU whose FMA units take 16 floats. On the
  * 2-core AMD EPYC (Zen 5) this project is benchmarked on, with
- * OPENBLAS_CORETYPE=Haswell, a one-thread sgemm of a 784-1024-1024 step's
- * shapes runs at 116-123 GFLOP/s through OpenBLAS and 193-233 here, the
- * speed of OpenBLAS's own AVX-512 kernels when they are allowed to run
+ * OPENBLAS_CORETYPE=Haswell, one thread's products of a 784-1024-1024
+ * step run at 123-124 GFLOP/s through OpenBLAS and 228-245 here; OpenBLAS's
+ * own AVX-512 kernels, when allowed to run, 209-236
  * (benchmarks/gemm_kernel.py). fastbp parallelizes by calling one-thread
  * products on parts of each layer (fastbp/_core/_backprop.pyx), so a
  * one-thread kernel is all it needs.
  *
  * How: the layout of BLIS and of OpenBLAS's level 3. Blocks of op(B) (KC x
  * NC) and of op(A) (MC x KC) are copied into panels that the micro-kernel
- * reads in order; the micro-kernel keeps an 8 x 32 tile of C in 16 vector
+ * reads in order (transposed 8 x 8 at a time in registers where a panel
+ * runs across the operand's rows: copying one float at a time took a
+ * fifth of the products' time in a 784-1024-1024 fit); the micro-kernel keeps an 8 x 32 tile of C in 16 vector
  * registers and adds one rank-1 product per k. Each element of C is summed
  * over k in the same order whatever the shape of the call: its result does
  * not depend on how a product is cut into row or column parts, nor on the
@@ -91,58 +93,98 @@ static int fastbp_sgemm_enabled(void) {
     return mode;
 }
 
+/* Columns of an 8 x 8 block, in place: r[j] becomes (r[0][j], ..., r[7][j]). */
+FB_AVX512 static inline void fb_transpose8(__m256* r) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+    r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+    r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+    r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+    r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+/* dst[q * ld] = column q of the 8 x kc block at src (row stride lds), for
+ * q in 0..kc: a transpose, 8 x 8 at a time. */
+FB_AVX512 static void fb_transpose_rows8(const float* src, ptrdiff_t lds,
+                                         int kc, float* dst, ptrdiff_t ld) {
+    __m256 r[8];
+    int k, i;
+    for (k = 0; k + 8 <= kc; k += 8) {
+        for (i = 0; i < 8; i++)
+            r[i] = _mm256_loadu_ps(src + i * lds + k);
+        fb_transpose8(r);
+        for (i = 0; i < 8; i++)
+            _mm256_storeu_ps(dst + (k + i) * ld, r[i]);
+    }
+    for (; k < kc; k++)
+        for (i = 0; i < 8; i++)
+            dst[k * ld + i] = src[i * lds + k];
+}
+
 /* Ap[p][k][r] = opA(i0 + p*MR + r, k0 + k), zero past mc rows. */
-static void fb_pack_a(int trans, const float* A, ptrdiff_t lda, ptrdiff_t i0,
-                      ptrdiff_t k0, int mc, int kc, float* Ap) {
+FB_AVX512 static void fb_pack_a(int trans, const float* A, ptrdiff_t lda,
+                                ptrdiff_t i0, ptrdiff_t k0, int mc, int kc,
+                                float* Ap) {
     int p, r, k, np = (mc + FB_MR - 1) / FB_MR;
     for (p = 0; p < np; p++) {
         float* dst = Ap + (size_t)p * kc * FB_MR;
         int rows = mc - p * FB_MR < FB_MR ? mc - p * FB_MR : FB_MR;
-        if (!trans) {
-            for (r = 0; r < rows; r++) {
-                const float* src = A + (i0 + p * FB_MR + r) * lda + k0;
-                for (k = 0; k < kc; k++)
-                    dst[k * FB_MR + r] = src[k];
-            }
-        } else {
-            for (k = 0; k < kc; k++) {
-                const float* src = A + (k0 + k) * lda + i0 + p * FB_MR;
-                for (r = 0; r < rows; r++)
-                    dst[k * FB_MR + r] = src[r];
-            }
+        if (!trans && rows == FB_MR) {
+            fb_transpose_rows8(A + (i0 + p * FB_MR) * lda + k0, lda, kc, dst,
+                               FB_MR);
+            continue;
         }
-        if (rows < FB_MR)
+        if (trans && rows == FB_MR) {
             for (k = 0; k < kc; k++)
-                for (r = rows; r < FB_MR; r++)
-                    dst[k * FB_MR + r] = 0.0f;
+                _mm256_store_ps(dst + k * FB_MR, _mm256_loadu_ps(
+                    A + (k0 + k) * lda + i0 + p * FB_MR));
+            continue;
+        }
+        for (k = 0; k < kc; k++)
+            for (r = 0; r < FB_MR; r++)
+                dst[k * FB_MR + r] = r >= rows ? 0.0f : trans
+                    ? A[(k0 + k) * lda + i0 + p * FB_MR + r]
+                    : A[(i0 + p * FB_MR + r) * lda + k0 + k];
     }
 }
 
 /* Bp[p][k][c] = opB(k0 + k, j0 + p*NR + c), zero past nc columns. */
-static void fb_pack_b(int trans, const float* B, ptrdiff_t ldb, ptrdiff_t k0,
-                      ptrdiff_t j0, int kc, int nc, float* Bp) {
+FB_AVX512 static void fb_pack_b(int trans, const float* B, ptrdiff_t ldb,
+                                ptrdiff_t k0, ptrdiff_t j0, int kc, int nc,
+                                float* Bp) {
     int p, c, k, np = (nc + FB_NR - 1) / FB_NR;
     for (p = 0; p < np; p++) {
         float* dst = Bp + (size_t)p * kc * FB_NR;
         int cols = nc - p * FB_NR < FB_NR ? nc - p * FB_NR : FB_NR;
-        if (!trans) {
+        if (!trans && cols == FB_NR) {
             for (k = 0; k < kc; k++) {
                 const float* src = B + (k0 + k) * ldb + j0 + p * FB_NR;
-                for (c = 0; c < cols; c++)
-                    dst[k * FB_NR + c] = src[c];
-                for (; c < FB_NR; c++)
-                    dst[k * FB_NR + c] = 0.0f;
+                _mm512_store_ps(dst + k * FB_NR, _mm512_loadu_ps(src));
+                _mm512_store_ps(dst + k * FB_NR + 16, _mm512_loadu_ps(src + 16));
             }
-        } else {
-            for (c = 0; c < cols; c++) {
-                const float* src = B + (j0 + p * FB_NR + c) * ldb + k0;
-                for (k = 0; k < kc; k++)
-                    dst[k * FB_NR + c] = src[k];
-            }
-            for (; c < FB_NR; c++)
-                for (k = 0; k < kc; k++)
-                    dst[k * FB_NR + c] = 0.0f;
+            continue;
         }
+        if (trans && cols == FB_NR) {
+            for (c = 0; c < FB_NR; c += 8)
+                fb_transpose_rows8(B + (j0 + p * FB_NR + c) * ldb + k0, ldb,
+                                   kc, dst + c, FB_NR);
+            continue;
+        }
+        for (k = 0; k < kc; k++)
+            for (c = 0; c < FB_NR; c++)
+                dst[k * FB_NR + c] = c >= cols ? 0.0f : trans
+                    ? B[(j0 + p * FB_NR + c) * ldb + k0 + k]
+                    : B[(k0 + k) * ldb + j0 + p * FB_NR + c];
     }
 }
 
