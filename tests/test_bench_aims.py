@@ -114,7 +114,8 @@ def test_quick_runs_fewer_fits_and_ends_with_the_aims(monkeypatch, capsys):
     def run_case(name, X, y, *, repeats, quick, **kw):
         seen["case"] = (name, repeats, quick, X.shape[0])
         return {"case": name, "rows": X.shape[0], "sizes": [64, 100, 10], "batch": 200,
-                "gflop_per_epoch": 0.1, "peers": {"products": {"gflops": 10.0}},
+                "gflop_per_epoch": 0.1, "peers": {"products": {"median": 10.0},
+                          "isolated": {"median": 0.5}},
                 "libs": {"fastbp": {"ms_per_epoch": 1.0, "gflops": 100.0},
                          "sklearn": {"ms_per_epoch": 9.0, "gflops": 11.0,
                                      "fastbp_speedup": 9.0}}}

@@ -139,6 +139,37 @@ def step_gemm_gflops(sizes, batch, threads, repeats=7):
     return flop / median_seconds(step, threads, repeats) / 1e9
 
 
+def step_isolated_ms(sizes, batch, threads, repeats=5):
+    """Milliseconds of one training step's matrix products (step_products)
+    at their isolated speed: each run alone by the product fastbp's layers
+    run (fastbp._core._kernels.matmul: fastbp's own kernel in single
+    precision where it runs, else BLAS), on one thread, warm, best of
+    `repeats`, and the sum divided over `threads` threads. No step can run
+    its products faster than this without a faster kernel: the floor the
+    bench compares fastbp's epoch with."""
+    from threadpoolctl import threadpool_limits
+
+    from fastbp._core._kernels import matmul
+
+    def operand(x):
+        return (x, False) if x.flags.c_contiguous else (x.T, True)
+
+    total = 0.0
+    with threadpool_limits(limits=1, user_api="blas"):
+        for a, b, out in step_products(sizes, batch):
+            (A, ta), (B, tb) = operand(a), operand(b)
+            matmul(A, B, out, ta, tb)
+            reps = max(1, int(2e7 / (2.0 * a.shape[0] * a.shape[1] * b.shape[1])))
+            best = float("inf")
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                for _ in range(reps):
+                    matmul(A, B, out, ta, tb)
+                best = min(best, (time.perf_counter() - t0) / reps)
+            total += best
+    return 1e3 * total / threads
+
+
 def settle():
     """Collect garbage, then wait SETTLE_S for the last run's threads to
     go idle: every library starts its timed run from the same state."""

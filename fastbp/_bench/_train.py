@@ -15,8 +15,9 @@ from fastbp._bench._common import (
 # time) that fastbp should reach or beat; "issue" holds the reference
 # numbers (ms/epoch on the reporter's machine) for scikit-learn and PyTorch.
 # Against JAX/XLA (a whole-epoch compiled program) the aims are 1.5x on the
-# small and medium networks and 1.15x on 784-1024-1024, where the step's
-# products at their isolated speed leave about 1.23x.
+# small and medium networks and 1.15x on 784-1024-1024, whose epoch is
+# nearly all matrix products: the report shows each epoch against the
+# products at their isolated speed (step_isolated_ms), the floor.
 CASES = {
     "digits-b200": dict(data="digits", hidden=(100,), batch=200, epochs=20,
                         target=dict(sklearn=5.0, torch=5.0, jax=1.5),
@@ -31,7 +32,7 @@ CASES = {
                             target=dict(sklearn=4.0, torch=3.0, jax=1.5),
                             issue=dict(sklearn=4070, torch=3414)),
     "784-1024-1024-b256": dict(data="synthetic", hidden=(1024, 1024), batch=256, epochs=1,
-                               target=dict(sgemm_fraction=0.80, torch=1.3, jax=1.15),
+                               target=dict(torch=1.3, jax=1.15),
                                issue=dict(sklearn=10400, torch=5086)),
 }
 
@@ -187,7 +188,7 @@ def run_case(name, X, y, *, threads, libs, repeats, quick, log, peers=None,
     short cases (digits) get many fits, whose medians hold still on a noisy
     machine, long ones a few (fastbp at least `min_fastbp_fits`).
 
-    peers: {name: callable returning GFLOP/s}, measured right before and
+    peers: {name: callable returning a number (GFLOP/s, ms)}, measured right before and
     right after each of fastbp's timed fits (so that load from elsewhere
     hits them as it hits fastbp); res["peers"][name] holds the samples and
     their median.
@@ -258,7 +259,7 @@ def run_case(name, X, y, *, threads, libs, repeats, quick, log, peers=None,
     for r in res["libs"].values():
         r["gflops"] = gflop / (r["ms_per_epoch"] / 1e3)
     if peers:
-        res["peers"] = {p: {"gflops": statistics.median(v), "samples_gflops": v}
+        res["peers"] = {p: {"median": statistics.median(v), "samples": v}
                         for p, v in peer_samples.items()}
     log(f"  {name}: " + ", ".join(
         f"{lib} {r['ms_per_epoch']:.2f} ms/epoch ({r['fits']} fits)"
@@ -276,14 +277,11 @@ def check_targets(res, sgemm=None):
         if t is not None and lib in libs and "fastbp" in libs:
             v = libs[lib]["fastbp_speedup"]
             checks[f"x{lib}"] = (v, t, v >= t)
-    t = case["target"].get("sgemm_fraction")
-    if t is not None and sgemm and "fastbp" in libs:
-        frac = libs["fastbp"]["gflops"] / sgemm
+    if sgemm and "fastbp" in libs:    # for the record, not an aim
         res["sgemm_gflops"] = sgemm
-        res["fastbp_sgemm_fraction"] = frac
+        res["fastbp_sgemm_fraction"] = libs["fastbp"]["gflops"] / sgemm
         if res.get("step_gemm_gflops"):
             res["step_gemm_sgemm_fraction"] = res["step_gemm_gflops"] / sgemm
-        checks["of_sgemm"] = (frac, t, frac >= t)
     res["checks"] = checks
     return checks
 
@@ -303,10 +301,7 @@ def format_training(cases, table):
         get = lambda lib, k: L.get(lib, {}).get(k)  # noqa: E731
         tgt, met = [], []
         for what, (v, t, ok) in res.get("checks", {}).items():
-            if what == "of_sgemm":
-                tgt.append(f">={t:.0%} sgemm ({v:.0%})")
-            else:
-                tgt.append(f">={t:g}x {what[1:]}")
+            tgt.append(f">={t:g}x {what[1:]}")
             met.append("yes" if ok else "no")
         rows.append([LABELS.get(res["case"], res["case"]), str(res["rows"]),
                      *(fmt_ms(get(lib, "ms_per_epoch")) for lib in ran),
@@ -318,17 +313,25 @@ def format_training(cases, table):
     ceil = [r for r in cases if r.get("step_gemm_ms_per_epoch")]
     if ceil:
         out.append("")
-        out.append("The step's matrix products alone, ms per epoch (numpy, "
-                   "same threads, the case's shapes; no activation, loss, "
-                   "optimizer or Python): on large layers a floor for "
-                   "calling BLAS layer by layer; on small ones numpy's "
-                   "cost per call is much of it.")
+        out.append("The step's matrix products alone, ms per epoch, the "
+                   "case's shapes, no activation, loss, optimizer or Python: "
+                   "through numpy (same threads; on small layers numpy's "
+                   "cost per call is much of it), and at their isolated "
+                   "speed (each alone, warm, on one thread, through the "
+                   "product fastbp's layers run, divided over the threads: "
+                   "the floor for a step that calls them layer by layer).")
         for r in ceil:
             fb = r["libs"].get("fastbp")
-            share = (f"; fastbp takes {fb['ms_per_epoch'] / r['step_gemm_ms_per_epoch']:.2f}x that"
-                     if fb else "")
-            out.append(f"  {LABELS.get(r['case'], r['case'])}: "
-                       f"{fmt_ms(r['step_gemm_ms_per_epoch'])}{share}")
+            iso = r.get("step_isolated_ms_per_epoch")
+            line = (f"  {LABELS.get(r['case'], r['case'])}: numpy "
+                    f"{fmt_ms(r['step_gemm_ms_per_epoch'])}")
+            if fb:
+                line += f" (fastbp takes {fb['ms_per_epoch'] / r['step_gemm_ms_per_epoch']:.2f}x)"
+            if iso:
+                line += f", isolated {fmt_ms(iso)}"
+                if fb:
+                    line += f" (fastbp takes {fb['ms_per_epoch'] / iso:.2f}x)"
+            out.append(line)
     for r in (r for r in cases if "fastbp_sgemm_fraction" in r):
         L = r["libs"]
         parts = [f"{lib} {L[lib]['gflops']:.0f}" for lib in L]
