@@ -6,6 +6,7 @@ FASTBP_NO_OPENMP=1  build without OpenMP (serial kernels, same results).
 FASTBP_CHECKED=1    build with Cython's boundscheck, wraparound and
                     initializedcheck on, for the memory-safety test run.
 """
+import glob
 import os
 import sys
 import time
@@ -112,6 +113,9 @@ extensions = [
         f"fastbp._core.{name}",
         [f"fastbp/_core/{name}.pyx"],
         include_dirs=[np.get_include(), "fastbp/_core"],
+        # a header (its flags, its clones) or this file's flags change what
+        # every module compiles to; Cython sees only the headers a .pxd names
+        depends=sorted(glob.glob("fastbp/_core/*.h")) + ["setup.py"],
         define_macros=macros,
         extra_compile_args=base + omp_compile,
         extra_link_args=omp_link,

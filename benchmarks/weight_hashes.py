@@ -57,6 +57,13 @@ def cases():
                                  momentum=0.8, solver="sgd", nesterovs_momentum=True,
                                  learning_rate="adaptive", max_iter=15,
                                  random_state=3, n_threads=n_threads), X, y)
+            # wide enough for fastbp's own float32 product and every
+            # optimizer's vector loops (layers of 32 units and more)
+            for solver in ("adam", "sgd", "adamw"):
+                yield (f"clf-{np.dtype(dtype).name}-wide-{solver}-t{n_threads}",
+                       MLPClassifier(hidden_layer_sizes=(96, 64), solver=solver,
+                                     alpha=1e-3, max_iter=4, batch_size=64,
+                                     random_state=5, n_threads=n_threads), X, y)
             yield (f"reg-{np.dtype(dtype).name}-logistic-batch200-t{n_threads}",
                    MLPRegressor(hidden_layer_sizes=(64, 32), activation="logistic",
                                 alpha=1e-3, max_iter=5, random_state=4,

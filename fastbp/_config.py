@@ -46,6 +46,7 @@ def _thread_limits():
 def config_info():
     """The report of :func:`show_config` as a dict (for tests and tools)."""
     from fastbp import _threads
+    from fastbp._core import _kernels
     from fastbp._version import __version__
 
     openmp = bool(_threads.OPENMP_ENABLED)
@@ -85,6 +86,7 @@ def config_info():
         "n_threads_why": why,
         "thread_limits": limits,
         "blas": blas,
+        "own_sgemm": _kernels.own_sgemm(),
     }
 
 
@@ -94,7 +96,9 @@ def show_config(*, file=None):
     The version, whether OpenMP is compiled in, how many threads a fit uses
     by default (``n_threads=None``) and which limit decides it (the
     ``OMP_NUM_THREADS`` variable, the CPU affinity mask, a cgroup CPU
-    quota), and the BLAS libraries loaded with their thread counts. The
+    quota), the BLAS libraries loaded with their thread counts, and which
+    kernel runs the matrix products (fastbp's own AVX-512 one for float32
+    where the CPU has it, else BLAS). The
     command ``fastbp info`` without a model file prints the same.
 
     Parameters
@@ -146,3 +150,9 @@ def show_config(*, file=None):
     if info["blas"]:
         say("  during a fit fastbp sets BLAS to one thread (its own threads each "
             "call BLAS); the counts above hold outside fastbp's calls")
+    if info["own_sgemm"]:
+        say("float32 matrix products: fastbp's own AVX-512 kernel, not BLAS's "
+            "(FASTBP_GEMM=blas hands them to BLAS); float64: BLAS")
+    else:
+        say("matrix products: BLAS (fastbp's own float32 kernel needs AVX-512F "
+            "on x86-64, and FASTBP_GEMM unset)")

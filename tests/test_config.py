@@ -56,6 +56,10 @@ def test_report_names_version_openmp_threads_and_blas():
     assert blas, text
     assert any(ln.endswith(": the one fastbp calls") and "scipy's" in ln for ln in blas), blas
     assert all(" thread" in ln for ln in blas)
+    from fastbp._core import _kernels
+    kernel = ("float32 matrix products: fastbp's own AVX-512 kernel"
+              if _kernels.own_sgemm() else "matrix products: BLAS")
+    assert kernel in text
 
 
 @pytest.mark.skipif(not _threads.OPENMP_ENABLED, reason="a serial build uses one thread")
