@@ -50,7 +50,7 @@ from libc.string cimport memset
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 from cpython.exc cimport PyErr_CheckSignals
 
-from fastbp._core._blas cimport gemm
+from fastbp._core._blas cimport gemm, fastbp_sgemm_warm
 from fastbp._core._activations cimport (
     bias_activate, mul_derivative, ACT_IDENTITY,
 )
@@ -397,9 +397,10 @@ cdef int _team_warmed = 1     # threads of the largest team warmed so far
 
 cdef void warm_team(int team) noexcept nogil:
     """Start `team` OpenMP threads and have each call BLAS once, in single
-    and double precision, so that a first probe of the team does not time
-    the one-off set-up of threads and of BLAS's per-thread buffers (10-20 ms
-    on a 2-core machine: enough for the first probe of a process to lose)."""
+    and double precision, and take its buffers for fastbp's own product, so
+    that a first probe of the team does not time the one-off set-up of
+    threads and of per-thread buffers (10-20 ms on a 2-core machine: enough
+    for the first probe of a process to lose)."""
     global _threads_ran_c, _team_warmed
     cdef int c
     cdef float fa = 0, fc = 0
@@ -410,6 +411,7 @@ cdef void warm_team(int team) noexcept nogil:
     for c in prange(team, num_threads=team, schedule='static', chunksize=1):
         gemm(False, False, 1, 1, 1, <float>1, &fa, 1, &fa, 1, <float>0, &fc, 1)
         gemm(False, False, 1, 1, 1, <double>1, &da, 1, &da, 1, <double>0, &dc, 1)
+        fastbp_sgemm_warm()
     _team_warmed = team
 
 

@@ -16,6 +16,7 @@ cdef extern from "_sgemm.h" nogil:
                      int lda, const float* b, int ldb, float beta, float* c,
                      int ldc)
     int fastbp_sgemm_enabled()
+    void fastbp_sgemm_warm()
 
 
 # Up to this many rows of A (a prediction on a row or a few), C = A B is a

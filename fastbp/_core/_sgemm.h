@@ -65,21 +65,28 @@ static void fb_make_key(void) {
 }
 
 static float* fb_buffers(void) {
+    const size_t size = sizeof(float) *
+        ((size_t)FB_MC * FB_KC + (size_t)FB_KC * FB_NC);
     float* buf;
     pthread_once(&fb_key_once, fb_make_key);
     if (!fb_key_ok)
         return NULL;
     buf = (float*)pthread_getspecific(fb_key);
     if (buf == NULL) {
-        buf = (float*)aligned_alloc(64, sizeof(float) *
-            ((size_t)FB_MC * FB_KC + (size_t)FB_KC * FB_NC));
+        buf = (float*)aligned_alloc(64, size);
         if (buf != NULL && pthread_setspecific(fb_key, buf) != 0) {
             free(buf);
             buf = NULL;
         }
+        /* every page mapped now, not in the products that first reach
+         * it: the thread tuner times mini-batches, and a team's first
+         * batches paying page faults would lose to one thread */
+        if (buf != NULL)
+            memset(buf, 0, size);
     }
     return buf;
 }
+
 
 /* 1: the kernel runs (AVX-512F and FASTBP_GEMM is not "blas"). */
 static int fastbp_sgemm_enabled(void) {
@@ -91,6 +98,13 @@ static int fastbp_sgemm_enabled(void) {
         mode = !blas && __builtin_cpu_supports("avx512f");
     }
     return mode;
+}
+
+/* Give the calling thread its packing buffers now (where the kernel runs):
+ * the team's threads call it when they start (_backprop.pyx, warm_team). */
+static void fastbp_sgemm_warm(void) {
+    if (fastbp_sgemm_enabled())
+        (void)fb_buffers();
 }
 
 /* Columns of an 8 x 8 block, in place: r[j] becomes (r[0][j], ..., r[7][j]). */
@@ -279,6 +293,8 @@ static int fastbp_sgemm(int ta, int tb, int m, int n, int k, const float* A,
 #else  /* no AVX-512 kernel in this build: BLAS computes every product */
 
 static int fastbp_sgemm_enabled(void) { return 0; }
+
+static void fastbp_sgemm_warm(void) {}
 
 static int fastbp_sgemm(int ta, int tb, int m, int n, int k, const float* A,
                         int lda, const float* B, int ldb, float beta,
