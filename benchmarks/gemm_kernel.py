@@ -1,16 +1,18 @@
 """One-thread speed of the product fastbp's layers run (fastbp._core._kernels
-.matmul: fastbp's own AVX-512 kernel in single precision where the CPU has
-AVX-512F, fastbp/_core/_sgemm.h) against the BLAS that numpy and scipy load,
-on the shapes of one thread's part of a layer-split step and on 2048^3.
-Interleaved, best of 5 rounds, GFLOP/s.
+.matmul: fastbp's own AVX-512 kernels where the CPU has AVX-512F,
+fastbp/_core/_gemm.h) against the BLAS that numpy loads, on the shapes of
+one thread's part of a layer-split step and on 2048^3, in float32 (or
+--dtype float64). Interleaved, best of 5 rounds, GFLOP/s.
 
     python benchmarks/gemm_kernel.py
+    python benchmarks/gemm_kernel.py --dtype float64
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/gemm_kernel.py
 
 The second line lets OpenBLAS pick its kernels by itself (see which in the
 first line it prints); on the machines of this project OPENBLAS_CORETYPE
 may be set to an older processor on purpose.
 """
+import argparse
 import time
 
 import numpy as np
@@ -27,16 +29,19 @@ SHAPES = [(0, 0, 256, 512, 784), (0, 0, 256, 512, 1024), (1, 0, 512, 1024, 256),
 
 
 def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    dtype = np.dtype(ap.parse_args().dtype)
     kernels = sorted({p.get("architecture") for p in threadpool_info()
                       if p.get("internal_api") == "openblas"} - {None})
     print(f"OpenBLAS kernels: {', '.join(kernels) or 'none'}; fastbp's own "
-          f"float32 kernel: {'on' if _kernels.own_sgemm() else 'off'}")
+          f"kernels: {'on' if _kernels.own_gemm() else 'off'}")
     rng = np.random.default_rng(0)
     with threadpool_limits(1, user_api="blas"):
         for ta, tb, m, n, k in SHAPES:
-            A = rng.standard_normal((k, m) if ta else (m, k)).astype(np.float32)
-            B = rng.standard_normal((n, k) if tb else (k, n)).astype(np.float32)
-            C = np.empty((m, n), np.float32)
+            A = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+            B = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+            C = np.empty((m, n), dtype)
             oa, ob = (A.T if ta else A), (B.T if tb else B)
             runs = {"fastbp": lambda: _kernels.matmul(A, B, C, ta, tb),
                     "numpy": lambda: np.matmul(oa, ob, out=C)}

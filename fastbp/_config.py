@@ -86,7 +86,7 @@ def config_info():
         "n_threads_why": why,
         "thread_limits": limits,
         "blas": blas,
-        "own_sgemm": _kernels.own_sgemm(),
+        "own_gemm": _kernels.own_gemm(),
     }
 
 
@@ -97,8 +97,8 @@ def show_config(*, file=None):
     by default (``n_threads=None``) and which limit decides it (the
     ``OMP_NUM_THREADS`` variable, the CPU affinity mask, a cgroup CPU
     quota), the BLAS libraries loaded with their thread counts, and which
-    kernel runs the matrix products (fastbp's own AVX-512 one for float32
-    where the CPU has it, else BLAS). The
+    kernel runs the matrix products (fastbp's own AVX-512 ones where the
+    CPU has AVX-512F, else BLAS). The
     command ``fastbp info`` without a model file prints the same.
 
     Parameters
@@ -150,9 +150,9 @@ def show_config(*, file=None):
     if info["blas"]:
         say("  during a fit fastbp sets BLAS to one thread (its own threads each "
             "call BLAS); the counts above hold outside fastbp's calls")
-    if info["own_sgemm"]:
-        say("float32 matrix products: fastbp's own AVX-512 kernel, not BLAS's "
-            "(FASTBP_GEMM=blas hands them to BLAS); float64: BLAS")
+    if info["own_gemm"]:
+        say("matrix products: fastbp's own AVX-512 kernels, float32 and float64, "
+            "not BLAS's (FASTBP_GEMM=blas hands them to BLAS)")
     else:
-        say("matrix products: BLAS (fastbp's own float32 kernel needs AVX-512F "
-            "on x86-64, and FASTBP_GEMM unset)")
+        say("matrix products: BLAS (fastbp's own kernels need AVX-512F on "
+            "x86-64, and FASTBP_GEMM unset)")

@@ -1,6 +1,6 @@
-"""The matrix product every layer runs (fastbp/_core/_blas.pxd's gemm): in
-single precision fastbp's own AVX-512 kernel where the CPU has AVX-512F
-(fastbp/_core/_sgemm.h), else BLAS; in double precision always BLAS.
+"""The matrix product every layer runs (fastbp/_core/_blas.pxd's gemm):
+fastbp's own AVX-512 kernels where the CPU has AVX-512F
+(fastbp/_core/_gemm.h), else BLAS.
 
 Pinned against numpy's float64 product on every transpose, edge tiles of
 every size, strided operands, beta 0 (C never read) and 1, and the
@@ -56,27 +56,28 @@ def test_product_matches_float64_numpy(m, n, k, ta, tb, dtype):
         assert np.all(np.abs(C - want) <= 8 * eps * k * scale), (beta, ta, tb)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True)])
-def test_a_part_of_a_product_has_the_bits_it_has_in_the_whole(ta, tb):
+def test_a_part_of_a_product_has_the_bits_it_has_in_the_whole(ta, tb, dtype):
     """Rows i0:i1 or columns j0:j1 of C computed by a call of their own equal
     the same elements of the whole product bit for bit (the layer split
-    cuts each product so). Column parts narrower than 32 go to BLAS, which
-    rounds differently (_sgemm.h's FB_MIN_N)."""
+    cuts each product so). Column parts narrower than a tile (32 floats, 16
+    doubles) go to BLAS, which rounds differently (_gemm.h: a product narrower than one tile)."""
     rng = np.random.default_rng(5)
     m, n, k = 120, 200, 600
-    A, B = operands(rng, m, n, k, ta, tb, np.float32)
-    whole = np.empty((m, n), np.float32)
+    A, B = operands(rng, m, n, k, ta, tb, dtype)
+    whole = np.empty((m, n), dtype)
     _kernels.matmul(A, B, whole, ta, tb)
     for i0, i1 in [(0, 1), (3, 50), (50, 120)]:
-        part = np.empty((i1 - i0, n), np.float32)
+        part = np.empty((i1 - i0, n), dtype)
         _kernels.matmul(A[:, i0:i1] if ta else A[i0:i1], B, part, ta, tb)
         np.testing.assert_array_equal(part, whole[i0:i1])
     for j0, j1 in [(0, 32), (40, 72), (16, 200)]:
-        part = np.empty((m, j1 - j0), np.float32)
+        part = np.empty((m, j1 - j0), dtype)
         _kernels.matmul(A, B[j0:j1] if tb else B[:, j0:j1], part, ta, tb)
         np.testing.assert_array_equal(part, whole[:, j0:j1])
     # and into a column view of a wider C, as the column parts write
-    wide = np.full((m, n + 7), np.float32(7))
+    wide = np.full((m, n + 7), dtype(7))
     _kernels.matmul(A, B, wide[:, 3:3 + n], ta, tb)
     np.testing.assert_array_equal(wide[:, 3:3 + n], whole)
     assert np.all(wide[:, :3] == 7) and np.all(wide[:, 3 + n:] == 7)
@@ -91,18 +92,19 @@ def test_the_kernel_runs_exactly_where_the_cpu_has_avx512f():
         pytest.skip("no /proc/cpuinfo to read the CPU's features from")
     import platform
     has = platform.machine() in ("x86_64", "AMD64") and " avx512f" in flags
-    assert _kernels.own_sgemm() == has
+    assert _kernels.own_gemm() == has
 
 
-def test_fastbp_gemm_blas_turns_the_kernel_off_and_the_fit_agrees():
+@pytest.mark.parametrize("dtype,rel", [("float32", 1e-4), ("float64", 1e-10)])
+def test_fastbp_gemm_blas_turns_the_kernel_off_and_the_fit_agrees(dtype, rel):
     code = ("import numpy as np; from fastbp import MLPClassifier;"
             "from fastbp._core import _kernels;"
             "rng = np.random.default_rng(0);"
-            "X = rng.standard_normal((300, 40)).astype(np.float32);"
+            f"X = rng.standard_normal((300, 40)).astype(np.{dtype});"
             "y = (X[:, 0] > 0).astype(int);"
             "c = MLPClassifier((64,), max_iter=5, random_state=0,"
             " n_threads=1).fit(X, y);"
-            "print(_kernels.own_sgemm(), repr(c.loss_))")
+            "print(_kernels.own_gemm(), repr(c.loss_))")
     out = {}
     for mode in ("blas", "auto"):
         env = dict(os.environ, FASTBP_GEMM=mode)
@@ -112,5 +114,5 @@ def test_fastbp_gemm_blas_turns_the_kernel_off_and_the_fit_agrees():
         own, loss = res.stdout.split()
         out[mode] = (own == "True", float(loss))
     assert out["blas"][0] is False
-    # the two kernels round differently, never by more than float32 noise
-    assert out["blas"][1] == pytest.approx(out["auto"][1], rel=1e-4)
+    # the two kernels round differently, never by more than the dtype's noise
+    assert out["blas"][1] == pytest.approx(out["auto"][1], rel=rel)

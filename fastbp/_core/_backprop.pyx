@@ -50,7 +50,7 @@ from libc.string cimport memset
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 from cpython.exc cimport PyErr_CheckSignals
 
-from fastbp._core._blas cimport gemm, fastbp_sgemm_warm
+from fastbp._core._blas cimport gemm, fastbp_gemm_warm
 from fastbp._core._activations cimport (
     bias_activate, mul_derivative, ACT_IDENTITY,
 )
@@ -411,7 +411,7 @@ cdef void warm_team(int team) noexcept nogil:
     for c in prange(team, num_threads=team, schedule='static', chunksize=1):
         gemm(False, False, 1, 1, 1, <float>1, &fa, 1, &fa, 1, <float>0, &fc, 1)
         gemm(False, False, 1, 1, 1, <double>1, &da, 1, &da, 1, <double>0, &dc, 1)
-        fastbp_sgemm_warm()
+        fastbp_gemm_warm()
     _team_warmed = team
 
 

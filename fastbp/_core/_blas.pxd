@@ -1,5 +1,5 @@
 # The only file that touches scipy's cython_blas, and the one that picks
-# fastbp's own AVX-512 product (_sgemm.h) for single precision where it runs.
+# fastbp's own AVX-512 products (_gemm.h) where they run.
 #
 # cython_blas is Fortran BLAS: column-major, every scalar by pointer. A
 # C-order (row-major) matrix read as column-major is its transpose, so the
@@ -11,12 +11,15 @@ from cython cimport floating
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
 
-cdef extern from "_sgemm.h" nogil:
+cdef extern from "_gemm.h" nogil:
     int fastbp_sgemm(int ta, int tb, int m, int n, int k, const float* a,
                      int lda, const float* b, int ldb, float beta, float* c,
                      int ldc)
-    int fastbp_sgemm_enabled()
-    void fastbp_sgemm_warm()
+    int fastbp_dgemm(int ta, int tb, int m, int n, int k, const double* a,
+                     int lda, const double* b, int ldb, double beta,
+                     double* c, int ldc)
+    int fastbp_gemm_enabled()
+    void fastbp_gemm_warm()
 
 
 # Up to this many rows of A (a prediction on a row or a few), C = A B is a
@@ -61,8 +64,8 @@ cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
     """Row-major C (m, n) = alpha * op(A) (m, k) @ op(B) (k, n) + beta * C.
 
     lda, ldb and ldc are the row strides (in elements) of A, B and C as they
-    are stored, before any transpose. Single precision with alpha 1 goes to
-    fastbp's own kernel where it runs (_sgemm.h says where), else to BLAS.
+    are stored, before any transpose. With alpha 1 the product goes to
+    fastbp's own kernel where it runs (_gemm.h says where), else to BLAS.
     """
     cdef char ta = b'T' if trans_a else b'N'
     cdef char tb = b'T' if trans_b else b'N'
@@ -75,5 +78,8 @@ cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
         sgemm(&tb, &ta, &n, &m, &k, &alpha, <float*>b, &ldb,
               <float*>a, &lda, &beta, c, &ldc)
     else:
+        if alpha == 1 and fastbp_dgemm(trans_a, trans_b, m, n, k, a, lda, b,
+                                       ldb, beta, c, ldc):
+            return
         dgemm(&tb, &ta, &n, &m, &k, &alpha, <double*>b, &ldb,
               <double*>a, &lda, &beta, c, &ldc)

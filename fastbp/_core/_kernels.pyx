@@ -14,7 +14,7 @@ from fastbp._core._activations cimport (
     ACT_SOFTPLUS, ACT_GELU, OUT_IDENTITY, OUT_SOFTMAX, OUT_LOGISTIC, OUT_EXP,
 )
 from fastbp._core._losses cimport loss_delta_row, sexp, vexp, vexp_inplace
-from fastbp._core._blas cimport gemm, fastbp_sgemm_enabled
+from fastbp._core._blas cimport gemm, fastbp_gemm_enabled
 
 cnp.import_array()
 
@@ -130,8 +130,7 @@ def argmax_rows(Z):
 def matmul(const floating[:, :] A, const floating[:, :] B, floating[:, :] C,
            bint trans_a=False, bint trans_b=False, double beta=0):
     """C = op(A) @ op(B) + beta * C through the product every layer runs
-    (_blas.pxd's gemm: fastbp's own kernel in single precision where it
-    runs, else BLAS). Each array's rows are contiguous; row strides may
+    (_blas.pxd's gemm: fastbp's own kernel where it runs, else BLAS). Each array's rows are contiguous; row strides may
     exceed the row length (a view of columns)."""
     cdef int m = C.shape[0], n = C.shape[1]
     cdef int k = A.shape[0] if trans_a else A.shape[1]
@@ -154,7 +153,7 @@ def matmul(const floating[:, :] A, const floating[:, :] B, floating[:, :] C,
              &B[0, 0], ldb, <floating>beta, &C[0, 0], ldc)
 
 
-def own_sgemm():
-    """Whether single-precision products run on fastbp's own AVX-512 kernel
-    (_sgemm.h) rather than BLAS's."""
-    return bool(fastbp_sgemm_enabled())
+def own_gemm():
+    """Whether the matrix products run on fastbp's own AVX-512 kernels
+    (_gemm.h: both precisions) rather than BLAS's."""
+    return bool(fastbp_gemm_enabled())
