@@ -103,7 +103,11 @@ if sys.platform == "win32":
 else:
     # -fno-math-errno lets gcc vectorize exp/log calls without changing any
     # result; -ffast-math is never used (it would set flush-to-zero process-wide).
-    base = ["-O3", "-fno-math-errno", "-Wno-unused-function", "-Wno-unreachable-code"]
+    # -ffp-contract=off: no a * b + c is fused behind the code's back, so the
+    # AVX-512 versions of a function (FMA-capable) round as the others do
+    # (_core/_clones.h); the products' fused multiply-adds are written out.
+    base = ["-O3", "-fno-math-errno", "-ffp-contract=off", "-Wno-unused-function",
+            "-Wno-unreachable-code"]
 
 macros = [("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")]
 modules = ["_layout", "_input", "_backprop", "_tuner", "_predict", "_optim",
