@@ -6,12 +6,13 @@ forward_part and backward_part in fastbp/_core/_backprop.pyx): the forward
 product A (m x k) @ W (k x n) by columns of W when n >= m, else by rows of
 A; the weight gradient A^T D by rows of the gradient when n <= k, else by
 columns; the input gradient D @ W^T by its columns when k >= m, else by
-rows. Each thread calls single-threaded sgemm on its part. This script
-times those parts and a float32 2048^3 product, alternating (scipy's
-sgemm, the BLAS fastbp calls, on one thread, preallocated output), and
-prints each part's GFLOP/s and its share of the square product's: the most
-a layer-split step can reach before any activation, loss or optimizer
-work.
+rows. Each thread calls a one-thread product on its part: BLAS's sgemm,
+or fastbp's own kernel where the CPU has AVX-512F (benchmarks/
+gemm_kernel.py times that one). This script times those parts and a
+float32 2048^3 product through scipy's sgemm, alternating (one thread,
+preallocated output), and prints each part's GFLOP/s and its share of the
+square product's: the most a layer-split step on BLAS can reach before any
+activation, loss or optimizer work.
 
     python benchmarks/gemm_shapes.py                       # 784-1024-1024-10, batch 256, 2 threads
     python benchmarks/gemm_shapes.py --sizes 784,256,128,10 --batch 128

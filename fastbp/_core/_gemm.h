@@ -249,22 +249,19 @@ FB_AVX512 static void fb_kernel_##SUF(int kc, const T* Ap, const T* Bp,     \
         Ap += FB_MR;                                                         \
         Bp += 2 * W;                                                         \
     }                                                                        \
-    FB_OUT(X, W, 0) FB_OUT(X, W, 1) FB_OUT(X, W, 2) FB_OUT(X, W, 3)          \
-    FB_OUT(X, W, 4) FB_OUT(X, W, 5) FB_OUT(X, W, 6) FB_OUT(X, W, 7)          \
+    FB_OUT(T, X, W, 0) FB_OUT(T, X, W, 1) FB_OUT(T, X, W, 2)                 \
+    FB_OUT(T, X, W, 3) FB_OUT(T, X, W, 4) FB_OUT(T, X, W, 5)                 \
+    FB_OUT(T, X, W, 6) FB_OUT(T, X, W, 7)                                    \
 }
 #define FB_ROW(X, i) a = _mm512_set1_##X(Ap[i]);                             \
     c##i##a = _mm512_fmadd_##X(a, ba, c##i##a);                              \
     c##i##b = _mm512_fmadd_##X(a, bb, c##i##b);
-#define FB_OUT(X, W, i) { T_* r = C + i * ldc;                              \
+#define FB_OUT(T, X, W, i) { T* r = C + i * ldc;                            \
     if (add) { c##i##a = _mm512_add_##X(_mm512_loadu_##X(r), c##i##a);       \
                c##i##b = _mm512_add_##X(_mm512_loadu_##X(r + W), c##i##b); } \
     _mm512_storeu_##X(r, c##i##a); _mm512_storeu_##X(r + W, c##i##b); }
-#define T_ float
 FB_KERNEL(float, s, __m512, 16, ps)
-#undef T_
-#define T_ double
 FB_KERNEL(double, d, __m512d, 8, pd)
-#undef T_
 
 /* Row-major C (m x n) = op(A) (m x k) op(B) (k x n) + beta C for beta 0
  * (C not read) or 1; lda, ldb, ldc are the row strides as stored. Returns
