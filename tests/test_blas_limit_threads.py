@@ -69,7 +69,9 @@ def sample():
 
 sampler = threading.Thread(target=sample)
 sampler.start()
-fits = [threading.Thread(target=fit) for _ in range(4)]
+# (long enough that the four overlap while threadpoolctl, a few ms a
+# reading, samples them: on fastbp's AVX-512 products 4 epochs were not)
+fits = [threading.Thread(target=fit, kwargs={"max_iter": 16}) for _ in range(4)]
 for t in fits:
     t.start()
 for t in fits:
