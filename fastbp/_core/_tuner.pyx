@@ -38,7 +38,8 @@ from libc.string cimport memset
 #
 # What a probe may cost is bounded: a probe that is clearly losing (2x
 # the incumbent, 1.4x once it has run WINDOW_S) ends after one mini-batch,
-# the windows between probes grow 4x after each lost probe (to 256), and
+# a probe of one thread ends as soon as it is 1.4x slower, the windows between probes grow 4x after each
+# lost probe or clear win (to 256), and
 # the next probe waits for at least QUIET_FACTOR times the seconds the lost
 # one cost, so that exploring stays a few percent of the time however slow
 # a team batch is on a loaded machine. An incumbent team that becomes 1.5x
@@ -57,7 +58,13 @@ cdef double LOSING = 2.0
 # windows vary less, and a one-thread probe of a 2-thread team that ran its
 # whole window of 3 such batches would cost 5-8% of an idle fit, one thread
 # being 1.7-2.4x slower there (test_a_long_probe_that_is_losing_ends_after_
-# one_batch in tests/test_parallel_parts.py).
+# one_batch in tests/test_parallel_parts.py). A probe of one thread uses
+# this bound from its first batch on, however short: misjudged, it leaves
+# the team in place, whose own slowing is watched (SLOWED, MAX_GAP_S),
+# while a full window of it costs a short fit on an idle machine 8-10%
+# (784-256-128 at batch 128: 20 ms at 1.9x the team's time, in fits of
+# 80 ms; benchmarks/first_fits.py). A team probe keeps LOSING: misjudged,
+# it leaves an idle machine on one thread until the next probe.
 cdef double LOSING_LONG = 1.4
 # A team whose window is this many times slower than its last one is
 # measured against one thread at once (the load came); and whatever the
@@ -72,8 +79,11 @@ cdef double MAX_GAP_S = 1.0
 # tuner looks for (test_tuner_switches_only_for_a_clear_gain).
 cdef int WINDOW_BATCHES = 3
 cdef double WINDOW_S = 0.02
-# (the first windows of a size, until a probe has lost, are shorter: on
-# small networks 20 ms is a dozen epochs, and later probes correct a
+# (the first windows of a size, until a probe has lost, are shorter, and
+# one mini-batch of WINDOW_S_FIRST or more is a window: on small networks
+# 20 ms is a dozen epochs, on large ones three one-thread batches cost a
+# first fit 3% (784-1024-1024 at batch 256: 12.4 ms a batch on one thread,
+# 6.4 on the team; benchmarks/first_fits.py), and later probes correct a
 # first decision that noise got wrong)
 cdef double WINDOW_S_FIRST = 0.005
 # The first mini-batch after the team takes over from one thread is left
@@ -168,16 +178,19 @@ cdef void trace_batch(int team, double seconds) noexcept nogil:
 cdef inline double losing_time(const Tuner* u, double t, double work) noexcept nogil:
     """The time past which a probe that took `t` seconds for `work` has
     clearly lost to the incumbent."""
-    return (LOSING_LONG if t >= WINDOW_S else LOSING) * u.s.rate[1 - u.s.mode] * work
+    if t >= WINDOW_S or u.s.mode == 0:
+        return LOSING_LONG * u.s.rate[1 - u.s.mode] * work
+    return LOSING * u.s.rate[1 - u.s.mode] * work
 
 
 cdef void tuner_record(Tuner* u, double dt, double work, int K,
                        bint share=True) noexcept nogil:
     """Account one mini-batch of `work` flops that took dt seconds; at the
-    end of a window (at least WINDOW_BATCHES batches and WINDOW_S seconds
-    (WINDOW_S_FIRST while the backoff is at most 1),
+    end of a window (at least WINDOW_BATCHES batches and WINDOW_S seconds;
+    WINDOW_S_FIRST seconds alone while the backoff is at most 1),
     or a probe already LOSING times slower than the incumbent, LOSING_LONG
-    times once it has run WINDOW_S) choose the next mode."""
+    times once it has run WINDOW_S or is a probe of one thread) choose the
+    next mode."""
     cdef double r, prev, window
     cdef int other
     if K <= 1 or u.fixed:
@@ -198,9 +211,10 @@ cdef void tuner_record(Tuner* u, double dt, double work, int K,
     u.s.win_batches += 1
     if u.s.probing and u.s.win_time > losing_time(u, u.s.win_time, u.s.win_work):
         pass    # a probe that is clearly losing ends at once
-    elif u.s.win_batches < WINDOW_BATCHES or (
-            u.s.win_time < (WINDOW_S if u.s.backoff > 1 else WINDOW_S_FIRST)
-            and u.s.win_batches < 512):
+    elif (u.s.win_time < WINDOW_S_FIRST and u.s.win_batches < 512
+            if u.s.backoff <= 1 else
+            u.s.win_batches < WINDOW_BATCHES
+            or (u.s.win_time < WINDOW_S and u.s.win_batches < 512)):
         if share:
             tuner_share(u)
         return
@@ -213,8 +227,11 @@ cdef void tuner_record(Tuner* u, double dt, double work, int K,
         # measured before: keep the probe only if clearly better.
         if r < 0.95 * u.s.rate[other]:
             u.s.probing = False
-            u.s.backoff = 1
-            u.s.countdown = 1
+            # (a win by LOSING_LONG or more is as clear as a lost probe:
+            # the loser waits as after one, instead of being measured
+            # again at once)
+            u.s.backoff = 4 if r * LOSING_LONG < u.s.rate[other] else 1
+            u.s.countdown = u.s.backoff
             u.s.since = 0
             u.s.quiet = 0
             tuner_window_reset(u)
