@@ -192,6 +192,28 @@ def test_a_long_probe_that_is_losing_ends_after_one_batch():
     assert all((modes[p:p + 3] == 0).all() for p in starts if p + 3 <= len(modes))
 
 
+def test_a_short_fit_pays_little_for_exploring_on_an_idle_machine():
+    # 784-256-128 at batch 128 on this VM: 0.47 ms a team batch, 0.9 on one
+    # thread; a one-epoch fit is 157 batches. The first window (5 ms) runs
+    # on one thread; the team then wins by more than 1.4x, so one thread
+    # is not measured again at once, and each later probe of one thread
+    # ends on its first batch (a full 20 ms window of it cost such a fit
+    # 8-10%).
+    rows = 128
+    modes = _tuner_trace(0.9e-3 / rows, 0.47e-3 / rows, rows, 157)
+    first = int(np.argmax(modes == 1))
+    assert first * 0.9e-3 < 0.005 + 0.9e-3          # the first window
+    later = modes[first:]
+    runs = np.diff(np.flatnonzero(np.diff(np.r_[1, later, 1]) != 0))[::2]
+    assert (runs <= 1).all()                        # one-batch probes
+    assert (later == 0).sum() <= 2
+    # 784-1024-1024 at batch 256: 12.4 ms a batch on one thread, 6.4 on the
+    # team; one batch is the first window
+    modes = _tuner_trace(12.4e-3 / 256, 6.4e-3 / 256, 256, 79)
+    assert modes[0] == 0 and modes[1:10].all()
+    assert (modes == 0).sum() <= 3
+
+
 @pytest.fixture
 def tuner_memory():
     """The process-wide memories of the training and forward tuners,
