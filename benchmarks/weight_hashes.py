@@ -1,9 +1,11 @@
-"""Hash the weights of a fixed set of fits, to prove a refactor bitwise.
+"""Hash the weights and losses of a fixed set of fits, to prove a refactor
+bitwise.
 
 Every stochastic solver and L-BFGS, classifier and regressor, dense and
 sparse (CSR) input, float32 and float64, one and two threads, early
 stopping and partial_fit, and a streamed fit: each fit's ``coefs_`` and
-``intercepts_`` are hashed with SHA-256. Run it on two checkouts and diff
+``intercepts_`` (and its ``loss_curve_`` and ``validation_scores_``) are
+hashed with SHA-256. Run it on two checkouts and diff
 the outputs::
 
     python benchmarks/weight_hashes.py > before.json
@@ -32,6 +34,12 @@ def _digest(est):
     h = hashlib.sha256()
     for a in list(est.coefs_) + list(est.intercepts_):
         h.update(np.ascontiguousarray(a).tobytes())
+    # the losses too (the L2 term's sum of squares is taken apart from
+    # the weights' update), and the validation scores where kept
+    for name in ("loss_curve_", "validation_scores_"):
+        values = getattr(est, name, None)
+        if values is not None:
+            h.update(np.asarray(values, dtype=np.float64).tobytes())
     return h.hexdigest()[:24]
 
 
