@@ -300,3 +300,39 @@ def test_the_dtype_part_fits_a_float64_dataframe_both_ways(monkeypatch):
     assert res["speedup"] == res["ms_per_epoch"]["float64"] / res["ms_per_epoch"]["float32"]
     text = format_report({**_report(), "dtype": res})
     assert "dtype=np.float32" in text and "dtype=None (float64)" in text
+
+
+def test_each_librarys_spread_is_reported_and_fastbps_is_an_aim(monkeypatch):
+    # fastbp's three timed fits take 0.5, 0.6 and 0.5 s: the slowest is
+    # 1.2x the fastest, over the 1.10 aim; scikit-learn's two, 1.0 and 1.05
+    # (after two warm-up fits each)
+    import numpy as np
+
+    times = {"fastbp": iter([0.01, 0.01, 0.5, 0.6, 0.5]),
+             "sklearn": iter([0.01, 0.01, 1.0, 1.05])}
+
+    def fake_fit(lib):
+        def fit(X, y, hidden, batch, epochs, threads, seed=0):
+            return next(times[lib]), [1.0, 0.5], None
+        return fit
+
+    monkeypatch.setattr(_train, "TRAINERS",
+                        {lib: fake_fit(lib) for lib in times})
+    monkeypatch.setattr(_train, "settle", lambda: None)
+    X = np.zeros((8, 784), np.float32)
+    y = np.zeros(8, int)
+    res = _train.run_case("784-1024-1024-b256", X, y, threads=1,
+                          libs=["fastbp", "sklearn"], repeats=2, quick=True,
+                          log=lambda m: None, min_fastbp_fits=3)
+    assert res["libs"]["fastbp"]["spread"] == pytest.approx(1.2)
+    assert res["libs"]["sklearn"]["spread"] == pytest.approx(1.05)
+    checks = _train.check_targets(res)
+    assert checks["spread"] == (pytest.approx(1.2), 1.10, False)
+    res["gflop_per_epoch"] = 57.0
+    text = format_report(_report(res))
+    assert "784-1024-1024-10, batch 256: fastbp 1.20 (3 fits), sklearn 1.05 (2 fits)" in text
+    assert "784-1024-1024-b256: spread<=1.1 (got 1.20)" in text
+    # fewer than three fits of fastbp: no aim
+    del res["checks"]
+    res["libs"]["fastbp"]["fits"] = 2
+    assert "spread" not in _train.check_targets(res)

@@ -19,6 +19,10 @@ from fastbp._core import _kernels
 # columns: shapes on both sides of each edge.
 SHAPES = [(1, 32, 8), (7, 33, 9), (8, 32, 256), (9, 63, 257), (17, 95, 300),
           (256, 512, 784), (257, 2049, 40), (300, 40, 513), (3, 1000, 17)]
+# Narrower than a tile (one or two masked vectors a row, no packing), on
+# both sides of a vector's width and of a KC block, and k under 8 (BLAS).
+NARROW = [(32, 10, 100), (100, 10, 32), (9, 17, 300), (13, 1, 8), (5, 31, 600),
+          (16, 16, 257), (7, 8, 9), (20, 7, 7), (1, 5, 64)]
 
 
 def reference(A, B, ta, tb, beta, C0):
@@ -39,7 +43,7 @@ def operands(rng, m, n, k, ta, tb, dtype, pad=0):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("ta,tb", [(False, False), (True, False),
                                    (False, True), (True, True)])
-@pytest.mark.parametrize("m,n,k", SHAPES)
+@pytest.mark.parametrize("m,n,k", SHAPES + NARROW)
 def test_product_matches_float64_numpy(m, n, k, ta, tb, dtype):
     rng = np.random.default_rng(m * 1000 + n + k)
     A, B = operands(rng, m, n, k, ta, tb, dtype, pad=3)
@@ -61,8 +65,9 @@ def test_product_matches_float64_numpy(m, n, k, ta, tb, dtype):
 def test_a_part_of_a_product_has_the_bits_it_has_in_the_whole(ta, tb, dtype):
     """Rows i0:i1 or columns j0:j1 of C computed by a call of their own equal
     the same elements of the whole product bit for bit (the layer split
-    cuts each product so). Column parts narrower than a tile (32 floats, 16
-    doubles) go to BLAS, which rounds differently (_gemm.h: a product narrower than one tile)."""
+    cuts each product so), narrow parts too (under a tile: 32 floats, 16
+    doubles) where op(B) is B; with op(B) = B^T those go to BLAS, which
+    rounds differently (_gemm.h)."""
     rng = np.random.default_rng(5)
     m, n, k = 120, 200, 600
     A, B = operands(rng, m, n, k, ta, tb, dtype)
@@ -72,7 +77,8 @@ def test_a_part_of_a_product_has_the_bits_it_has_in_the_whole(ta, tb, dtype):
         part = np.empty((i1 - i0, n), dtype)
         _kernels.matmul(A[:, i0:i1] if ta else A[i0:i1], B, part, ta, tb)
         np.testing.assert_array_equal(part, whole[i0:i1])
-    for j0, j1 in [(0, 32), (40, 72), (16, 200)]:
+    narrow = [] if tb else [(0, 10), (33, 50), (190, 200), (64, 65)]
+    for j0, j1 in [(0, 32), (40, 72), (16, 200)] + narrow:
         part = np.empty((m, j1 - j0), dtype)
         _kernels.matmul(A, B[j0:j1] if tb else B[:, j0:j1], part, ta, tb)
         np.testing.assert_array_equal(part, whole[:, j0:j1])

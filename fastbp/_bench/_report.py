@@ -6,7 +6,7 @@ from fastbp._bench._dtype import format_dtype
 from fastbp._bench._memory import format_memory
 from fastbp._bench._predict import format_predict
 from fastbp._bench._sparse import format_sparse, sparse_checks
-from fastbp._bench._train import format_training
+from fastbp._bench._train import aim_label, format_training
 
 
 def format_report(report, markdown=False):
@@ -57,7 +57,8 @@ def aim_results(report):
     out = []
     for res in report.get("cases", []):
         for what, (v, t, ok) in res.get("checks", {}).items():
-            out.append((f"{res['case']}: >={t:g}x {what[1:]}", _x(v), ok))
+            out.append((f"{res['case']}: {aim_label(what, t)}",
+                        f"{v:.2f}" if what == "spread" else _x(v), ok))
     checks = (report.get("predict") or {}).get("checks", {})
     if "one_row_us" in checks:
         v, t, ok = checks["one_row_us"]

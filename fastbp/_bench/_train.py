@@ -36,6 +36,10 @@ CASES = {
                                issue=dict(sklearn=10400, torch=5086)),
 }
 
+#: Steady times: the slowest of fastbp's timed fits of a case at most this
+#: many times the fastest (each fit after the warm-up ones, in one process).
+STEADY = 1.10
+
 #: The libraries, fastbp first; each peer has a "vs" column.
 LIBS = ("fastbp", "sklearn", "torch", "jax")
 PEERS = LIBS[1:]
@@ -246,6 +250,8 @@ def run_case(name, X, y, *, threads, libs, repeats, quick, log, peers=None,
             "fits": len(samples[lib]),
             "first_loss": curves[lib][0], "last_loss": curves[lib][-1],
         }
+        if len(samples[lib]) >= 2:
+            res["libs"][lib]["spread"] = max(samples[lib]) / min(samples[lib])
     fb = res["libs"].get("fastbp")
     for lib in PEERS:
         if fb and lib in res["libs"]:
@@ -277,6 +283,9 @@ def check_targets(res, sgemm=None):
         if t is not None and lib in libs and "fastbp" in libs:
             v = libs[lib]["fastbp_speedup"]
             checks[f"x{lib}"] = (v, t, v >= t)
+    spread = libs.get("fastbp", {}).get("spread")
+    if spread is not None and libs["fastbp"].get("fits", 0) >= 3:
+        checks["spread"] = (spread, STEADY, spread <= STEADY)
     if sgemm and "fastbp" in libs:    # for the record, not an aim
         res["sgemm_gflops"] = sgemm
         res["fastbp_sgemm_fraction"] = libs["fastbp"]["gflops"] / sgemm
@@ -284,6 +293,13 @@ def check_targets(res, sgemm=None):
             res["step_gemm_sgemm_fraction"] = res["step_gemm_gflops"] / sgemm
     res["checks"] = checks
     return checks
+
+
+def aim_label(what, target):
+    """How the aim `what` of res['checks'] reads: '>=1.5x jax', 'spread<=1.1'."""
+    if what == "spread":
+        return f"spread<={target:g}"
+    return f">={target:g}x {what[1:]}"
 
 
 def format_training(cases, table):
@@ -301,7 +317,7 @@ def format_training(cases, table):
         get = lambda lib, k: L.get(lib, {}).get(k)  # noqa: E731
         tgt, met = [], []
         for what, (v, t, ok) in res.get("checks", {}).items():
-            tgt.append(f">={t:g}x {what[1:]}")
+            tgt.append(aim_label(what, t))
             met.append("yes" if ok else "no")
         rows.append([LABELS.get(res["case"], res["case"]), str(res["rows"]),
                      *(fmt_ms(get(lib, "ms_per_epoch")) for lib in ran),
@@ -310,6 +326,17 @@ def format_training(cases, table):
     out.append("")
     out.append("Training, ms per epoch (lower is better):")
     out.append(table(headers, rows))
+    steady = [r for r in cases
+              if any("spread" in v for v in r["libs"].values())]
+    if steady:
+        out.append("")
+        out.append("Steadiness: the slowest of each library's timed fits over "
+                   "the fastest (they are interleaved, so a machine that "
+                   "slows down slows them all):")
+        for r in steady:
+            out.append(f"  {LABELS.get(r['case'], r['case'])}: " + ", ".join(
+                f"{lib} {v['spread']:.2f} ({v['fits']} fits)"
+                for lib, v in r["libs"].items() if "spread" in v))
     ceil = [r for r in cases if r.get("step_gemm_ms_per_epoch")]
     if ceil:
         out.append("")

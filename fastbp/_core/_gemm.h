@@ -263,6 +263,80 @@ FB_AVX512 static void fb_kernel_##SUF(int kc, const T* Ap, const T* Bp,     \
 FB_KERNEL(float, s, __m512, 16, ps)
 FB_KERNEL(double, d, __m512d, 8, pd)
 
+/* Products narrower than one tile (n under NR) with op(B) = B, whose rows
+ * are then contiguous: no packing, an 8-row block of C (one or two
+ * vectors a row, masked past n) summed from A's values and B's rows where
+ * they lie. Each element is the sum the tiled path above gives it (one
+ * FMA chain per KC block of k, from zero, k in order, added to C block
+ * after block), so the choice of path changes no bit. A tile of 8 rows:
+ */
+#define FB_SROW(V, X, i) if (rows > i) {                                        \
+        V a_ = _mm512_set1_##X(ap[i * sa]);                                  \
+        c##i##a = _mm512_fmadd_##X(a_, ba, c##i##a);                          \
+        if (two) c##i##b = _mm512_fmadd_##X(a_, bb, c##i##b); }
+#define FB_SOUT(T, X, W, i) if (rows > i) { T* o_ = c + i * ldc;                \
+        if (add) c##i##a = _mm512_add_##X(_mm512_maskz_loadu_##X(m0, o_), c##i##a); \
+        _mm512_mask_storeu_##X(o_, m0, c##i##a);                              \
+        if (two) {                                                           \
+            if (add) c##i##b = _mm512_add_##X(_mm512_maskz_loadu_##X(m1, o_ + W), c##i##b); \
+            _mm512_mask_storeu_##X(o_ + W, m1, c##i##b); } }
+#define FB_SMALL(T, SUF, V, W, X, M)                                         \
+FB_AVX512 static inline __attribute__((always_inline)) void                 \
+fb_small_tile_##SUF(int rows, int two, int kc, const T* a, ptrdiff_t sa,    \
+                    ptrdiff_t sk, const T* b, ptrdiff_t ldb, M m0, M m1,     \
+                    T* c, ptrdiff_t ldc, int add) {                          \
+    V c0a = _mm512_setzero_##X(), c0b = _mm512_setzero_##X();               \
+    V c1a = _mm512_setzero_##X(), c1b = _mm512_setzero_##X();               \
+    V c2a = _mm512_setzero_##X(), c2b = _mm512_setzero_##X();               \
+    V c3a = _mm512_setzero_##X(), c3b = _mm512_setzero_##X();               \
+    V c4a = _mm512_setzero_##X(), c4b = _mm512_setzero_##X();               \
+    V c5a = _mm512_setzero_##X(), c5b = _mm512_setzero_##X();               \
+    V c6a = _mm512_setzero_##X(), c6b = _mm512_setzero_##X();               \
+    V c7a = _mm512_setzero_##X(), c7b = _mm512_setzero_##X();               \
+    V ba, bb = _mm512_setzero_##X();                                         \
+    for (int p = 0; p < kc; p++) {                                           \
+        const T* ap = a + p * sk;                                            \
+        ba = _mm512_maskz_loadu_##X(m0, b + p * ldb);                        \
+        if (two)                                                             \
+            bb = _mm512_maskz_loadu_##X(m1, b + p * ldb + W);                \
+        FB_SROW(V, X, 0) FB_SROW(V, X, 1) FB_SROW(V, X, 2) FB_SROW(V, X, 3)              \
+        FB_SROW(V, X, 4) FB_SROW(V, X, 5) FB_SROW(V, X, 6) FB_SROW(V, X, 7)              \
+    }                                                                        \
+    FB_SOUT(T, X, W, 0) FB_SOUT(T, X, W, 1) FB_SOUT(T, X, W, 2) FB_SOUT(T, X, W, 3)      \
+    FB_SOUT(T, X, W, 4) FB_SOUT(T, X, W, 5) FB_SOUT(T, X, W, 6) FB_SOUT(T, X, W, 7)      \
+}                                                                            \
+FB_AVX512 static void fb_small_##SUF(int ta, int m, int n, int k,           \
+                                     const T* A, ptrdiff_t lda, const T* B, \
+                                     ptrdiff_t ldb, int beta_one, T* C,      \
+                                     ptrdiff_t ldc) {                        \
+    M m0 = n >= W ? (M)~0u : (M)((1u << n) - 1);                             \
+    M m1 = n > W ? (M)((1u << (n - W)) - 1) : (M)0;                          \
+    ptrdiff_t sa = ta ? 1 : lda, sk = ta ? lda : 1;                          \
+    for (int pc = 0; pc < k; pc += FB_KC) {                                  \
+        int kc = k - pc < FB_KC ? k - pc : FB_KC, i = 0;                     \
+        int add = pc > 0 || beta_one;                                        \
+        const T* a = A + pc * sk;                                            \
+        const T* b = B + pc * ldb;                                           \
+        /* (constant rows and widths: each call is its own unrolled code) */\
+        for (; i + FB_MR <= m; i += FB_MR)                                   \
+            if (n > W)                                                       \
+                fb_small_tile_##SUF(FB_MR, 1, kc, a + i * sa, sa, sk, b, ldb,\
+                                    m0, m1, C + i * ldc, ldc, add);          \
+            else                                                             \
+                fb_small_tile_##SUF(FB_MR, 0, kc, a + i * sa, sa, sk, b, ldb,\
+                                    m0, m1, C + i * ldc, ldc, add);          \
+        for (; i < m; i++)                                                   \
+            if (n > W)                                                       \
+                fb_small_tile_##SUF(1, 1, kc, a + i * sa, sa, sk, b, ldb,    \
+                                    m0, m1, C + i * ldc, ldc, add);          \
+            else                                                             \
+                fb_small_tile_##SUF(1, 0, kc, a + i * sa, sa, sk, b, ldb,    \
+                                    m0, m1, C + i * ldc, ldc, add);          \
+    }                                                                        \
+}
+FB_SMALL(float, s, __m512, 16, ps, __mmask16)
+FB_SMALL(double, d, __m512d, 8, pd, __mmask8)
+
 /* Row-major C (m x n) = op(A) (m x k) op(B) (k x n) + beta C for beta 0
  * (C not read) or 1; lda, ldb, ldc are the row strides as stored. Returns
  * 0 without touching C where BLAS is to compute it (see the top). */
@@ -274,9 +348,13 @@ static int fastbp_##SUF##gemm(int ta, int tb, int m, int n, int k,          \
     T* Ap;                                                                   \
     T* Bp;                                                                   \
     int jc, pc, ic, jr, ir, i, j;                                            \
-    if (n < NR || k < FB_MIN_K || m <= 0 || !(beta == 0 || beta == 1)        \
-            || !fastbp_gemm_enabled())                                       \
+    if (k < FB_MIN_K || m <= 0 || !(beta == 0 || beta == 1)                  \
+            || !fastbp_gemm_enabled() || (n < NR && tb))                      \
         return 0;                                                            \
+    if (n < NR) {                                                            \
+        fb_small_##SUF(ta, m, n, k, A, lda, B, ldb, beta != 0, C, ldc);       \
+        return 1;                                                            \
+    }                                                                        \
     Ap = (T*)fb_buffers();                                                   \
     if (Ap == NULL)                                                          \
         return 0;                                                            \
