@@ -25,9 +25,9 @@
  *
  * fastbp_sgemm and fastbp_dgemm return 0, and the caller calls BLAS, where
  * the CPU has no AVX-512F, the compiler cannot target it, FASTBP_GEMM=blas
- * is set (read once, at the first product), the product is narrower than
- * one tile (n or k under the limits below, where BLAS is faster), or the
- * packing buffers cannot be allocated. */
+ * is set (read once, at the first product), k is under FB_MIN_K or the
+ * product is narrower than one tile with op(B) = B^T (where BLAS is
+ * faster), or the packing buffers cannot be allocated. */
 #ifndef FASTBP_GEMM_H
 #define FASTBP_GEMM_H
 
@@ -263,10 +263,12 @@ FB_AVX512 static void fb_kernel_##SUF(int kc, const T* Ap, const T* Bp,     \
 FB_KERNEL(float, s, __m512, 16, ps)
 FB_KERNEL(double, d, __m512d, 8, pd)
 
-/* Products narrower than one tile (n under NR) with op(B) = B, whose rows
- * are then contiguous: no packing, an 8-row block of C (one or two
- * vectors a row, masked past n) summed from A's values and B's rows where
- * they lie. Each element is the sum the tiled path above gives it (one
+/* Products narrower than one tile (n under NR), and the columns past the
+ * last whole tile of a wider one, where op(B) = B, whose rows are then
+ * contiguous: no packing, an 8-row block of C (one or two vectors a row,
+ * masked past n) summed from A's values and B's rows where they lie
+ * (digits' 10-wide output layer and the last 4 of its 100 hidden units:
+ * packed, a padded 32-wide tile cost more than OpenBLAS's call). Each element is the sum the tiled path above gives it (one
  * FMA chain per KC block of k, from zero, k in order, added to C block
  * after block), so the choice of path changes no bit. A tile of 8 rows:
  */
@@ -351,9 +353,13 @@ static int fastbp_##SUF##gemm(int ta, int tb, int m, int n, int k,          \
     if (k < FB_MIN_K || m <= 0 || !(beta == 0 || beta == 1)                  \
             || !fastbp_gemm_enabled() || (n < NR && tb))                      \
         return 0;                                                            \
-    if (n < NR) {                                                            \
-        fb_small_##SUF(ta, m, n, k, A, lda, B, ldb, beta != 0, C, ldc);       \
-        return 1;                                                            \
+    if (!tb && n % NR != 0) {                                                \
+        /* the columns past the last whole tile, unpacked (the same sums) */ \
+        fb_small_##SUF(ta, m, n % NR, k, A, lda, B + (n - n % NR), ldb,       \
+                       beta != 0, C + (n - n % NR), ldc);                    \
+        n -= n % NR;                                                         \
+        if (n == 0)                                                          \
+            return 1;                                                        \
     }                                                                        \
     Ap = (T*)fb_buffers();                                                   \
     if (Ap == NULL)                                                          \
