@@ -226,12 +226,8 @@ FB_AVX512 static void fb_pack_b_##SUF(int trans, const T* B, ptrdiff_t ldb, \
 FB_PACKERS(float, s, FB_NR_S, FB_COPY32_S)
 FB_PACKERS(double, d, FB_NR_D, FB_COPY16_D)
 
-/* The MR x NR tile at C (row stride ldc) = (add ? C : 0) + the product of
- * an A panel (kc x MR) and a B panel (kc x NR): one FMA chain per element,
- * k in order. V is the vector type, W its lanes, X the intrinsics' suffix. */
-#define FB_KERNEL(T, SUF, V, W, X)                                           \
-FB_AVX512 static void fb_kernel_##SUF(int kc, const T* Ap, const T* Bp,     \
-                                      T* C, ptrdiff_t ldc, int add) {        \
+/* The 16 accumulators of an 8-row tile, two vectors a row, zeroed. */
+#define FB_ZERO_TILE(V, X)                                                   \
     V c0a = _mm512_setzero_##X(), c0b = _mm512_setzero_##X();               \
     V c1a = _mm512_setzero_##X(), c1b = _mm512_setzero_##X();               \
     V c2a = _mm512_setzero_##X(), c2b = _mm512_setzero_##X();               \
@@ -239,7 +235,15 @@ FB_AVX512 static void fb_kernel_##SUF(int kc, const T* Ap, const T* Bp,     \
     V c4a = _mm512_setzero_##X(), c4b = _mm512_setzero_##X();               \
     V c5a = _mm512_setzero_##X(), c5b = _mm512_setzero_##X();               \
     V c6a = _mm512_setzero_##X(), c6b = _mm512_setzero_##X();               \
-    V c7a = _mm512_setzero_##X(), c7b = _mm512_setzero_##X();               \
+    V c7a = _mm512_setzero_##X(), c7b = _mm512_setzero_##X();
+
+/* The MR x NR tile at C (row stride ldc) = (add ? C : 0) + the product of
+ * an A panel (kc x MR) and a B panel (kc x NR): one FMA chain per element,
+ * k in order. V is the vector type, W its lanes, X the intrinsics' suffix. */
+#define FB_KERNEL(T, SUF, V, W, X)                                           \
+FB_AVX512 static void fb_kernel_##SUF(int kc, const T* Ap, const T* Bp,     \
+                                      T* C, ptrdiff_t ldc, int add) {        \
+    FB_ZERO_TILE(V, X)                                                       \
     V ba, bb, a;                                                             \
     for (int k = 0; k < kc; k++) {                                           \
         ba = _mm512_load_##X(Bp);                                            \
@@ -287,14 +291,7 @@ FB_AVX512 static inline __attribute__((always_inline)) void                 \
 fb_small_tile_##SUF(int rows, int two, int kc, const T* a, ptrdiff_t sa,    \
                     ptrdiff_t sk, const T* b, ptrdiff_t ldb, M m0, M m1,     \
                     T* c, ptrdiff_t ldc, int add) {                          \
-    V c0a = _mm512_setzero_##X(), c0b = _mm512_setzero_##X();               \
-    V c1a = _mm512_setzero_##X(), c1b = _mm512_setzero_##X();               \
-    V c2a = _mm512_setzero_##X(), c2b = _mm512_setzero_##X();               \
-    V c3a = _mm512_setzero_##X(), c3b = _mm512_setzero_##X();               \
-    V c4a = _mm512_setzero_##X(), c4b = _mm512_setzero_##X();               \
-    V c5a = _mm512_setzero_##X(), c5b = _mm512_setzero_##X();               \
-    V c6a = _mm512_setzero_##X(), c6b = _mm512_setzero_##X();               \
-    V c7a = _mm512_setzero_##X(), c7b = _mm512_setzero_##X();               \
+    FB_ZERO_TILE(V, X)                                                       \
     V ba, bb = _mm512_setzero_##X();                                         \
     for (int p = 0; p < kc; p++) {                                           \
         const T* ap = a + p * sk;                                            \
