@@ -272,19 +272,22 @@ FB_KERNEL(double, d, __m512d, 8, pd)
  * contiguous: no packing, an 8-row block of C (one or two vectors a row,
  * masked past n) summed from A's values and B's rows where they lie
  * (digits' 10-wide output layer and the last 4 of its 100 hidden units:
- * packed, a padded 32-wide tile cost more than OpenBLAS's call). Each element is the sum the tiled path above gives it (one
- * FMA chain per KC block of k, from zero, k in order, added to C block
- * after block), so the choice of path changes no bit. A tile of 8 rows:
- */
-#define FB_SROW(V, X, i) if (rows > i) {                                        \
+ * packed, a padded 32-wide tile cost more than OpenBLAS's call). Each
+ * element is the sum the tiled path above gives it (one FMA chain per KC
+ * block of k, from zero, k in order, added to C block after block), so
+ * the choice of path changes no bit. A tile of 8 rows: */
+#define FB_SROW(V, X, i) if (rows > i) {                                     \
         V a_ = _mm512_set1_##X(ap[i * sa]);                                  \
-        c##i##a = _mm512_fmadd_##X(a_, ba, c##i##a);                          \
+        c##i##a = _mm512_fmadd_##X(a_, ba, c##i##a);                         \
         if (two) c##i##b = _mm512_fmadd_##X(a_, bb, c##i##b); }
-#define FB_SOUT(T, X, W, i) if (rows > i) { T* o_ = c + i * ldc;                \
-        if (add) c##i##a = _mm512_add_##X(_mm512_maskz_loadu_##X(m0, o_), c##i##a); \
-        _mm512_mask_storeu_##X(o_, m0, c##i##a);                              \
+#define FB_SOUT(T, X, W, i) if (rows > i) { T* o_ = c + i * ldc;             \
+        if (add)                                                             \
+            c##i##a = _mm512_add_##X(_mm512_maskz_loadu_##X(m0, o_), c##i##a); \
+        _mm512_mask_storeu_##X(o_, m0, c##i##a);                             \
         if (two) {                                                           \
-            if (add) c##i##b = _mm512_add_##X(_mm512_maskz_loadu_##X(m1, o_ + W), c##i##b); \
+            if (add)                                                         \
+                c##i##b = _mm512_add_##X(_mm512_maskz_loadu_##X(m1, o_ + W), \
+                                         c##i##b);                           \
             _mm512_mask_storeu_##X(o_ + W, m1, c##i##b); } }
 #define FB_SMALL(T, SUF, V, W, X, M)                                         \
 FB_AVX512 static inline __attribute__((always_inline)) void                 \
@@ -298,11 +301,12 @@ fb_small_tile_##SUF(int rows, int two, int kc, const T* a, ptrdiff_t sa,    \
         ba = _mm512_maskz_loadu_##X(m0, b + p * ldb);                        \
         if (two)                                                             \
             bb = _mm512_maskz_loadu_##X(m1, b + p * ldb + W);                \
-        FB_SROW(V, X, 0) FB_SROW(V, X, 1) FB_SROW(V, X, 2) FB_SROW(V, X, 3)              \
-        FB_SROW(V, X, 4) FB_SROW(V, X, 5) FB_SROW(V, X, 6) FB_SROW(V, X, 7)              \
+        FB_SROW(V, X, 0) FB_SROW(V, X, 1) FB_SROW(V, X, 2) FB_SROW(V, X, 3)  \
+        FB_SROW(V, X, 4) FB_SROW(V, X, 5) FB_SROW(V, X, 6) FB_SROW(V, X, 7)  \
     }                                                                        \
-    FB_SOUT(T, X, W, 0) FB_SOUT(T, X, W, 1) FB_SOUT(T, X, W, 2) FB_SOUT(T, X, W, 3)      \
-    FB_SOUT(T, X, W, 4) FB_SOUT(T, X, W, 5) FB_SOUT(T, X, W, 6) FB_SOUT(T, X, W, 7)      \
+    FB_SOUT(T, X, W, 0) FB_SOUT(T, X, W, 1) FB_SOUT(T, X, W, 2)              \
+    FB_SOUT(T, X, W, 3) FB_SOUT(T, X, W, 4) FB_SOUT(T, X, W, 5)              \
+    FB_SOUT(T, X, W, 6) FB_SOUT(T, X, W, 7)                                  \
 }                                                                            \
 FB_AVX512 static void fb_small_##SUF(int ta, int m, int n, int k,           \
                                      const T* A, ptrdiff_t lda, const T* B, \
@@ -350,6 +354,10 @@ static int fastbp_##SUF##gemm(int ta, int tb, int m, int n, int k,          \
     if (k < FB_MIN_K || m <= 0 || !(beta == 0 || beta == 1)                  \
             || !fastbp_gemm_enabled() || (n < NR && tb))                      \
         return 0;                                                            \
+    /* (the buffers first: once C is partly written, BLAS cannot take over) */\
+    Ap = n >= NR ? (T*)fb_buffers() : NULL;                                  \
+    if (n >= NR && Ap == NULL)                                               \
+        return 0;                                                            \
     if (!tb && n % NR != 0) {                                                \
         /* the columns past the last whole tile, unpacked (the same sums) */ \
         fb_small_##SUF(ta, m, n % NR, k, A, lda, B + (n - n % NR), ldb,       \
@@ -358,9 +366,6 @@ static int fastbp_##SUF##gemm(int ta, int tb, int m, int n, int k,          \
         if (n == 0)                                                          \
             return 1;                                                        \
     }                                                                        \
-    Ap = (T*)fb_buffers();                                                   \
-    if (Ap == NULL)                                                          \
-        return 0;                                                            \
     Bp = Ap + (size_t)FB_MC * FB_KC;                                         \
     for (jc = 0; jc < n; jc += NC) {                                         \
         int nc = n - jc < NC ? n - jc : NC;                                  \
