@@ -38,8 +38,8 @@ from libc.string cimport memset
 #
 # What a probe may cost is bounded: a probe that is clearly losing (2x
 # the incumbent, 1.4x once it has run WINDOW_S) ends after one mini-batch,
-# a probe of one thread ends as soon as it is 1.4x slower, the windows between probes grow 4x after each
-# lost probe or clear win (to 256), and
+# a probe of one thread ends as soon as it is 1.4x slower, the windows
+# between probes grow 4x after each lost probe or clear win (to 256), and
 # the next probe waits for at least QUIET_FACTOR times the seconds the lost
 # one cost, so that exploring stays a few percent of the time however slow
 # a team batch is on a loaded machine. An incumbent team that becomes 1.5x
