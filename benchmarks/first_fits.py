@@ -10,6 +10,7 @@ the median over processes of default / fixed team.
 
     python benchmarks/first_fits.py                        # 784-256-128-10, batch 128
     python benchmarks/first_fits.py --hidden 1024,1024 --batch 256
+    python benchmarks/first_fits.py --digits --hidden 100 --batch 32
 """
 import argparse
 import json
@@ -20,9 +21,9 @@ import sys
 CHILD = r"""
 import json, sys, time, warnings
 from fastbp import MLPClassifier, _solver
-from fastbp._bench._common import synthetic_data
-hidden, batch, rows, fits, fixed = json.loads(sys.argv[1])
-X, y = synthetic_data(rows, seed=0)
+from fastbp._bench._common import digits_data, synthetic_data
+hidden, batch, rows, fits, fixed, digits = json.loads(sys.argv[1])
+X, y = digits_data() if digits else synthetic_data(rows, seed=0)
 if fixed:
     make = _solver.make_trainer
     def fixed_team(*a, **k):
@@ -50,6 +51,8 @@ def main():
     ap.add_argument("--rows", type=int, default=20000)
     ap.add_argument("--fits", type=int, default=3)
     ap.add_argument("--processes", type=int, default=6)
+    ap.add_argument("--digits", action="store_true",
+                    help="scikit-learn's 1797 digits instead of synthetic rows")
     args = ap.parse_args()
     hidden = [int(v) for v in args.hidden.split(",")]
     times = {"default": [], "fixed team": []}
@@ -57,7 +60,7 @@ def main():
         for name in (("default", "fixed team") if p % 2 == 0
                      else ("fixed team", "default")):
             spec = json.dumps([hidden, args.batch, args.rows, args.fits,
-                               name == "fixed team"])
+                               name == "fixed team", args.digits])
             res = subprocess.run([sys.executable, "-c", CHILD, spec],
                                  capture_output=True, text=True, check=True)
             times[name].append(json.loads(res.stdout))
