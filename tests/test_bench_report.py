@@ -332,6 +332,12 @@ def test_each_librarys_spread_is_reported_and_fastbps_is_an_aim(monkeypatch):
     text = format_report(_report(res))
     assert "784-1024-1024-10, batch 256: fastbp 1.20 (3 fits), sklearn 1.05 (2 fits)" in text
     assert "784-1024-1024-b256: spread<=1.1 (got 1.20)" in text
+    assert "mini-batches on its threads" not in text
+    # where the thread tuner ran some fits on one thread, the line says so
+    res["libs"]["fastbp"]["team_share"] = [1.0, 0.0, 0.5]
+    assert ("fastbp 1.20 (3 fits), sklearn 1.05 (2 fits); fastbp's "
+            "mini-batches on its threads, per fit: 100% 0% 50%"
+            in format_report(_report(res)))
     # fewer than three fits of fastbp: no aim
     del res["checks"]
     res["libs"]["fastbp"]["fits"] = 2

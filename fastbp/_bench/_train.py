@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 
+from fastbp._core import _tuner
 from fastbp._bench._jax import COMPILE_SECONDS, fit_jax
 from fastbp._bench._common import (
     FULL_ROWS, N_CLASSES, digits_data, fmt_ms, fmt_x, orders, settle,
@@ -218,6 +219,7 @@ def run_case(name, X, y, *, threads, libs, repeats, quick, log, peers=None,
     peers = dict(peers or {})
     samples = {lib: [] for lib in libs}
     peer_samples = {p: [] for p in peers}
+    team_share = []     # per fastbp fit: its mini-batches run on the threads
     curves = {lib: None for lib in libs}
 
     def measure_peers():
@@ -232,11 +234,16 @@ def run_case(name, X, y, *, threads, libs, repeats, quick, log, peers=None,
             if lib == "fastbp":
                 measure_peers()
             settle()
+            if lib == "fastbp":
+                _tuner._batch_trace()           # (cleared, untimed)
             dt, curve, _ = TRAINERS[lib](X, y, hidden, batch, epochs, threads,
                                          seed=r)
             samples[lib].append(dt / epochs)
             curves[lib] = curve
             if lib == "fastbp":
+                trace = _tuner._batch_trace()
+                if trace:
+                    team_share.append(sum(t > 1 for t, _ in trace) / len(trace))
                 measure_peers()
     if "fastbp" not in libs:
         measure_peers()
@@ -252,6 +259,8 @@ def run_case(name, X, y, *, threads, libs, repeats, quick, log, peers=None,
         }
         if len(samples[lib]) >= 2:
             res["libs"][lib]["spread"] = max(samples[lib]) / min(samples[lib])
+    if team_share and "fastbp" in res["libs"]:
+        res["libs"]["fastbp"]["team_share"] = team_share
     fb = res["libs"].get("fastbp")
     for lib in PEERS:
         if fb and lib in res["libs"]:
@@ -334,9 +343,16 @@ def format_training(cases, table):
                    "the fastest (they are interleaved, so a machine that "
                    "slows down slows them all):")
         for r in steady:
-            out.append(f"  {LABELS.get(r['case'], r['case'])}: " + ", ".join(
+            line = f"  {LABELS.get(r['case'], r['case'])}: " + ", ".join(
                 f"{lib} {v['spread']:.2f} ({v['fits']} fits)"
-                for lib, v in r["libs"].items() if "spread" in v))
+                for lib, v in r["libs"].items() if "spread" in v)
+            share = r["libs"].get("fastbp", {}).get("team_share")
+            if share and max(share) > 0:
+                # the thread tuner's choice: one thread, where it took a
+                # stalled or loaded core for load, is slower on idle cores
+                line += ("; fastbp's mini-batches on its threads, per fit: "
+                         + " ".join(f"{v:.0%}" for v in share))
+            out.append(line)
     ceil = [r for r in cases if r.get("step_gemm_ms_per_epoch")]
     if ceil:
         out.append("")

@@ -44,10 +44,21 @@ from libc.string cimport memset
 # one cost, so that exploring stays a few percent of the time however slow
 # a team batch is on a loaded machine. An incumbent team that becomes 1.5x
 # slower than it was (the load came) is re-measured against one thread at
-# once, and no decision goes unchecked for more than MAX_GAP_S seconds of
-# training.
+# once, and, the waits after lost probes aside, no decision goes unchecked
+# for more than MAX_GAP_S seconds of training.
 cdef enum:
     N_SIZE_CLASSES = 128
+# The wait of QUIET_FACTOR times a lost probe's cost starts with the
+# second probe lost since the last win; after the first (a size's first
+# probe, or the first since the machine changed) the backoff alone (4
+# windows) is waited. One probe can meet a one-off stall that says nothing
+# of the load: right after a 60000 x 784 dataset was generated, the first
+# team batch of a fresh process took 60-64 ms against 0.5 (the other core
+# busy, most likely with the kernel's freeing of the generator's
+# temporaries; none after a 1 s pause), and the 30x wait after it kept
+# the bench's 784-256-128 fits on one thread, 1.7x slower, for 2 s of
+# training. On a loaded machine the second probe loses too: a short fit
+# pays two probes (test_tuner_probes_cost_a_bounded_share_of_the_time).
 cdef double QUIET_FACTOR = 30.0
 # A probe this many times slower than the incumbent has lost (a core is
 # taken: a time slice per barrier). A lower bound mistakes noise for load:
@@ -141,10 +152,11 @@ cdef void tuner_lost(Tuner* u, double excess) noexcept nogil:
     u.s.probing = False
     u.s.mode = 1 - u.s.mode
     u.s.switched = u.s.mode == 1
+    # (the first loss since a win waits its backoff alone: see QUIET_FACTOR)
+    u.s.quiet = QUIET_FACTOR * excess if u.s.backoff > 1 else 0
     u.s.backoff = u.s.backoff * 4 if u.s.backoff < 256 else 256
     u.s.countdown = u.s.backoff
     u.s.since = 0
-    u.s.quiet = QUIET_FACTOR * excess
     tuner_window_reset(u)
 
 
