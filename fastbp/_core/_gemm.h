@@ -168,63 +168,41 @@ FB_AVX512 static void fb_transpose_rows8_d(const double* src, ptrdiff_t lds,
             dst[k * ld + i] = src[i * lds + k];
 }
 
-/* The packing of a panel the vector paths above do not cover (a last
- * panel, short of MR rows or NR columns): one value at a time, zeros past
- * the edge. */
-#define FB_PACK_EDGE(dst, W, count, kc, value)                               \
-    for (int k_ = 0; k_ < (kc); k_++)                                        \
-        for (int w_ = 0; w_ < (W); w_++)                                     \
-            (dst)[k_ * (W) + w_] = w_ >= (count) ? 0 : (value);
-
-/* Ap[p][k][r] = opA(i0 + p*MR + r, k0 + k), zero past mc rows;
- * Bp[p][k][c] = opB(k0 + k, j0 + p*NR + c), zero past nc columns. */
-#define FB_PACKERS(T, SUF, NR, COPY_NR)                                      \
-FB_AVX512 static void fb_pack_a_##SUF(int trans, const T* A, ptrdiff_t lda, \
-                                      ptrdiff_t i0, ptrdiff_t k0, int mc,    \
-                                      int kc, T* Ap) {                       \
-    int p, np = (mc + FB_MR - 1) / FB_MR;                                    \
+/* One packer for both operands, in panels of W: P[p][k][w] = the element
+ * at row r0 + p*W + w, column k0 + k of the matrix M stands for, zero past
+ * `count` rows. M stands for op(A) (fb_pack_a, W = MR) or op(B)^T
+ * (fb_pack_b, W = NR); `across`: that matrix is M itself (row stride ld),
+ * so a panel runs across M's rows and is transposed in registers, 8 rows
+ * at a time; else it is M^T, and a panel's W values at each k are
+ * contiguous in M. */
+#define FB_PACKER(T, SUF, NAME, W)                                           \
+FB_AVX512 static void fb_pack_##NAME##_##SUF(int across, const T* M,        \
+                                           ptrdiff_t ld, ptrdiff_t r0,       \
+                                           ptrdiff_t k0, int count, int kc,  \
+                                           T* P) {                           \
+    int p, np = (count + W - 1) / W;                                         \
     for (p = 0; p < np; p++) {                                               \
-        T* dst = Ap + (size_t)p * kc * FB_MR;                                \
-        const T* a = trans ? A + k0 * lda + i0 + p * FB_MR                   \
-                           : A + (i0 + p * FB_MR) * lda + k0;                \
-        int rows = mc - p * FB_MR < FB_MR ? mc - p * FB_MR : FB_MR;          \
-        if (rows == FB_MR && !trans)                                         \
-            fb_transpose_rows8_##SUF(a, lda, kc, dst, FB_MR);                \
-        else if (rows == FB_MR)                                              \
+        T* dst = P + (size_t)p * kc * W;                                     \
+        const T* m = across ? M + (r0 + p * W) * ld + k0                     \
+                            : M + k0 * ld + r0 + p * W;                      \
+        int w = count - p * W < W ? count - p * W : W;                      \
+        if (w == W && across)                                                \
+            for (int c = 0; c < W; c += 8)                                   \
+                fb_transpose_rows8_##SUF(m + c * ld, ld, kc, dst + c, W);    \
+        else if (w == W)                                                     \
             for (int k = 0; k < kc; k++)                                     \
-                memcpy(dst + k * FB_MR, a + k * lda, FB_MR * sizeof(T));     \
-        else                                                                 \
-            FB_PACK_EDGE(dst, FB_MR, rows, kc,                               \
-                         trans ? a[k_ * lda + w_] : a[w_ * lda + k_])        \
-    }                                                                        \
-}                                                                            \
-FB_AVX512 static void fb_pack_b_##SUF(int trans, const T* B, ptrdiff_t ldb, \
-                                      ptrdiff_t k0, ptrdiff_t j0, int kc,    \
-                                      int nc, T* Bp) {                       \
-    int p, np = (nc + NR - 1) / NR;                                          \
-    for (p = 0; p < np; p++) {                                               \
-        T* dst = Bp + (size_t)p * kc * NR;                                   \
-        const T* b = trans ? B + (j0 + p * NR) * ldb + k0                    \
-                           : B + k0 * ldb + j0 + p * NR;                     \
-        int cols = nc - p * NR < NR ? nc - p * NR : NR;                      \
-        if (cols == NR && !trans)                                            \
+                memcpy(dst + k * W, m + k * ld, W * sizeof(T));              \
+        else    /* a last panel, short of W: zeros past its edge */          \
             for (int k = 0; k < kc; k++)                                     \
-                COPY_NR(dst + k * NR, b + k * ldb);                          \
-        else if (cols == NR)                                                 \
-            for (int c = 0; c < NR; c += 8)                                  \
-                fb_transpose_rows8_##SUF(b + c * ldb, ldb, kc, dst + c, NR); \
-        else                                                                 \
-            FB_PACK_EDGE(dst, NR, cols, kc,                                  \
-                         trans ? b[w_ * ldb + k_] : b[k_ * ldb + w_])        \
+                for (int c = 0; c < W; c++)                                  \
+                    dst[k * W + c] = c >= w ? 0                              \
+                        : across ? m[c * ld + k] : m[k * ld + c];            \
     }                                                                        \
 }
-
-#define FB_COPY32_S(d, s) do { _mm512_store_ps((d), _mm512_loadu_ps(s));    \
-        _mm512_store_ps((d) + 16, _mm512_loadu_ps((s) + 16)); } while (0)
-#define FB_COPY16_D(d, s) do { _mm512_store_pd((d), _mm512_loadu_pd(s));    \
-        _mm512_store_pd((d) + 8, _mm512_loadu_pd((s) + 8)); } while (0)
-FB_PACKERS(float, s, FB_NR_S, FB_COPY32_S)
-FB_PACKERS(double, d, FB_NR_D, FB_COPY16_D)
+FB_PACKER(float, s, a, FB_MR)
+FB_PACKER(float, s, b, FB_NR_S)
+FB_PACKER(double, d, a, FB_MR)
+FB_PACKER(double, d, b, FB_NR_D)
 
 /* The 16 accumulators of an 8-row tile, two vectors a row, zeroed. */
 #define FB_ZERO_TILE(V, X)                                                   \
@@ -372,10 +350,10 @@ static int fastbp_##SUF##gemm(int ta, int tb, int m, int n, int k,          \
         for (pc = 0; pc < k; pc += FB_KC) {                                  \
             int kc = k - pc < FB_KC ? k - pc : FB_KC;                        \
             int add = pc > 0 || beta != 0;                                   \
-            fb_pack_b_##SUF(tb, B, ldb, pc, jc, kc, nc, Bp);                 \
+            fb_pack_b_##SUF(tb, B, ldb, jc, pc, nc, kc, Bp);                 \
             for (ic = 0; ic < m; ic += FB_MC) {                              \
                 int mc = m - ic < FB_MC ? m - ic : FB_MC;                    \
-                fb_pack_a_##SUF(ta, A, lda, ic, pc, mc, kc, Ap);             \
+                fb_pack_a_##SUF(!ta, A, lda, ic, pc, mc, kc, Ap);            \
                 for (jr = 0; jr < nc; jr += NR) {                            \
                     int nr = nc - jr < NR ? nc - jr : NR;                    \
                     const T* bp = Bp + (size_t)(jr / NR) * kc * NR;          \

@@ -130,8 +130,9 @@ def argmax_rows(Z):
 def matmul(const floating[:, :] A, const floating[:, :] B, floating[:, :] C,
            bint trans_a=False, bint trans_b=False, double beta=0):
     """C = op(A) @ op(B) + beta * C through the product every layer runs
-    (_blas.pxd's gemm: fastbp's own kernel where it runs, else BLAS). Each array's rows are contiguous; row strides may
-    exceed the row length (a view of columns)."""
+    (_blas.pxd's gemm: fastbp's own kernel where it runs, else BLAS). Each
+    array's rows are contiguous; row strides may exceed the row length (a
+    view of columns)."""
     cdef int m = C.shape[0], n = C.shape[1]
     cdef int k = A.shape[0] if trans_a else A.shape[1]
     if (A.shape[1] if trans_a else A.shape[0]) != m:
