@@ -43,7 +43,7 @@ import numpy as np
 cimport cython
 cimport numpy as cnp
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memset
@@ -60,6 +60,9 @@ from fastbp._core._optim cimport (
 )
 from fastbp._core._openmp cimport fastbp_max_threads, FASTBP_OPENMP
 from fastbp._core._fpmode cimport fastbp_fpmode, fastbp_ftz_on, fastbp_fpmode_restore
+from fastbp._core._pin cimport (
+    fb_pins, fb_pins_mine, fb_pin_note, fb_pin_owner, fb_pin_team, fb_pin_follow,
+    fb_unpin_team, fb_pinned)
 from fastbp._core._tuner cimport (
     Tuner, TunerMem, tuner_bind, tuner_init, tuner_record, tuner_team,
     trace_batch,
@@ -276,6 +279,7 @@ cdef struct Ctx:
     double alpha, scale
     bint want_sumsq
     double* part            # one partial sum per part
+    fb_pins* pins           # the master's note of its team's threads
 
 
 # Whether this process ran a parallel region of several threads (fastbp._threads
@@ -338,6 +342,7 @@ cdef void run_phase(Ctx* x, int phase, int K, int team,
     else:
         _threads_ran_c = True
         for c in prange(K, num_threads=team, schedule='dynamic', chunksize=1):
+            fb_pin_note(x.pins, threadid())
             fpw = fastbp_ftz_on()
             do_part(x, phase, c, K, tag)
             fastbp_fpmode_restore(fpw)
@@ -393,6 +398,18 @@ cdef double batch_gradient(Ctx* x, bint split, int K, int team,
 
 
 cdef int _team_warmed = 1     # threads of the largest team warmed so far
+cdef bint _pin_enabled = True   # keep a training team's workers apart (_pin.h)
+
+
+def _pinning(enabled=None):
+    """Whether training teams keep their workers off the master's CPU
+    (see _pin.h); with `enabled`, set it (for benchmarks and tests).
+    Returns the previous setting."""
+    global _pin_enabled
+    old = _pin_enabled
+    if enabled is not None:
+        _pin_enabled = bool(enabled)
+    return old
 
 
 cdef void warm_team(int team) noexcept nogil:
@@ -405,10 +422,13 @@ cdef void warm_team(int team) noexcept nogil:
     cdef int c
     cdef float fa = 0, fc = 0
     cdef double da = 0, dc = 0
+    cdef fb_pins* pins = fb_pins_mine()
     if team <= _team_warmed:
         return
     _threads_ran_c = True
+    fb_pin_owner(pins)
     for c in prange(team, num_threads=team, schedule='static', chunksize=1):
+        fb_pin_note(pins, threadid())
         gemm(False, False, 1, 1, 1, <float>1, &fa, 1, &fa, 1, <float>0, &fc, 1)
         gemm(False, False, 1, 1, 1, <double>1, &da, 1, &da, 1, <double>0, &dc, 1)
         fastbp_gemm_warm()
@@ -860,6 +880,8 @@ cdef void ctx_init(Ctx* x, Trainer tr, floating[::1] params,
     x.alpha = alpha
     x.want_sumsq = (0 if tr.opt.kind == OPT_ADAMW else alpha) != 0
     x.part = part
+    x.pins = fb_pins_mine()
+    fb_pin_owner(x.pins)
     x.n_grads = 1
 
 
@@ -885,6 +907,7 @@ cdef int _epoch(Trainer tr, Input X, const floating[:, ::1] Y,
     cdef Py_ssize_t* permp
     cdef double* part
     cdef fastbp_fpmode fpm
+    cdef bint pin_tried = False
 
     if n == 0:
         raise ValueError("no samples")
@@ -926,9 +949,24 @@ cdef int _epoch(Trainer tr, Input X, const floating[:, ::1] Y,
                 K = n_chunks_for(m, work_per_row, T, tr.min_work)
                 if K > tr.slots and not tr.split:
                     K = tr.slots
-                if K > 1 and tr.tuner.s.mode == 1:
-                    warm_team(K)    # (once per process and team size)
+                if K > 1 and (b == 0 or tr.tuner.s.mode == 1):
+                    # (once per process and team size, in its first epoch
+                    # that can use the team, as a fixed team would: a
+                    # tuner that first tries the team later charges that
+                    # fit the 5 ms of starting it, 3.5x a 2 ms fit of
+                    # digits; benchmarks/first_fits.py --digits)
+                    warm_team(K)
                 team = tuner_team(&tr.tuner, K)
+                if team > 1 and not pin_tried and _pin_enabled:
+                    # (a team's workers off the master's CPU while it
+                    # trains: see _pin.h)
+                    pin_tried = True
+                    fb_pin_team(x.pins, team)
+                elif team <= 1 < K and fb_pinned(x.pins):
+                    fb_unpin_team(x.pins)
+                    pin_tried = False
+                elif team > 1:
+                    fb_pin_follow(x.pins)
                 t0 = now()
                 x.start = start
                 x.m = m
@@ -967,6 +1005,7 @@ cdef int _epoch(Trainer tr, Input X, const floating[:, ::1] Y,
                     tr.last_check = t1
                     check_signals()
     finally:
+        fb_unpin_team(x.pins)
         net.g0_clean = False
         fastbp_fpmode_restore(fpm)
         free(part)
