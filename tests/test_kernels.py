@@ -320,3 +320,53 @@ def test_softmax_exp_gives_the_same_bits_every_way(dtype):
         b = _kernels.softmax_exp(x, in_place=True)
         c = _kernels.softmax_exp(x, one_at_a_time=True)
         assert a.tobytes() == b.tobytes() == c.tobytes()
+
+
+def _rows(dtype, m, n, seed):
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((m, n)).astype(dtype)
+    a[0, :3] = [0.0, -0.0, np.nan] if n >= 3 else a[0, :3]
+    return a
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (3, 7), (5, 16), (4, 33), (17, 100), (2, 1030)])
+def test_bias_and_relu_give_numpys_bits(dtype, shape):
+    # The passes after a forward product (compiled for the CPU's widest
+    # vectors: _elementwise.h) round as numpy's elementwise add does, and
+    # ReLU keeps a NaN (x <= 0 ? 0 : x).
+    a = _rows(dtype, *shape, seed=shape[1])
+    b = np.random.default_rng(1).standard_normal(shape[1]).astype(dtype)
+    x = a + b
+    relu, ident = a.copy(), a.copy()
+    _kernels.bias_activate_rows(_kernels.ACTIVATIONS["relu"], relu, b)
+    _kernels.bias_activate_rows(_kernels.ACTIVATIONS["identity"], ident, b)
+    np.testing.assert_array_equal(relu.view(f"u{a.itemsize}"),
+                                  np.where(x <= 0, dtype(0), x).view(f"u{a.itemsize}"))
+    np.testing.assert_array_equal(ident.view(f"u{a.itemsize}"), x.view(f"u{a.itemsize}"))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape,j0,j1", [((1, 5), 0, 5), ((7, 33), 3, 30),
+                                         ((256, 1024), 512, 1024), ((9, 17), 0, 17),
+                                         ((3, 40), 16, 16)])
+def test_column_sums_add_row_after_row(dtype, shape, j0, j1):
+    # A layer's bias gradient: each column summed from row 0 down, in the
+    # layer's dtype (numpy's row-by-row adds give the same bits); columns
+    # outside [j0, j1) untouched; zero=False adds to what is there.
+    D = np.random.default_rng(shape[0]).standard_normal(shape).astype(dtype)
+    ref = np.zeros(shape[1], dtype)
+    for row in D:
+        ref = ref + row
+    gb = np.full(shape[1], 7, dtype)
+    _kernels.column_sums_rows(D, gb, j0, j1)
+    np.testing.assert_array_equal(gb[j0:j1], ref[j0:j1])
+    assert (gb[:j0] == 7).all() and (gb[j1:] == 7).all()
+    acc = np.full(shape[1], 0.5, dtype)
+    _kernels.column_sums_rows(D, acc, j0, j1, zero=False)
+    ref = np.full(shape[1], 0.5, dtype)
+    for row in D:
+        ref = ref + row
+    np.testing.assert_array_equal(acc[j0:j1], ref[j0:j1])
+    with pytest.raises(ValueError, match="one value per column"):
+        _kernels.column_sums_rows(D, gb[:-1], 0, 1)

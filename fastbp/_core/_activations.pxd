@@ -15,6 +15,22 @@ from cython cimport floating
 from libc.math cimport exp, expf, expm1, expm1f, log1p, log1pf, tanh, tanhf
 from libc.math cimport erf, erff, fabs, fabsf, sqrt
 
+cdef extern from "_elementwise.h" nogil:
+    void fastbp_bias_relu_f(float* a, const float* b, Py_ssize_t m, Py_ssize_t n,
+                            Py_ssize_t ld)
+    void fastbp_bias_relu_d(double* a, const double* b, Py_ssize_t m, Py_ssize_t n,
+                            Py_ssize_t ld)
+    void fastbp_bias_add_f(float* a, const float* b, Py_ssize_t m, Py_ssize_t n,
+                           Py_ssize_t ld)
+    void fastbp_bias_add_d(double* a, const double* b, Py_ssize_t m, Py_ssize_t n,
+                           Py_ssize_t ld)
+    void fastbp_relu_back_f(float* delta, const float* a, Py_ssize_t n)
+    void fastbp_relu_back_d(double* delta, const double* a, Py_ssize_t n)
+    void fastbp_colsum_f(float* gb, const float* D, Py_ssize_t m, Py_ssize_t ld,
+                         Py_ssize_t j0, Py_ssize_t j1, int zero)
+    void fastbp_colsum_d(double* gb, const double* D, Py_ssize_t m, Py_ssize_t ld,
+                         Py_ssize_t j0, Py_ssize_t j1, int zero)
+
 cdef enum:
     ACT_IDENTITY = 0
     ACT_LOGISTIC = 1
@@ -142,6 +158,18 @@ cdef inline void bias_activate(int kind, floating* a, const floating* b,
     cdef Py_ssize_t i, j
     cdef floating* row
     cdef floating x
+    if z == NULL and kind == ACT_RELU:      # (_elementwise.h: wider vectors)
+        if floating is float:
+            fastbp_bias_relu_f(a, b, m, n, ld)
+        else:
+            fastbp_bias_relu_d(a, b, m, n, ld)
+        return
+    if z == NULL and kind == ACT_IDENTITY:
+        if floating is float:
+            fastbp_bias_add_f(a, b, m, n, ld)
+        else:
+            fastbp_bias_add_d(a, b, m, n, ld)
+        return
     for i in range(m):
         row = a + i * ld
         if z != NULL:
@@ -149,16 +177,21 @@ cdef inline void bias_activate(int kind, floating* a, const floating* b,
                 x = row[j] + b[j]
                 z[i * ld + j] = x
                 row[j] = activate(kind, x)
-        elif kind == ACT_RELU:
-            for j in range(n):
-                x = row[j] + b[j]
-                row[j] = 0 if x <= 0 else x
-        elif kind == ACT_IDENTITY:
-            for j in range(n):
-                row[j] = row[j] + b[j]
         else:
             for j in range(n):
                 row[j] = activate(kind, row[j] + b[j])
+
+
+cdef inline void column_sums(floating* gb, const floating* D, Py_ssize_t m,
+                             Py_ssize_t ld, Py_ssize_t j0, Py_ssize_t j1,
+                             bint zero) noexcept nogil:
+    """gb[j] (from 0 when zero, else from its value) plus the column sums
+    of D's m rows (row 0 first), for j in [j0, j1): a layer's bias
+    gradient."""
+    if floating is float:
+        fastbp_colsum_f(gb, D, m, ld, j0, j1, zero)
+    else:
+        fastbp_colsum_d(gb, D, m, ld, j0, j1, zero)
 
 
 cdef inline void mul_derivative(int kind, floating* delta, const floating* a,
@@ -168,8 +201,10 @@ cdef inline void mul_derivative(int kind, floating* delta, const floating* a,
     if kind == ACT_IDENTITY:
         return
     if kind == ACT_RELU:
-        for i in range(size):
-            delta[i] = delta[i] if a[i] > 0 else 0
+        if floating is float:
+            fastbp_relu_back_f(delta, a, size)
+        else:
+            fastbp_relu_back_d(delta, a, size)
     elif kind == ACT_GELU:
         for i in range(size):
             delta[i] = delta[i] * derivative(kind, a[i], z[i])

@@ -52,7 +52,7 @@ from cpython.exc cimport PyErr_CheckSignals
 
 from fastbp._core._blas cimport gemm, fastbp_gemm_warm
 from fastbp._core._activations cimport (
-    bias_activate, mul_derivative, ACT_IDENTITY,
+    bias_activate, column_sums, mul_derivative, ACT_IDENTITY,
 )
 from fastbp._core._optim cimport (
     OptParams, opt_init, opt_set_step, sum_squares, update, OPT_ADAM,
@@ -201,13 +201,7 @@ cdef void backward_part(const Net* net, int l, const floating* params,
         if i1 > i0:
             gemm(True, False, <int>k, <int>(i1 - i0), <int>m, <floating>1,
                  prev, <int>k, D + i0, <int>n, <floating>0, gW + i0, <int>n)
-    i0 = cut(n, c, T, 16)
-    i1 = cut(n, c + 1, T, 16)
-    for j in range(i0, i1):
-        gb[j] = 0
-    for i in range(m):
-        for j in range(i0, i1):
-            gb[j] = gb[j] + D[i * n + j]
+    column_sums(gb, D, m, n, cut(n, c, T, 16), cut(n, c + 1, T, 16), True)
     if l == 0:
         return
     a = ws + net.a_off[l - 1]
@@ -959,9 +953,9 @@ cdef int _epoch(Trainer tr, Input X, const floating[:, ::1] Y,
                 team = tuner_team(&tr.tuner, K)
                 if team > 1 and not pin_tried and _pin_enabled:
                     # (a team's workers off the master's CPU while it
-                    # trains: see _pin.h)
-                    pin_tried = True
-                    fb_pin_team(x.pins, team)
+                    # trains: see _pin.h; tried again after a batch where
+                    # this thread's team had not run yet)
+                    pin_tried = fb_pin_team(x.pins, team) >= 0
                 elif team <= 1 < K and fb_pinned(x.pins):
                     fb_unpin_team(x.pins)
                     pin_tried = False

@@ -9,7 +9,7 @@ cimport numpy as cnp
 from cython cimport floating
 
 from fastbp._core._activations cimport (
-    activate, mul_derivative,
+    activate, bias_activate, column_sums, mul_derivative,
     ACT_IDENTITY, ACT_LOGISTIC, ACT_TANH, ACT_RELU, ACT_LEAKY_RELU, ACT_ELU,
     ACT_SOFTPLUS, ACT_GELU, OUT_IDENTITY, OUT_SOFTMAX, OUT_LOGISTIC, OUT_EXP,
 )
@@ -55,6 +55,31 @@ def activation(int kind, floating[::1] x):
     with nogil:
         for i in range(x.shape[0]):
             x[i] = activate(kind, x[i])
+
+
+def bias_activate_rows(int kind, floating[:, ::1] a, const floating[::1] b):
+    """a[i, j] = f(a[i, j] + b[j]) in place: the pass after a layer's
+    forward product."""
+    if b.shape[0] != a.shape[1]:
+        raise ValueError("b must have one value per column of a")
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        return
+    with nogil:
+        bias_activate(kind, &a[0, 0], &b[0], a.shape[0], a.shape[1], NULL,
+                      a.shape[1])
+
+
+def column_sums_rows(const floating[:, ::1] D, floating[::1] gb,
+                     Py_ssize_t j0, Py_ssize_t j1, bint zero=True):
+    """gb[j0:j1] (from 0 when zero, else from its value) plus D's column
+    sums, row 0 first: a layer's bias gradient."""
+    if gb.shape[0] != D.shape[1] or not 0 <= j0 <= j1 <= D.shape[1]:
+        raise ValueError("gb must have one value per column of D, and "
+                         "0 <= j0 <= j1 <= its columns")
+    if D.shape[0] == 0 or j0 == j1:
+        return
+    with nogil:
+        column_sums(&gb[0], &D[0, 0], D.shape[0], D.shape[1], j0, j1, zero)
 
 
 def derivative(int kind, floating[::1] delta, const floating[::1] a,

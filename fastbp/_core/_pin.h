@@ -71,7 +71,9 @@ static inline void fb_pin_owner(fb_pins* p) {
     }
 }
 
-/* Keep threads 1..team-1 off the CPU the master is on; 1 if done. */
+/* Keep threads 1..team-1 off the CPU the master is on: 1 if done, -1
+ * where a thread's id is not known yet (this master's team has not run a
+ * region of that size: try again after one), 0 where it cannot be done. */
 static int fb_pin_team(fb_pins* p, int team) {
     cpu_set_t others;
     int c, t;
@@ -79,7 +81,7 @@ static int fb_pin_team(fb_pins* p, int team) {
         return 0;
     for (t = 1; t < team; t++)
         if (p->tid[t] == 0)
-            return 0;
+            return -1;
     if (sched_getaffinity(0, sizeof(p->saved), &p->saved) != 0
             || CPU_COUNT(&p->saved) < 2)
         return 0;

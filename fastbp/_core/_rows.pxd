@@ -7,7 +7,7 @@ from libc.string cimport memcpy, memset
 
 from fastbp._core._blas cimport gemm, gemm_few_rows, SMALL_M
 from fastbp._core._activations cimport (
-    bias_activate, mul_derivative, ACT_IDENTITY, OUT_SOFTMAX,
+    bias_activate, column_sums, mul_derivative, ACT_IDENTITY, OUT_SOFTMAX,
 )
 from fastbp._core._losses cimport (
     loss_delta_row, output_activate_rows, output_delta, shift_by_max,
@@ -239,11 +239,7 @@ cdef inline double rows_pass(const Net* net, const floating* params, floating* g
             gemm(True, False, <int>k, <int>n, <int>m, <floating>1, prev, <int>k,
                  D, <int>n, beta, grad + net.w_off[l], <int>n)
         gb = grad + net.b_off[l]
-        if beta == 0:
-            memset(gb, 0, n * sizeof(floating))
-        for i in range(m):
-            for j in range(n):
-                gb[j] = gb[j] + D[i * n + j]
+        column_sums(gb, D, m, n, 0, n, beta == 0)
         if l > 0:
             gemm(False, True, <int>m, <int>k, <int>n, <floating>1, D, <int>n,
                  params + net.w_off[l], <int>n, <floating>0, Dn, <int>k)
