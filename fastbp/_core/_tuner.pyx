@@ -106,11 +106,13 @@ cdef double WINDOW_S = 0.02
 # 200 (two of 9 batches) leave most of a 5 ms window on one thread to its
 # first timed fit (20 epochs, 7 ms on the team), 1.4x the later fits at
 # 53 us a batch against 30 (test_a_small_network_explores_little_in_its_
-# first_timed_fit); on large networks three one-thread batches cost a
+# first_timed_fit), and a window of 1.5 ms kept a fresh process's second
+# and third one-epoch digits fits (2 ms) on one thread, 1.06-1.10x a fixed
+# team's (benchmarks/first_fits.py --digits); on large networks three one-thread batches cost a
 # first fit 3% (784-1024-1024 at batch 256: 12.4 ms a batch on one thread,
 # 6.4 on the team; benchmarks/first_fits.py). Later probes correct a
 # first decision that noise got wrong.)
-cdef double WINDOW_S_FIRST = 0.0015
+cdef double WINDOW_S_FIRST = 0.0005
 # The first mini-batch after the team takes over from one thread is left
 # out of the windows: it pays once for waking the team's threads, which
 # slept through the one-thread batches (0.2-1 ms on a 2-core machine, at
@@ -257,8 +259,9 @@ cdef void tuner_record(Tuner* u, double dt, double work, int K,
             u.s.probing = False
             # (a win by LOSING_LONG or more is as clear as a lost probe:
             # the loser waits as after one, instead of being measured
-            # again at once)
-            u.s.backoff = 4 if r * LOSING_LONG < u.s.rate[other] else 1
+            # again at once; so is the team's win by LOSING_ONE, the
+            # margin that ends a probe of one thread)
+            u.s.backoff = 4 if r * (LOSING_ONE if u.s.mode == 1 else LOSING_LONG) < u.s.rate[other] else 1
             u.s.countdown = u.s.backoff
             u.s.since = 0
             u.s.quiet = 0
