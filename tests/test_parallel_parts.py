@@ -109,11 +109,11 @@ def test_tuner_falls_back_to_one_thread_when_the_team_waits():
     # after the first windows nearly every batch runs on one thread, and
     # the probes of the team stay rare.
     modes = _tuner_trace(1e-6, 1e-5, 200, 5000, switch_s=400e-6)
-    # a fresh process starts on one thread (a first window of 0.5 ms, 3
+    # a fresh process starts on one thread (a first window of 1.5 ms, 8
     # batches here) and measures the team right after: one batch, lost (2.4
     # ms against 0.2: more than waking the team's threads explains)
-    assert not modes[:3].any()
-    assert modes[3:100].sum() == 1
+    assert not modes[:8].any()
+    assert modes[8:100].sum() == 1
     assert modes[100:].mean() < 0.01
 
 
@@ -212,7 +212,7 @@ def test_a_small_network_explores_little_in_its_first_timed_fit(tuner_memory):
     # scikit-learn's digits at batch 200: 55 us a batch on one thread, 40
     # on the team (1.37x, under LOSING_LONG). The bench warms up with two
     # one-epoch fits (9 batches each), then times fits of 20 epochs. The
-    # first window on one thread is 0.5 ms, and a probe of one thread ends
+    # first window on one thread is 1.5 ms, and a probe of one thread ends
     # after three batches: the first timed fit runs what is left of that
     # window on one thread, and the later fits run on the team. With a
     # first window of 5 ms and a whole window per probe, the first timed
@@ -225,7 +225,7 @@ def test_a_small_network_explores_little_in_its_first_timed_fit(tuner_memory):
     modes = np.concatenate([_tuner_trace(one, team, rows, n, key=key)
                             for n in (9, 9, 180)])
     first = int(np.argmax(modes == 1))
-    assert first * 55e-6 < 0.0005 + 55e-6
+    assert first * 55e-6 < 0.0015 + 55e-6
     assert (modes[first:] == 0).sum() <= 3
     fits = [_tuner_trace(one, team, rows, 180, key=key) for _ in range(40)]
     assert all(f.mean() > 0.98 for f in fits)      # 3 batches per probe
@@ -234,7 +234,7 @@ def test_a_small_network_explores_little_in_its_first_timed_fit(tuner_memory):
 
 def test_a_short_fit_pays_little_for_exploring_on_an_idle_machine():
     # 784-256-128 at batch 128 on this VM: 0.47 ms a team batch, 0.9 on one
-    # thread; a one-epoch fit is 157 batches. The first window (0.5 ms) runs
+    # thread; a one-epoch fit is 157 batches. The first window (1.5 ms) runs
     # on one thread; the team then wins by more than 1.4x, so one thread
     # is not measured again at once, and each later probe of one thread
     # ends on its first batch (a full 20 ms window of it cost such a fit
@@ -242,7 +242,7 @@ def test_a_short_fit_pays_little_for_exploring_on_an_idle_machine():
     rows = 128
     modes = _tuner_trace(0.9e-3 / rows, 0.47e-3 / rows, rows, 157)
     first = int(np.argmax(modes == 1))
-    assert first * 0.9e-3 < 0.0005 + 0.9e-3         # the first window
+    assert first * 0.9e-3 < 0.0015 + 0.9e-3         # the first window
     later = modes[first:]
     runs = np.diff(np.flatnonzero(np.diff(np.r_[1, later, 1]) != 0))[::2]
     assert (runs <= 1).all()                        # one-batch probes
