@@ -20,17 +20,12 @@ import sys
 
 CHILD = r"""
 import json, sys, time, warnings
-from fastbp import MLPClassifier, _solver
-from fastbp._bench._common import digits_data, synthetic_data
+from fastbp import MLPClassifier
+from fastbp._bench._common import digits_data, fix_new_teams, synthetic_data
 hidden, batch, rows, fits, fixed, digits = json.loads(sys.argv[1])
 X, y = digits_data() if digits else synthetic_data(rows, seed=0)
 if fixed:
-    make = _solver.make_trainer
-    def fixed_team(*a, **k):
-        tr = make(*a, **k)
-        tr.fix_team(True)
-        return tr
-    _solver.make_trainer = fixed_team
+    fix_new_teams()
 warnings.simplefilter("ignore")    # one epoch: ConvergenceWarning
 out = []
 for i in range(fits):

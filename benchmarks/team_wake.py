@@ -17,8 +17,8 @@ import statistics
 import time
 import warnings
 
-from fastbp import MLPClassifier, _solver
-from fastbp._bench._common import digits_data
+from fastbp import MLPClassifier
+from fastbp._bench._common import digits_data, fix_new_teams
 from fastbp._core import _backprop, _tuner
 
 
@@ -28,14 +28,7 @@ def main():
     ap.add_argument("--pause", type=float, default=0.3)
     args = ap.parse_args()
     X, y = digits_data()
-    make = _solver.make_trainer
-
-    def fixed_team(*a, **k):
-        tr = make(*a, **k)
-        tr.fix_team(True)
-        return tr
-
-    _solver.make_trainer = fixed_team
+    fix_new_teams()
     warnings.simplefilter("ignore")     # one epoch: ConvergenceWarning
     times = {True: [], False: []}
     firsts = {True: [], False: []}

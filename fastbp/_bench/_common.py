@@ -324,3 +324,24 @@ def table(headers, rows, markdown):
                               for i, (c, w) in enumerate(zip(r, widths)))
     return "\n".join([fmt(headers), fmt(["-" * w for w in widths])]
                      + [fmt(r) for r in rows])
+
+
+def fix_new_teams():
+    """Have every Trainer made from now on run its parts on all its
+    threads, the thread tuner off (the fixed team that benchmarks set the
+    default against); returns a call that undoes it."""
+    from fastbp import _solver
+
+    make = _solver.make_trainer
+
+    def fixed_team(*args, **kwargs):
+        trainer = make(*args, **kwargs)
+        trainer.fix_team(True)
+        return trainer
+
+    _solver.make_trainer = fixed_team
+
+    def undo():
+        _solver.make_trainer = make
+
+    return undo

@@ -18,9 +18,10 @@
 
 #include "_clones.h"
 
-/* a[i, j] = max-like(a[i, j] + b[j]) over an m x n block of row stride ld:
- * `x <= 0 ? 0 : x`, so that a NaN stays NaN (see _activations.pxd). */
-#define FB_BIAS_RELU(NAME, T)                                               \
+/* a[i, j] = OUT(a[i, j] + b[j]) over an m x n block of row stride ld:
+ * bias + ReLU (`x <= 0 ? 0 : x`, so that a NaN stays NaN: see
+ * _activations.pxd) and the identity layer's bias. */
+#define FB_BIAS_ROWS(NAME, T, OUT)                                          \
 FASTBP_CLONES static void NAME(T* a, const T* b, ptrdiff_t m, ptrdiff_t n,  \
                                ptrdiff_t ld) {                              \
     ptrdiff_t i, j;                                                         \
@@ -28,26 +29,14 @@ FASTBP_CLONES static void NAME(T* a, const T* b, ptrdiff_t m, ptrdiff_t n,  \
         T* restrict row = a + i * ld;                                       \
         for (j = 0; j < n; j++) {                                           \
             T x = row[j] + b[j];                                            \
-            row[j] = x <= 0 ? (T)0 : x;                                     \
+            row[j] = OUT;                                                   \
         }                                                                   \
     }                                                                       \
 }
-FB_BIAS_RELU(fastbp_bias_relu_f, float)
-FB_BIAS_RELU(fastbp_bias_relu_d, double)
-
-/* a[i, j] += b[j] over an m x n block of row stride ld. */
-#define FB_BIAS_ADD(NAME, T)                                                \
-FASTBP_CLONES static void NAME(T* a, const T* b, ptrdiff_t m, ptrdiff_t n,  \
-                               ptrdiff_t ld) {                              \
-    ptrdiff_t i, j;                                                         \
-    for (i = 0; i < m; i++) {                                               \
-        T* restrict row = a + i * ld;                                       \
-        for (j = 0; j < n; j++)                                             \
-            row[j] = row[j] + b[j];                                         \
-    }                                                                       \
-}
-FB_BIAS_ADD(fastbp_bias_add_f, float)
-FB_BIAS_ADD(fastbp_bias_add_d, double)
+FB_BIAS_ROWS(fastbp_bias_relu_f, float, x <= 0 ? 0.0f : x)
+FB_BIAS_ROWS(fastbp_bias_relu_d, double, x <= 0 ? 0.0 : x)
+FB_BIAS_ROWS(fastbp_bias_add_f, float, x)
+FB_BIAS_ROWS(fastbp_bias_add_d, double, x)
 
 /* delta[i] = a[i] > 0 ? delta[i] : 0 over n values (ReLU's derivative,
  * through the layer's output a = relu(z)). */
