@@ -109,10 +109,11 @@ cdef double WINDOW_S = 0.02
 # first_timed_fit); on large networks three one-thread batches cost a
 # first fit 3% (784-1024-1024 at batch 256: 12.4 ms a batch on one thread,
 # 6.4 on the team; benchmarks/first_fits.py). Later probes correct a
-# first decision that noise got wrong. A shorter window ends in the bench's
-# warm-up fits, where a probe of the team can meet the VM's stall of a
-# thread woken after a pause and lose: at 0.5 ms the bench ran 8 of its
-# 15 timed digits fits on one thread, waiting out the backoff.)
+# first decision that noise got wrong. A window that ends in the bench's
+# warm-up fits lets a probe of the team meet the VM's stall of a thread
+# woken after a pause and lose, and the backoff then keeps timed fits on
+# one thread: with 0.5 ms, 8 of the 15 timed digits fits in one run; with
+# 1.5 ms, 6 in one run of three (benchmarks/results/README.md).)
 cdef double WINDOW_S_FIRST = 0.0015
 # The first mini-batch after the team takes over from one thread is left
 # out of the windows: it pays once for waking the team's threads, which
