@@ -179,7 +179,7 @@ cdef void backward_part(const Net* net, int l, const floating* params,
     longer of its two sides) and db_l = column sums of D (split by columns)
     into grad, overwritten; for l > 0 also Dn (m, k) = (D @ W_l^T) *
     f'(A_{l-1}), split like the forward pass."""
-    cdef Py_ssize_t k = net.sizes[l], n = net.sizes[l + 1], i0, i1, i, j
+    cdef Py_ssize_t k = net.sizes[l], n = net.sizes[l + 1], i0, i1, i
     cdef const floating* prev = xin if l == 0 else ws + net.a_off[l - 1]
     cdef const floating* W = params + net.w_off[l]
     cdef floating* gW = grad + net.w_off[l]
@@ -416,11 +416,11 @@ cdef void warm_team(int team) noexcept nogil:
     cdef int c
     cdef float fa = 0, fc = 0
     cdef double da = 0, dc = 0
-    cdef fb_pins* pins = fb_pins_mine()
+    cdef fb_pins* pins
     if team <= _team_warmed:
         return
     _threads_ran_c = True
-    fb_pin_owner(pins)
+    pins = fb_pins_mine()
     for c in prange(team, num_threads=team, schedule='static', chunksize=1):
         fb_pin_note(pins, threadid())
         gemm(False, False, 1, 1, 1, <float>1, &fa, 1, &fa, 1, <float>0, &fc, 1)
@@ -875,7 +875,6 @@ cdef void ctx_init(Ctx* x, Trainer tr, floating[::1] params,
     x.want_sumsq = (0 if tr.opt.kind == OPT_ADAMW else alpha) != 0
     x.part = part
     x.pins = fb_pins_mine()
-    fb_pin_owner(x.pins)
     x.n_grads = 1
 
 
@@ -918,6 +917,7 @@ cdef int _epoch(Trainer tr, Input X, const floating[:, ::1] Y,
     if part == NULL:
         raise MemoryError()
     ctx_init(&x, tr, pv, s1v, s2v, alpha, part)
+    fb_pin_owner(x.pins)    # (ids a forked child inherited are dropped)
     x.grad = &Gv[0, 0]
     x.ldg = Gv.shape[1]
     x.ws = &wv[0, 0]

@@ -71,13 +71,23 @@ static inline void fb_pin_owner(fb_pins* p) {
     }
 }
 
+/* Threads 1..p->team-1 may run on the master's CPUs but c. */
+static void fb_pin_apart(fb_pins* p, int c) {
+    cpu_set_t others = p->saved;
+    int t;
+    CPU_CLR(c, &others);
+    p->cpu = c;
+    for (t = 1; t < p->team; t++)
+        (void)sched_setaffinity(p->tid[t], sizeof(others), &others);
+}
+
 /* Keep threads 1..team-1 off the CPU the master is on: 1 if done, -1
  * where a thread's id is not known yet (this master's team has not run a
- * region of that size: try again after one), 0 where it cannot be done. */
+ * region of that size: try again after one), 0 where it cannot be done.
+ * (fb_pin_owner has checked the ids are this process's.) */
 static int fb_pin_team(fb_pins* p, int team) {
-    cpu_set_t others;
     int c, t;
-    if (p->team > 0 || team < 2 || team > FB_PIN_MAX || p->pid != getpid())
+    if (p->team > 0 || team < 2 || team > FB_PIN_MAX)
         return 0;
     for (t = 1; t < team; t++)
         if (p->tid[t] == 0)
@@ -88,30 +98,20 @@ static int fb_pin_team(fb_pins* p, int team) {
     c = sched_getcpu();
     if (c < 0 || c >= CPU_SETSIZE || !CPU_ISSET(c, &p->saved))
         return 0;
-    others = p->saved;
-    CPU_CLR(c, &others);
     p->team = team;
-    p->cpu = c;
-    for (t = 1; t < team; t++)
-        (void)sched_setaffinity(p->tid[t], sizeof(others), &others);
+    fb_pin_apart(p, c);
     return 1;
 }
 
 /* Where the master has moved to another CPU (the scheduler may move it
  * while it trains), keep the workers off that one instead. */
 static inline void fb_pin_follow(fb_pins* p) {
-    cpu_set_t others;
-    int c, t;
+    int c;
     if (p->team == 0)
         return;
     c = sched_getcpu();     /* (no system call: rseq or the vDSO) */
-    if (c == p->cpu || c < 0 || c >= CPU_SETSIZE || !CPU_ISSET(c, &p->saved))
-        return;
-    others = p->saved;
-    CPU_CLR(c, &others);
-    p->cpu = c;
-    for (t = 1; t < p->team; t++)
-        (void)sched_setaffinity(p->tid[t], sizeof(others), &others);
+    if (c != p->cpu && c >= 0 && c < CPU_SETSIZE && CPU_ISSET(c, &p->saved))
+        fb_pin_apart(p, c);
 }
 
 /* Give the workers the master's mask back. */

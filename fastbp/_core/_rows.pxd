@@ -165,7 +165,7 @@ cdef inline double rows_pass(const Net* net, const floating* params, floating* g
     Returns sum over rows of sw * loss (0 when Y is NULL).
     """
     cdef int L = net.L, l
-    cdef Py_ssize_t i, j, k, n
+    cdef Py_ssize_t k, n
     cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[L]
     cdef const floating* xin
     cdef const floating* prev
