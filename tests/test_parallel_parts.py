@@ -109,11 +109,13 @@ def test_tuner_falls_back_to_one_thread_when_the_team_waits():
     # after the first windows nearly every batch runs on one thread, and
     # the probes of the team stay rare.
     modes = _tuner_trace(1e-6, 1e-5, 200, 5000, switch_s=400e-6)
-    # a fresh process starts on one thread (a first window of 1.5 ms, 8
-    # batches here) and measures the team right after: one batch, lost (2.4
-    # ms against 0.2: more than waking the team's threads explains)
-    assert not modes[:8].any()
-    assert modes[8:100].sum() == 1
+    # a fresh process starts on one thread (a first window of 3 batches)
+    # and measures the team right after: one batch, lost (2.4 ms against
+    # 0.2: more than waking the team's threads explains); a first loss is
+    # tried again after one more short window, and loses again
+    assert not modes[:3].any()
+    assert modes[3] == 1 and modes[7] == 1
+    assert modes[3:100].sum() == 2
     assert modes[100:].mean() < 0.01
 
 
@@ -267,21 +269,22 @@ def tuner_memory():
 BLANK = (0, 0, 0, 0.0, 0.0, 0.0, 0.0)
 
 
-def test_a_first_lost_probe_waits_its_backoff_alone(tuner_memory):
+def test_a_first_lost_probe_is_tried_again_after_a_short_window(tuner_memory):
     # 784-256-128 at batch 128: 0.9 ms a batch on one thread, 0.47 on the
     # team. A fresh class's first probe of the team meets a one-off 60 ms
-    # stall and loses; the next probe comes after 4 windows (not after 30x
-    # the stall's 60 ms of training) and keeps the team.
+    # stall and loses; the next probe comes after one more short window
+    # (two batches here), not after 4 windows of 20 ms nor 30x the stall's
+    # 60 ms of training, and keeps the team.
     rows = 128
     key, _ = _tuner._tuner_start(rows * 1e4, True)
     _tuner._tuner_memory([BLANK] * len(tuner_memory))
     one, team = 0.9e-3 / rows, 0.47e-3 / rows
-    modes = _tuner_trace(one, team, rows, 12, key=key, switch_s=60e-3)
-    assert modes.any() and modes[-1] == 0          # probed, lost
+    modes = _tuner_trace(one, team, rows, 3, key=key, switch_s=60e-3)
+    assert list(modes) == [0, 0, 1]                # probed, lost
     mode, backoff, _, _, quiet, _, _ = _tuner._tuner_memory()[key]
-    assert (mode, backoff, quiet) == (0, 4, 0.0)
+    assert (mode, backoff, quiet) == (0, 1, 0.0)
     modes = _tuner_trace(one, team, rows, 200, key=key)
-    assert not modes[:80].any() and modes[150:].all()
+    assert not modes[:2].any() and modes[2:].mean() > 0.98
     # a second loss since the last win waits 30x its cost
     mem = _tuner._tuner_memory()
     mem[key] = (0, 4, 1, 0.0, 0.0, one, team)

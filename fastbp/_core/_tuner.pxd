@@ -14,6 +14,8 @@ cdef struct TunerMem:
     double rate[2]          # seconds per unit of work in the last window of
                             # each mode (0: not measured)
     bint probing            # the current window measures the other mode
+    bint lost_once          # a probe lost since the last win, or since
+                            # the class started (the next loss waits)
     bint switched           # the team just took over: its first
                             # mini-batch is not timed (WAKE_S's note)
     double skip_time, skip_work     # that batch (a lost probe's cost)

@@ -50,16 +50,20 @@ from libc.string cimport memset
 cdef enum:
     N_SIZE_CLASSES = 128
 # The wait of QUIET_FACTOR times a lost probe's cost starts with the
-# second probe lost since the last win; after the first (a size's first
-# probe, or the first since the machine changed) the backoff alone (4
-# windows) is waited. One probe can meet a one-off stall that says nothing
+# second probe lost since the last win. The first loss in a class's short
+# first windows (see WINDOW_S_FIRST), or the first after a narrow win, is
+# probed again after one short window, and a first loss after a clear win
+# waits its backoff. One probe can meet a one-off stall that says nothing
 # of the load: right after a 60000 x 784 dataset was generated, the first
 # team batch of a fresh process took 60-64 ms against 0.5 (the other core
 # busy, most likely with the kernel's freeing of the generator's
 # temporaries; none after a 1 s pause), and the 30x wait after it kept
 # the bench's 784-256-128 fits on one thread, 1.7x slower, for 2 s of
-# training. On a loaded machine the second probe loses too: a short fit
-# pays two probes (test_tuner_probes_cost_a_bounded_share_of_the_time).
+# training; on scikit-learn's digits a first probe that met a woken
+# thread's stall left 6 of the bench's 15 timed fits on one thread while
+# the backoff of 4 windows ran out (run l, benchmarks/results/README.md).
+# On a loaded machine the second probe loses too: a short fit pays two
+# probes (test_tuner_probes_cost_a_bounded_share_of_the_time).
 cdef double QUIET_FACTOR = 30.0
 # A probe this many times slower than the incumbent has lost (a core is
 # taken: a time slice per barrier). A lower bound mistakes noise for load:
@@ -100,20 +104,19 @@ cdef double MAX_GAP_S = 1.0
 # tuner looks for (test_tuner_switches_only_for_a_clear_gain).
 cdef int WINDOW_BATCHES = 3
 cdef double WINDOW_S = 0.02
-# (the first windows of a size, until a probe has lost, are shorter, and
-# one mini-batch of WINDOW_S_FIRST or more is a window: on small networks
-# 20 ms is a dozen epochs, and the bench's warm-up fits of digits at batch
-# 200 (two of 9 batches) leave most of a 5 ms window on one thread to its
-# first timed fit (20 epochs, 7 ms on the team), 1.4x the later fits at
-# 53 us a batch against 30 (test_a_small_network_explores_little_in_its_
-# first_timed_fit); on large networks three one-thread batches cost a
-# first fit 3% (784-1024-1024 at batch 256: 12.4 ms a batch on one thread,
-# 6.4 on the team; benchmarks/first_fits.py). Later probes correct a
-# first decision that noise got wrong. A window that ends in the bench's
-# warm-up fits lets a probe of the team meet the VM's stall of a thread
-# woken after a pause and lose, and the backoff then keeps timed fits on
-# one thread: with 0.5 ms, 8 of the 15 timed digits fits in one run; with
-# 1.5 ms, 6 in one run of three (benchmarks/results/README.md).)
+# (the first windows of a size, until a clear win or a second lost probe,
+# are shorter: WINDOW_BATCHES mini-batches or WINDOW_S_FIRST seconds,
+# whichever comes first. On small networks 20 ms is a dozen epochs: with
+# first windows of 1.5 ms, a fresh process's second and third one-epoch
+# fits of scikit-learn's digits at batch 200 (9 batches of 55 us on one
+# thread, 40 on the team) still ran on one thread and took 1.09-1.10x a
+# fixed team's (benchmarks/first_fits.py --digits); now the first fit
+# measures both. On large networks one one-thread batch is a window: three
+# would cost a first fit 3% (784-1024-1024 at batch 256: 12.4 ms a batch
+# on one thread, 6.4 on the team). A decision this quick can be wrong:
+# later probes correct it, and a first lost probe is tried again at once,
+# for a short window ends where it may meet a stall, such as that of a
+# thread woken after a pause on this VM (see QUIET_FACTOR).)
 cdef double WINDOW_S_FIRST = 0.0015
 # The first mini-batch after the team takes over from one thread is left
 # out of the windows: it pays once for waking the team's threads, which
@@ -170,9 +173,16 @@ cdef void tuner_lost(Tuner* u, double excess) noexcept nogil:
     u.s.probing = False
     u.s.mode = 1 - u.s.mode
     u.s.switched = u.s.mode == 1
-    # (the first loss since a win waits its backoff alone: see QUIET_FACTOR)
-    u.s.quiet = QUIET_FACTOR * excess if u.s.backoff > 1 else 0
-    u.s.backoff = u.s.backoff * 4 if u.s.backoff < 256 else 256
+    # (a first loss in the short windows, a class's first or the first
+    # since a narrow win, is tried again after one short window: see
+    # QUIET_FACTOR)
+    if u.s.backoff <= 1 and not u.s.lost_once:
+        u.s.quiet = 0
+        u.s.backoff = 1
+    else:
+        u.s.quiet = QUIET_FACTOR * excess
+        u.s.backoff = u.s.backoff * 4 if u.s.backoff < 256 else 256
+    u.s.lost_once = True
     u.s.countdown = u.s.backoff
     u.s.since = 0
     tuner_window_reset(u)
@@ -243,7 +253,7 @@ cdef void tuner_record(Tuner* u, double dt, double work, int K,
     u.s.win_batches += 1
     if u.s.probing and u.s.win_time > losing_time(u, u.s.win_time, u.s.win_work):
         pass    # a probe that is clearly losing ends at once
-    elif (u.s.win_time < WINDOW_S_FIRST and u.s.win_batches < 512
+    elif (u.s.win_time < WINDOW_S_FIRST and u.s.win_batches < WINDOW_BATCHES
             if u.s.backoff <= 1 else
             u.s.win_batches < WINDOW_BATCHES
             or (u.s.win_time < WINDOW_S and u.s.win_batches < 512)):
@@ -259,6 +269,7 @@ cdef void tuner_record(Tuner* u, double dt, double work, int K,
         # measured before: keep the probe only if clearly better.
         if r < 0.95 * u.s.rate[other]:
             u.s.probing = False
+            u.s.lost_once = False
             # (a win by LOSING_LONG or more is as clear as a lost probe:
             # the loser waits as after one, instead of being measured
             # again at once; so is the team's win by LOSING_ONE, the
