@@ -351,7 +351,40 @@ def test_each_librarys_spread_is_reported_and_fastbps_is_an_aim(monkeypatch):
     assert ("fastbp 1.20 (3 fits), sklearn 1.05 (2 fits); fastbp's "
             "mini-batches on its threads, per fit: 100% 0% 50%"
             in format_report(_report(res)))
+    # and where the bench measured what a second thread gives beside each
+    # fit, so does that
+    res["peers"] = {"core_pair": {"samples": [1.9, 1.02, 1.95, 1.4]}}
+    assert ("per fit: 100% 0% 50%; two threads' throughput over one's "
+            "beside fastbp's fits 1.02-1.95, under 1.5 in 2 of 4"
+            in format_report(_report(res)))
     # fewer than three fits of fastbp: no aim
     del res["checks"]
     res["libs"]["fastbp"]["fits"] = 2
     assert "spread" not in _train.check_targets(res)
+
+
+def test_core_pair_reads_two_when_the_threads_overlap_and_one_when_not(
+        monkeypatch):
+    # core_pair times the same products on one thread and on two at once.
+    # A product that waits 2 ms (the two threads wait side by side) gives
+    # about 2; one that holds a lock for 2 ms (the threads take turns, as
+    # two hyperthreads of one core nearly do) about 1.
+    import threading
+    import time
+
+    from fastbp._bench._common import core_pair
+    from fastbp._core import _kernels
+
+    lock = threading.Lock()
+
+    def side_by_side(A, B, C, ta, tb):
+        time.sleep(0.002)
+
+    def by_turns(A, B, C, ta, tb):
+        with lock:
+            time.sleep(0.002)
+
+    monkeypatch.setattr(_kernels, "matmul", side_by_side)
+    assert core_pair(n=8, calls=10, repeats=2) == pytest.approx(2, rel=0.2)
+    monkeypatch.setattr(_kernels, "matmul", by_turns)
+    assert core_pair(n=8, calls=10, repeats=2) == pytest.approx(1, rel=0.2)

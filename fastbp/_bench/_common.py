@@ -169,6 +169,53 @@ def step_isolated_ms(sizes, batch, threads, repeats=5):
     return 1e3 * total / threads
 
 
+def core_pair(n=256, calls=24, repeats=2):
+    """Throughput of two threads over one on a product that stays in each
+    core's caches (fastbp's one-thread kernel, float32 n x n, `calls`
+    products per thread; best of `repeats`): near 2 where the two CPUs are
+    two cores, near 1 where they share one core's arithmetic units (the
+    hyperthreads of one core, as a virtual machine's host can place its two
+    vCPUs for seconds at a time). Beside each timed fit it tells which of
+    fastbp's slow fits were the host's doing: a fit that needs the second
+    core runs at most this share faster than one thread."""
+    import threading
+
+    from threadpoolctl import threadpool_limits
+
+    from fastbp._core._kernels import matmul
+
+    A = np.full((n, n), 0.5, dtype=np.float32)
+    outs = [np.empty((n, n), dtype=np.float32) for _ in range(2)]
+
+    def run(out):
+        for _ in range(calls):
+            matmul(A, A, out, False, False)
+
+    def timed(out, start, took):
+        matmul(A, A, out, False, False)     # this thread's buffers, warm
+        start.wait()
+        t0 = time.perf_counter()
+        run(out)
+        took.append(time.perf_counter() - t0)
+
+    one = two = float("inf")
+    with threadpool_limits(limits=1, user_api="blas"):
+        run(outs[0])
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            run(outs[0])
+            one = min(one, time.perf_counter() - t0)
+            start, took = threading.Barrier(2), []
+            pair = [threading.Thread(target=timed, args=(o, start, took))
+                    for o in outs]
+            for t in pair:
+                t.start()
+            for t in pair:
+                t.join()
+            two = min(two, max(took))
+    return 2 * one / two
+
+
 def settle():
     """Collect garbage, then wait SETTLE_S for the last run's threads to
     go idle: every library starts its timed run from the same state."""

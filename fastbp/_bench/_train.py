@@ -352,6 +352,14 @@ def format_training(cases, table):
                 # stalled or loaded core for load, is slower on idle cores
                 line += ("; fastbp's mini-batches on its threads, per fit: "
                          + " ".join(f"{v:.0%}" for v in share))
+            pair = r.get("peers", {}).get("core_pair", {}).get("samples")
+            if pair:
+                # (two vCPUs that share one core's arithmetic give a
+                # second thread little: see _common.core_pair)
+                line += (f"; two threads' throughput over one's beside "
+                         f"fastbp's fits {min(pair):.2f}-{max(pair):.2f}, "
+                         f"under 1.5 in {sum(p < 1.5 for p in pair)} of "
+                         f"{len(pair)}")
             out.append(line)
     ceil = [r for r in cases if r.get("step_gemm_ms_per_epoch")]
     if ceil:
