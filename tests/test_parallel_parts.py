@@ -293,6 +293,30 @@ def test_a_first_lost_probe_is_tried_again_after_a_short_window(tuner_memory):
     assert _tuner._tuner_memory()[key][4] > 30 * 0.05
 
 
+def test_a_stale_decision_is_measured_again_after_a_pause(tuner_memory):
+    # digits at batch 200 on the 2-core VM: 55 us a batch on one thread, 40
+    # on the team, but 80 on the team while the host runs both vCPUs on one
+    # core. A fresh class explores in such a stretch: the team loses twice
+    # and one thread stays, for 4 windows of 20 ms of training, 8 fits of 10
+    # ms. A fit half a second later keeps that decision; a fit 3 s later
+    # (the stretch is over) measures the team after its first batch and
+    # keeps it.
+    rows = 200
+    key, _ = _tuner._tuner_start(rows * 6 * 7510, True)
+    _tuner._tuner_memory([BLANK] * len(tuner_memory))
+    one, team, shared = 55e-6 / rows, 40e-6 / rows, 80e-6 / rows
+    modes = _tuner_trace(one, shared, rows, 30, key=key, wall=100.0)
+    assert modes.sum() > 0 and modes[-1] == 0
+    assert _tuner._tuner_memory()[key][1] == 4       # backoff: 4 windows
+    assert not _tuner_trace(one, team, rows, 180, key=key, wall=100.5).any()
+    modes = _tuner_trace(one, team, rows, 180, key=key, wall=103.5)
+    assert modes[0] == 0 and modes[1:].all()
+    # without a clock (the tests above), only seconds of training count
+    _tuner._tuner_memory([BLANK] * len(tuner_memory))
+    _tuner_trace(one, shared, rows, 30, key=key)
+    assert not _tuner_trace(one, team, rows, 180, key=key).any()
+
+
 def test_tuner_remembers_each_size_of_mini_batch_apart(tuner_memory):
     # One thread won a tiny network (digits) and the team a large one: each
     # size class keeps its own decision, and a size not seen yet starts on
@@ -319,12 +343,15 @@ def test_tuner_probes_cost_a_bounded_share_of_the_time():
     # from the second on the next waits until 30x its cost has been
     # trained, so the probes cost a few percent, not a multiple, of the
     # one-thread time (a 0.2 s run pays two probes of 20 ms).
+    # With the clock running (a stale decision is measured again every 2 s
+    # of it), a 4 s run pays two probes more.
     one, team, rows = 1e-6, 1e-4, 200
     for n, share in ((1000, 0.25), (20000, 0.05)):
-        modes = _tuner_trace(one, team, rows, n)
-        spent = rows * np.where(modes == 1, team, one).sum()
-        assert modes.sum() >= 1                 # the team was measured
-        assert spent < (1 + share) * rows * one * n
+        for wall in (0, 1.0):
+            modes = _tuner_trace(one, team, rows, n, wall=wall)
+            spent = rows * np.where(modes == 1, team, one).sum()
+            assert modes.sum() >= 1                 # the team was measured
+            assert spent < (1 + share) * rows * one * n
 
 
 def test_partial_fits_of_varying_size_keep_the_tuner_measuring(tuner_memory,

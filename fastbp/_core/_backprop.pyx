@@ -994,7 +994,7 @@ cdef int _epoch(Trainer tr, Input X, const floating[:, ::1] Y,
                 t1 = now()
                 trace_batch(team, t1 - t0)
                 tuner_record(&tr.tuner, t1 - t0, <double>m * work_per_row,
-                             K if K > 1 else nup)
+                             K if K > 1 else nup, True, t1)
                 if t1 - tr.last_check >= SIGNAL_CHECK_S:
                     tr.last_check = t1
                     check_signals()

@@ -16,6 +16,8 @@ cdef struct TunerMem:
     bint probing            # the current window measures the other mode
     bint lost_once          # a probe lost since the last win, or since
                             # the class started (the next loss waits)
+    double probed_at        # monotonic clock's seconds when the last
+                            # probe began (STALE_S)
     bint switched           # the team just took over: its first
                             # mini-batch is not timed (WAKE_S's note)
     double skip_time, skip_work     # that batch (a lost probe's cost)
@@ -44,5 +46,5 @@ cdef inline int tuner_team(const Tuner* u, int K) noexcept nogil:
 
 cdef void tuner_bind(Tuner* u, double work, bint single) noexcept nogil
 cdef void tuner_record(Tuner* u, double dt, double work, int K,
-                       bint share=*) noexcept nogil
+                       bint share=*, double wall=*) noexcept nogil
 cdef void trace_batch(int team, double seconds) noexcept nogil

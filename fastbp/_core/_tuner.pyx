@@ -18,6 +18,8 @@ The structs and the two per-batch inline helpers are in ``_tuner.pxd``; the
 functions whose names start with an underscore are hooks for tests.
 """
 
+import time
+
 import numpy as np
 
 from libc.math cimport fmax
@@ -132,6 +134,21 @@ cdef double WINDOW_S_FIRST = 0.0015
 # partial_fit) is timed, since a workload that pauses between calls pays
 # the wake-up at every call.
 cdef double WAKE_S = 0.001
+# A decision whose last probe began this many seconds ago (by the clock,
+# pauses included) is measured again at the end of the next window,
+# whatever the backoff and the wait after lost probes: those count seconds
+# of training, and a process that trains in short fits with pauses between
+# them (a search, a bench, a service) can go on for minutes on a decision
+# made when the machine was in another state. On this project's 2-core VM
+# two threads give about one thread's throughput for stretches of 0.3-3 s
+# (the host runs both vCPUs on one core: benchmarks/steadiness.py), and a
+# fresh class whose first probes fell in such a stretch ran 12 of the
+# bench's 15 timed digits fits on one thread (run n, benchmarks/results/
+# README.md), the backoff counting the 10 ms of each fit. On a loaded
+# machine a lost probe of the team costs about one time slice, so one in
+# STALE_S seconds stays under 1% of the time (test_a_stale_decision_is_
+# measured_again_after_a_pause).
+cdef double STALE_S = 2.0
 cdef TunerMem _tuner_mem[N_SIZE_CLASSES]
 
 
@@ -226,15 +243,17 @@ cdef inline double losing_time(const Tuner* u, double t, double work) noexcept n
 
 
 cdef void tuner_record(Tuner* u, double dt, double work, int K,
-                       bint share=True) noexcept nogil:
+                       bint share=True, double wall=0) noexcept nogil:
     """Account one mini-batch of `work` flops that took dt seconds; at the
     end of a window (at least WINDOW_BATCHES batches and WINDOW_S seconds;
     WINDOW_S_FIRST seconds alone while the backoff is at most 1),
     or a probe already LOSING times slower than the incumbent, LOSING_LONG
     times once it has run WINDOW_S or is a probe of one thread) choose the
-    next mode."""
+    next mode. `wall` is the monotonic clock's time at the end of the batch
+    (0: unknown, STALE_S is not applied)."""
     cdef double r, prev, window
     cdef int other
+    cdef bint stale
     if K <= 1 or u.fixed:
         return
     other = 1 - u.s.mode
@@ -251,8 +270,11 @@ cdef void tuner_record(Tuner* u, double dt, double work, int K,
     u.s.win_time += dt
     u.s.win_work += work
     u.s.win_batches += 1
+    stale = wall > 0 and not u.s.probing and wall - u.s.probed_at >= STALE_S
     if u.s.probing and u.s.win_time > losing_time(u, u.s.win_time, u.s.win_work):
         pass    # a probe that is clearly losing ends at once
+    elif stale:
+        pass    # (so does the incumbent's window, when its last probe is stale)
     elif (u.s.win_time < WINDOW_S_FIRST and u.s.win_batches < WINDOW_BATCHES
             if u.s.backoff <= 1 else
             u.s.win_batches < WINDOW_BATCHES
@@ -288,11 +310,14 @@ cdef void tuner_record(Tuner* u, double dt, double work, int K,
         if (u.s.backoff == 0
                 or (u.s.mode == 1 and prev > 0 and r > SLOWED * prev)
                 or (u.s.since >= u.s.quiet
-                    and (u.s.countdown <= 1 or u.s.since >= MAX_GAP_S))):
+                    and (u.s.countdown <= 1 or u.s.since >= MAX_GAP_S))
+                or stale):
             # probe the other mode: the first time (explore), when the team
-            # slowed down, or when its turn came
+            # slowed down, when its turn came, or when the last probe is
+            # stale
             u.s.mode = other
             u.s.probing = True
+            u.s.probed_at = wall
             u.s.switched = other == 1
             u.s.skip_time = 0
             u.s.skip_work = 0
@@ -337,7 +362,7 @@ def forward_record(int n_threads, double work, bint single, double seconds):
     e = fwd_entry(work, single)
     tuner_init(&u, False)
     u.s = e[0]
-    tuner_record(&u, seconds, work, n_threads, False)
+    tuner_record(&u, seconds, work, n_threads, False, time.monotonic())
     e[0] = u.s
 
 
@@ -378,14 +403,16 @@ def _tuner_start(double work, bint single=True):
 
 def _tuner_trace(double s_per_row_one, double s_per_row_team,
                  Py_ssize_t rows, Py_ssize_t n_batches, int K=2, *, int key=-1,
-                 double switch_s=0):
+                 double switch_s=0, double wall=0):
     """The modes (1: team, 0: one thread) a tuner picks for n_batches
     mini-batches of `rows` rows that take the given seconds per row in each
     mode, the first batch after a change to the team `switch_s` seconds
     more (waking its threads) (for tests of the tuner's policy): in a
     fresh process, leaving the
     process-wide state alone, or (key >= 0) starting from and updating that
-    size class of the process-wide memory."""
+    size class of the process-wide memory. With `wall` > 0 the batches run
+    back to back from that time on a clock (seconds) the tuner sees;
+    without, the tuner sees no clock."""
     cdef Tuner u
     cdef Py_ssize_t b
     cdef int last
@@ -404,5 +431,7 @@ def _tuner_trace(double s_per_row_one, double s_per_row_team,
         if u.s.mode == 1 and last == 0:
             dt += switch_s
         last = u.s.mode
-        tuner_record(&u, dt, rows, K, key >= 0)
+        if wall > 0:
+            wall += dt
+        tuner_record(&u, dt, rows, K, key >= 0, wall)
     return modes
