@@ -48,14 +48,14 @@ from libc.string cimport memset
 # a team batch is on a loaded machine. An incumbent team that becomes 1.5x
 # slower than it was (the load came) is re-measured against one thread at
 # once, and, the waits after lost probes aside, no decision goes unchecked
-# for more than MAX_GAP_S seconds of training.
+# for more than MAX_GAP_S seconds of training, nor, waits included, for
+# more than STALE_S seconds by the clock.
 cdef enum:
     N_SIZE_CLASSES = 128
-# The wait of QUIET_FACTOR times a lost probe's cost starts with the
-# second probe lost since the last win. The first loss in a class's short
-# first windows (see WINDOW_S_FIRST), or the first after a narrow win, is
-# probed again after one short window, and a first loss after a clear win
-# waits its backoff. One probe can meet a one-off stall that says nothing
+# Every lost probe waits QUIET_FACTOR times its cost, but the first loss
+# in a class's short windows (its first windows, see WINDOW_S_FIRST, or
+# those after a narrow win), which is probed again after one more short
+# window. One probe can meet a one-off stall that says nothing
 # of the load: right after a 60000 x 784 dataset was generated, the first
 # team batch of a fresh process took 60-64 ms against 0.5 (the other core
 # busy, most likely with the kernel's freeing of the generator's
@@ -116,9 +116,10 @@ cdef double WINDOW_S = 0.02
 # measures both. On large networks one one-thread batch is a window: three
 # would cost a first fit 3% (784-1024-1024 at batch 256: 12.4 ms a batch
 # on one thread, 6.4 on the team). A decision this quick can be wrong:
-# later probes correct it, and a first lost probe is tried again at once,
-# for a short window ends where it may meet a stall, such as that of a
-# thread woken after a pause on this VM (see QUIET_FACTOR).)
+# later probes correct it, and a first lost probe is tried again after
+# one more short window, for a short window ends where it may meet a
+# stall, such as that of a thread woken after a pause on this VM (see
+# QUIET_FACTOR).)
 cdef double WINDOW_S_FIRST = 0.0015
 # The first mini-batch after the team takes over from one thread is left
 # out of the windows: it pays once for waking the team's threads, which
@@ -135,7 +136,7 @@ cdef double WINDOW_S_FIRST = 0.0015
 # the wake-up at every call.
 cdef double WAKE_S = 0.001
 # A decision whose last probe began this many seconds ago (by the clock,
-# pauses included) is measured again at the end of the next window,
+# pauses included) is measured again from the next mini-batch on,
 # whatever the backoff and the wait after lost probes: those count seconds
 # of training, and a process that trains in short fits with pauses between
 # them (a search, a bench, a service) can go on for minutes on a decision
@@ -246,7 +247,8 @@ cdef void tuner_record(Tuner* u, double dt, double work, int K,
                        bint share=True, double wall=0) noexcept nogil:
     """Account one mini-batch of `work` flops that took dt seconds; at the
     end of a window (at least WINDOW_BATCHES batches and WINDOW_S seconds;
-    WINDOW_S_FIRST seconds alone while the backoff is at most 1),
+    while the backoff is at most 1, WINDOW_BATCHES batches or WINDOW_S_FIRST
+    seconds, whichever comes first; at once where the last probe is stale),
     or a probe already LOSING times slower than the incumbent, LOSING_LONG
     times once it has run WINDOW_S or is a probe of one thread) choose the
     next mode. `wall` is the monotonic clock's time at the end of the batch
