@@ -11,10 +11,10 @@ mini-batch time and the threads that ran its mini-batches (from the
 tuner's trace). Where one thread is steady while the team's mini-batches
 take different times from fit to fit, the spread is the second core's (a
 virtual machine's second vCPU shared or stalled on its host), not
-fastbp's loop. After each round it prints what a second thread gives on
+fastbp's loop. Each round ends by timing what a second thread gives on
 in-cache products at that moment (fastbp._bench._common.core_pair: about
 2 on two free cores, about 1 where the host runs both vCPUs on one
-core's hyperthreads).
+core's hyperthreads), printed beside that round's default fit.
 """
 import argparse
 import statistics
@@ -60,12 +60,11 @@ def main():
             time.sleep(0.3)
             ms, trace = fit(settings[name], r)
             times[name].append(ms)
-            if name == "default" and trace:
+            if name == "default":
                 team = sum(1 for t, _ in trace if t > 1)
-                mean_us = 1e6 * sum(d for _, d in trace) / len(trace)
+                mean_us = 1e6 * sum(d for _, d in trace) / max(1, len(trace))
                 batches.append(f"{mean_us:.0f} us ({team}/{len(trace)} on the team)")
-        if batches:
-            batches[-1] += f" [two threads / one: {core_pair():.2f}]"
+        batches[-1] += f" [two threads / one: {core_pair():.2f}]"
     for name, v in times.items():
         print(f"{name:10s}: median {statistics.median(v):.3f} ms/epoch, spread "
               f"{max(v) / min(v):.2f}; " + " ".join(f"{x:.3g}" for x in v))

@@ -16,8 +16,10 @@ cdef struct TunerMem:
     bint probing            # the current window measures the other mode
     bint lost_once          # a probe lost since the last win, or since
                             # the class started (the next loss waits)
-    double probed_at        # monotonic clock's seconds when the last
-                            # probe began (STALE_S)
+    double decided_at       # the monotonic clock's seconds when the last
+                            # probe ended (0: none; STALE_S)
+    bint refresh            # the incumbent's window was restarted, the
+                            # decision being stale: a probe follows it
     bint switched           # the team just took over: its first
                             # mini-batch is not timed (WAKE_S's note)
     double skip_time, skip_work     # that batch (a lost probe's cost)

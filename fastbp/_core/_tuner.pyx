@@ -44,17 +44,18 @@ from libc.string cimport memset
 # three mini-batches), the windows
 # between probes grow 4x after each lost probe or clear win (to 256), and
 # the next probe waits for at least QUIET_FACTOR times the seconds the lost
-# one cost, so that exploring stays a few percent of the time however slow
-# a team batch is on a loaded machine. An incumbent team that becomes 1.5x
+# one cost (a class's first loss in its short windows aside), so that
+# exploring stays a few percent of the time however slow a team batch is
+# on a loaded machine. An incumbent team that becomes 1.5x
 # slower than it was (the load came) is re-measured against one thread at
 # once, and, the waits after lost probes aside, no decision goes unchecked
-# for more than MAX_GAP_S seconds of training, nor, waits included, for
-# more than STALE_S seconds by the clock.
+# for more than MAX_GAP_S seconds of training, nor, after a pause, for
+# more than STALE_S seconds by the clock (or the wait, where longer).
 cdef enum:
     N_SIZE_CLASSES = 128
-# Every lost probe waits QUIET_FACTOR times its cost, but the first loss
-# in a class's short windows (its first windows, see WINDOW_S_FIRST, or
-# those after a narrow win), which is probed again after one more short
+# Every lost probe waits QUIET_FACTOR times its cost, except the first
+# loss in a class's short windows (its first windows, see WINDOW_S_FIRST,
+# or those after a narrow win), which is tried again after one more short
 # window. One probe can meet a one-off stall that says nothing
 # of the load: right after a 60000 x 784 dataset was generated, the first
 # team batch of a fresh process took 60-64 ms against 0.5 (the other core
@@ -112,8 +113,8 @@ cdef double WINDOW_S = 0.02
 # first windows of 1.5 ms, a fresh process's second and third one-epoch
 # fits of scikit-learn's digits at batch 200 (9 batches of 55 us on one
 # thread, 40 on the team) still ran on one thread and took 1.09-1.10x a
-# fixed team's (benchmarks/first_fits.py --digits); now the first fit
-# measures both. On large networks one one-thread batch is a window: three
+# fixed team's (benchmarks/first_fits.py --digits); windows of three
+# batches let the first fit measure both. On large networks one one-thread batch is a window: three
 # would cost a first fit 3% (784-1024-1024 at batch 256: 12.4 ms a batch
 # on one thread, 6.4 on the team). A decision this quick can be wrong:
 # later probes correct it, and a first lost probe is tried again after
@@ -135,20 +136,23 @@ cdef double WINDOW_S_FIRST = 0.0015
 # partial_fit) is timed, since a workload that pauses between calls pays
 # the wake-up at every call.
 cdef double WAKE_S = 0.001
-# A decision whose last probe began this many seconds ago (by the clock,
-# pauses included) is measured again from the next mini-batch on,
-# whatever the backoff and the wait after lost probes: those count seconds
-# of training, and a process that trains in short fits with pauses between
-# them (a search, a bench, a service) can go on for minutes on a decision
-# made when the machine was in another state. On this project's 2-core VM
-# two threads give about one thread's throughput for stretches of 0.3-3 s
-# (the host runs both vCPUs on one core: benchmarks/steadiness.py), and a
-# fresh class whose first probes fell in such a stretch ran 12 of the
-# bench's 15 timed digits fits on one thread (run n, benchmarks/results/
-# README.md), the backoff counting the 10 ms of each fit. On a loaded
-# machine a lost probe of the team costs about one time slice, so one in
-# STALE_S seconds stays under 1% of the time (test_a_stale_decision_is_
-# measured_again_after_a_pause).
+# A decision made this many seconds ago by the clock (pauses included),
+# and at least the wait after its lost probe (QUIET_FACTOR), is measured
+# again once training resumes: a short window of the incumbent, leaving
+# out the first batch after the pause (waking the threads), then a probe
+# of the other mode. The backoff and the wait count seconds of training,
+# and a process that trains in short fits with pauses between them (a
+# search, a bench, a service) can go on for minutes on a decision made in
+# another state of the machine. On this project's 2-core VM two threads
+# give about one thread's throughput for stretches of 0.3-3 s (the host
+# runs both vCPUs on one core: benchmarks/steadiness.py), and a fresh class
+# whose first probes fell in such a stretch ran 12 of the bench's 15 timed
+# digits fits on one thread (run n, benchmarks/results/README.md), the
+# backoff counting the 10 ms of each fit. Counted from the decision and
+# never before the wait after a lost probe has passed by the clock, these
+# probes keep the bound on what exploring costs (test_a_stale_decision_is_
+# measured_again_after_a_pause, test_tuner_probes_cost_a_bounded_share_of_
+# the_time).
 cdef double STALE_S = 2.0
 cdef TunerMem _tuner_mem[N_SIZE_CLASSES]
 
@@ -248,14 +252,13 @@ cdef void tuner_record(Tuner* u, double dt, double work, int K,
     """Account one mini-batch of `work` flops that took dt seconds; at the
     end of a window (at least WINDOW_BATCHES batches and WINDOW_S seconds;
     while the backoff is at most 1, WINDOW_BATCHES batches or WINDOW_S_FIRST
-    seconds, whichever comes first; at once where the last probe is stale),
+    seconds, whichever comes first, as after a stale decision),
     or a probe already LOSING times slower than the incumbent, LOSING_LONG
     times once it has run WINDOW_S or is a probe of one thread) choose the
     next mode. `wall` is the monotonic clock's time at the end of the batch
     (0: unknown, STALE_S is not applied)."""
     cdef double r, prev, window
     cdef int other
-    cdef bint stale
     if K <= 1 or u.fixed:
         return
     other = 1 - u.s.mode
@@ -269,16 +272,25 @@ cdef void tuner_record(Tuner* u, double dt, double work, int K,
             if share:
                 tuner_share(u)
             return
+    if (wall > 0 and u.s.decided_at > 0 and not u.s.probing
+            and not u.s.refresh
+            and wall - u.s.decided_at >= fmax(STALE_S, u.s.quiet)):
+        # The decision is stale: the incumbent is measured afresh in a
+        # short window, then the other mode. This batch, the first after
+        # the pause, is left out: it pays for waking the threads that
+        # slept through the pause, and would make a team look slow.
+        u.s.refresh = True
+        tuner_window_reset(u)
+        if share:
+            tuner_share(u)
+        return
     u.s.win_time += dt
     u.s.win_work += work
     u.s.win_batches += 1
-    stale = wall > 0 and not u.s.probing and wall - u.s.probed_at >= STALE_S
     if u.s.probing and u.s.win_time > losing_time(u, u.s.win_time, u.s.win_work):
         pass    # a probe that is clearly losing ends at once
-    elif stale:
-        pass    # (so does the incumbent's window, when its last probe is stale)
     elif (u.s.win_time < WINDOW_S_FIRST and u.s.win_batches < WINDOW_BATCHES
-            if u.s.backoff <= 1 else
+            if u.s.backoff <= 1 or u.s.refresh else
             u.s.win_batches < WINDOW_BATCHES
             or (u.s.win_time < WINDOW_S and u.s.win_batches < 512)):
         if share:
@@ -291,6 +303,7 @@ cdef void tuner_record(Tuner* u, double dt, double work, int K,
     if u.s.probing:
         # The window just closed tried `mode` against the incumbent `other`,
         # measured before: keep the probe only if clearly better.
+        u.s.decided_at = wall
         if r < 0.95 * u.s.rate[other]:
             u.s.probing = False
             u.s.lost_once = False
@@ -313,13 +326,13 @@ cdef void tuner_record(Tuner* u, double dt, double work, int K,
                 or (u.s.mode == 1 and prev > 0 and r > SLOWED * prev)
                 or (u.s.since >= u.s.quiet
                     and (u.s.countdown <= 1 or u.s.since >= MAX_GAP_S))
-                or stale):
+                or u.s.refresh):
             # probe the other mode: the first time (explore), when the team
-            # slowed down, when its turn came, or when the last probe is
+            # slowed down, when its turn came, or when the decision went
             # stale
             u.s.mode = other
             u.s.probing = True
-            u.s.probed_at = wall
+            u.s.refresh = False
             u.s.switched = other == 1
             u.s.skip_time = 0
             u.s.skip_work = 0
@@ -405,7 +418,7 @@ def _tuner_start(double work, bint single=True):
 
 def _tuner_trace(double s_per_row_one, double s_per_row_team,
                  Py_ssize_t rows, Py_ssize_t n_batches, int K=2, *, int key=-1,
-                 double switch_s=0, double wall=0):
+                 double switch_s=0, double wall=0, double first_s=0):
     """The modes (1: team, 0: one thread) a tuner picks for n_batches
     mini-batches of `rows` rows that take the given seconds per row in each
     mode, the first batch after a change to the team `switch_s` seconds
@@ -414,7 +427,8 @@ def _tuner_trace(double s_per_row_one, double s_per_row_team,
     process-wide state alone, or (key >= 0) starting from and updating that
     size class of the process-wide memory. With `wall` > 0 the batches run
     back to back from that time on a clock (seconds) the tuner sees;
-    without, the tuner sees no clock."""
+    without, the tuner sees no clock. The first batch takes `first_s`
+    seconds more (waking threads after a pause)."""
     cdef Tuner u
     cdef Py_ssize_t b
     cdef int last
@@ -432,6 +446,8 @@ def _tuner_trace(double s_per_row_one, double s_per_row_team,
         dt = rows * (s_per_row_team if u.s.mode == 1 else s_per_row_one)
         if u.s.mode == 1 and last == 0:
             dt += switch_s
+        if b == 0:
+            dt += first_s
         last = u.s.mode
         if wall > 0:
             wall += dt
