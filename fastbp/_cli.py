@@ -191,9 +191,9 @@ def _build_parser():
         "MLPClassifier on scikit-learn's bundled digits data (8x8 images of "
         "handwritten digits, pixels scaled to [0, 1]) with the same split and "
         "settings, and print test accuracy and fit time side by side. The "
-        "libraries' fits are interleaved (--rounds of each) and their medians "
-        "compared; the demo says when the machine was busy, which makes the "
-        "ratio unreliable.")
+        "libraries' fits are interleaved (--rounds of each, after a short "
+        "untimed fit of each) and their medians compared; the demo says when "
+        "the machine was busy, which makes the ratio unreliable.")
     _add_model_options(p, epochs=200,
                        activations=["identity", "logistic", "tanh", "relu"],
                        solvers=["adam", "sgd", "lbfgs"])
@@ -868,19 +868,44 @@ def _busy_verdict(load_before, cores, spreads):
     return "; ".join(reasons) or None
 
 
+WARM_UP_EPOCHS = 5
+
+
 def _interleaved_fits(runs, X, y, rounds):
     """Fit a fresh clone of each of `runs` ([(name, estimator)]) `rounds`
     times, one of each per round, the order reversed every other round, so
     that other work on the machine falls on every library alike. Returns
-    ({name: [seconds of each fit]}, {name: its last fitted estimator})."""
+    ({name: [seconds of each fit]}, {name: its last fitted estimator}).
+
+    A short fit of each (at most WARM_UP_EPOCHS), untimed, comes first: a
+    process's first fit pays once for what later fits reuse (imports, the
+    threads' start, the thread tuner's first measurements), and timed, it
+    made fastbp's first of three fits 1.6x the others and the demo call an
+    idle machine busy (tests/test_demo_timing.py). Each fit starts after
+    the bench's pause (fastbp._bench._common.settle): OpenBLAS's threads
+    spin for about 0.1 s after scikit-learn's fit, and a fastbp fit started
+    at once shared the second core with them for most of its 0.08 s, lost
+    its thread tuner's probes of the threads and ran on one thread, 1.5x
+    slower (the demo read 3.5x scikit-learn for 5x)."""
     from sklearn.base import clone
     from sklearn.exceptions import ConvergenceWarning
 
+    from fastbp._bench._common import settle
+
     seconds = {name: [] for name, _ in runs}
     fitted = {}
+    for _, proto in runs:
+        est = clone(proto)
+        if "max_iter" in est.get_params():
+            est.set_params(max_iter=min(WARM_UP_EPOCHS, est.get_params()["max_iter"]))
+        settle()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X, y)
     for r in range(rounds):
         for name, proto in (runs if r % 2 == 0 else runs[::-1]):
             est = clone(proto)
+            settle()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 start = time.perf_counter()
