@@ -879,14 +879,15 @@ def _interleaved_fits(runs, X, y, rounds):
 
     A short fit of each (at most WARM_UP_EPOCHS), untimed, comes first: a
     process's first fit pays once for what later fits reuse (imports, the
-    threads' start, the thread tuner's first measurements), and timed, it
-    made fastbp's first of three fits 1.6x the others and the demo call an
-    idle machine busy (tests/test_demo_timing.py). Each fit starts after
+    threads' start, the thread tuner's first measurements); timed, it takes
+    fastbp's first of three fits to 1.6x the others, and the demo calls an
+    idle machine busy (`make demo` in a fresh clone). Each fit starts after
     the bench's pause (fastbp._bench._common.settle): OpenBLAS's threads
     spin for about 0.1 s after scikit-learn's fit, and a fastbp fit started
-    at once shared the second core with them for most of its 0.08 s, lost
-    its thread tuner's probes of the threads and ran on one thread, 1.5x
-    slower (the demo read 3.5x scikit-learn for 5x)."""
+    at once shares the second core with them for most of its 0.08 s, loses
+    its thread tuner's probes of the threads and runs on one thread, 1.5x
+    slower (3.5x scikit-learn's speed instead of 5x; tests/test_demo_timing.py
+    checks the order of pauses and fits)."""
     from sklearn.base import clone
     from sklearn.exceptions import ConvergenceWarning
 

@@ -44,9 +44,9 @@ from libc.string cimport memset
 # three mini-batches), the windows
 # between probes grow 4x after each lost probe or clear win (to 256), and
 # the next probe waits for at least QUIET_FACTOR times the seconds the lost
-# one cost (a class's first loss in its short windows aside), so that
-# exploring stays a few percent of the time however slow a team batch is
-# on a loaded machine. An incumbent team that becomes 1.5x
+# one cost (a class's first loss in its short windows is tried again
+# instead: see QUIET_FACTOR), so that exploring stays a few percent of the
+# time however slow a team batch is on a loaded machine. An incumbent team that becomes 1.5x
 # slower than it was (the load came) is re-measured against one thread at
 # once, and, the waits after lost probes aside, no decision goes unchecked
 # for more than MAX_GAP_S seconds of training, nor, after a pause, for
