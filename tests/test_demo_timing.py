@@ -36,7 +36,7 @@ class _Recorder(BaseEstimator):
         self.name = name
 
     def fit(self, X, y):
-        _Recorder.calls.append((self.name, id(self)))
+        _Recorder.calls.append((self.name, self))   # (kept alive: ids are reused)
         self.fitted_ = True
         return self
 
@@ -48,7 +48,7 @@ def test_fits_interleave_in_alternating_order_on_fresh_clones():
     seconds, fitted = _interleaved_fits(runs, np.zeros((2, 1)), [0, 1], rounds=3)
     assert [name for name, _ in _Recorder.calls] == ["a", "b",
                                                      "a", "b", "b", "a", "a", "b"]
-    assert len({obj for _, obj in _Recorder.calls}) == 8          # a new clone each fit
+    assert len({id(obj) for _, obj in _Recorder.calls}) == 8      # a new clone each fit
     assert all(not hasattr(est, "fitted_") for _, est in runs)    # the prototypes untouched
     assert {k: len(v) for k, v in seconds.items()} == {"a": 3, "b": 3}
     assert fitted["a"].fitted_ and fitted["b"].name == "b"
