@@ -800,7 +800,7 @@ def _cmd_demo(args):
         runs.append(("scikit-learn", MLPClassifier(**settings)))
     from fastbp._threads import available_cores
 
-    load_before = _load_average()
+    load_before = _other_work()
     seconds, fitted = _interleaved_fits(runs, X_train, y_train, args.rounds)
     medians = {name: float(np.median(s)) for name, s in seconds.items()}
     print(f"{'':14}{'test accuracy':>15}{'fit time':>12}{'epochs':>9}   "
@@ -818,7 +818,7 @@ def _cmd_demo(args):
     spreads = {name: max(s) / min(s) for name, s in seconds.items() if min(s) > 0}
     cores = available_cores()
     busy = _busy_verdict(load_before, cores, spreads)
-    load = "" if load_before is None else f", load average {load_before:.1f} before"
+    load = "" if load_before is None else f", {_describe_other(load_before)} before"
     if busy:
         print(f"machine: busy ({busy}): these times are slower than on an idle "
               "machine and their ratio is not reliable; run the demo again "
@@ -839,33 +839,68 @@ def _cmd_demo(args):
 # printed 38x under load against 4x idle). So the libraries' fits are
 # interleaved, round by round in alternating order, their medians compared,
 # and the demo says when the machine was busy.
-_BUSY_LOAD_PER_CORE = 0.5     # load average of other work, per core
+_BUSY_LOAD_PER_CORE = 0.5     # other work (cores busy, or load average), per core
 _UNSTEADY_SPREAD = 1.5        # slowest / fastest fit of one library
 
 
-def _load_average():
-    """The 1-minute load average, or None where the OS has none."""
+def _read_proc_stat():
+    """(busy, total) CPU time of all CPUs in clock ticks, and the CPU
+    count, from /proc/stat (Linux)."""
+    with open("/proc/stat") as f:
+        lines = f.read().splitlines()
+    ticks = [int(v) for v in lines[0].split()[1:9]]
+    idle = ticks[3] + ticks[4]                    # idle, iowait
+    ncpu = sum(1 for ln in lines if ln.startswith("cpu") and ln[3].isdigit())
+    return sum(ticks) - idle, sum(ticks), ncpu
+
+
+def _other_work(interval=0.3, read=_read_proc_stat):
+    """How much other work the machine has right before the fits, as
+    (amount, how): the cores' worth of CPU time other processes used over
+    `interval` seconds while this one slept (from /proc/stat), or where
+    there is none the 1-minute load average; None where neither exists.
+    The load average alone counts the minute before: right after `make
+    demo` built the package it read 1.2-1.6 on an idle 2-core machine, and
+    the demo called it busy."""
     try:
-        return os.getloadavg()[0]
+        busy0, total0, ncpu = read()
+        time.sleep(interval)
+        busy1, total1, _ = read()
+        if total1 > total0 and ncpu > 0:
+            return ncpu * (busy1 - busy0) / (total1 - total0), "busy"
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.getloadavg()[0], "load"
     except (AttributeError, OSError):
         return None
 
 
-def _busy_verdict(load_before, cores, spreads):
+def _busy_verdict(other, cores, spreads):
     """None for a quiet machine, else why its timings are unreliable.
 
-    load_before: the 1-minute load average before the first fit (other
-    processes' work; the demo's own fits come after); cores: the cores
-    fastbp may use; spreads: {library: its slowest fit / its fastest}.
+    other: (amount, how) from _other_work, the other processes' work
+    before the first fit (the demo's own fits come after), or None; cores:
+    the cores fastbp may use; spreads: {library: its slowest fit / its
+    fastest}.
     """
     reasons = []
-    if load_before is not None and load_before > _BUSY_LOAD_PER_CORE * cores:
-        reasons.append(f"load average {load_before:.1f} on {cores} "
+    if other is not None and other[0] > _BUSY_LOAD_PER_CORE * cores:
+        amount, how = other
+        reasons.append(("other processes used " if how == "busy" else "load average ")
+                       + f"{amount:.1f} {'of' if how == 'busy' else 'on'} {cores} "
                        f"core{'s' if cores != 1 else ''} before the fits")
     for name, spread in spreads.items():
         if spread > _UNSTEADY_SPREAD:
             reasons.append(f"{name}'s slowest fit took {spread:.1f}x its fastest")
     return "; ".join(reasons) or None
+
+
+def _describe_other(other):
+    amount, how = other
+    if how == "busy":
+        return f"other processes used {amount:.1f} cores"
+    return f"load average {amount:.1f}"
 
 
 WARM_UP_EPOCHS = 5

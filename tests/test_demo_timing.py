@@ -10,22 +10,39 @@ from fastbp._cli import _busy_verdict, _interleaved_fits, main
 
 # -- the verdict ------------------------------------------------------------------
 def test_an_idle_machine_gets_no_verdict():
-    assert _busy_verdict(0.3, 2, {"fastbp": 1.1, "scikit-learn": 1.2}) is None
-    assert _busy_verdict(None, 2, {"fastbp": 1.4}) is None   # no load average here
+    assert _busy_verdict((0.3, "busy"), 2, {"fastbp": 1.1, "scikit-learn": 1.2}) is None
+    assert _busy_verdict(None, 2, {"fastbp": 1.4}) is None   # nothing to measure it by
 
 
 def test_load_from_other_work_makes_the_machine_busy():
-    verdict = _busy_verdict(1.5, 2, {"fastbp": 1.1})
-    assert verdict == "load average 1.5 on 2 cores before the fits"
-    assert _busy_verdict(1.5, 4, {"fastbp": 1.1}) is None    # under half of 4 cores
-    assert _busy_verdict(0.8, 1, {}) == "load average 0.8 on 1 core before the fits"
+    verdict = _busy_verdict((1.5, "busy"), 2, {"fastbp": 1.1})
+    assert verdict == "other processes used 1.5 of 2 cores before the fits"
+    assert _busy_verdict((1.5, "busy"), 4, {"fastbp": 1.1}) is None   # under half of 4
+    assert (_busy_verdict((0.8, "load"), 1, {})
+            == "load average 0.8 on 1 core before the fits")
 
 
 def test_unsteady_fit_times_make_the_machine_busy():
-    verdict = _busy_verdict(0.1, 2, {"fastbp": 1.2, "scikit-learn": 2.04})
+    verdict = _busy_verdict((0.1, "busy"), 2, {"fastbp": 1.2, "scikit-learn": 2.04})
     assert verdict == "scikit-learn's slowest fit took 2.0x its fastest"
-    both = _busy_verdict(3.0, 2, {"fastbp": 1.7})
+    both = _busy_verdict((3.0, "load"), 2, {"fastbp": 1.7})
     assert both.startswith("load average 3.0") and "fastbp's slowest fit took 1.7x" in both
+
+
+def test_other_work_is_what_other_processes_used_while_the_demo_slept(monkeypatch):
+    # Two snapshots of /proc/stat's CPU ticks, 0.3 s apart: 50 of 100 ticks
+    # busy on 2 CPUs is one core's worth of other work, whatever the load
+    # average (which still counts the minute of compiling before the demo).
+    snaps = iter([(100, 1000, 2), (150, 1100, 2)])
+    monkeypatch.setattr(_cli.time, "sleep", lambda s: None)
+    assert _cli._other_work(read=lambda: next(snaps)) == (1.0, "busy")
+    # no /proc/stat: the load average
+
+    def missing():
+        raise OSError("no /proc/stat")
+
+    monkeypatch.setattr(_cli.os, "getloadavg", lambda: (0.7, 0.5, 0.4))
+    assert _cli._other_work(read=missing) == (0.7, "load")
 
 
 # -- interleaving -----------------------------------------------------------------
@@ -91,7 +108,7 @@ def _demo(capsys, *args):
 
 
 def test_demo_prints_medians_of_interleaved_fits(capsys, monkeypatch):
-    monkeypatch.setattr(_cli, "_load_average", lambda: 0.0)
+    monkeypatch.setattr(_cli, "_other_work", lambda: (0.0, "busy"))
     steady = {"fastbp": [0.10, 0.11, 0.12], "scikit-learn": [1.0, 1.1, 1.2]}
     real = _cli._interleaved_fits
 
@@ -112,7 +129,7 @@ def test_demo_prints_medians_of_interleaved_fits(capsys, monkeypatch):
 
 
 def test_demo_says_when_the_machine_was_busy(capsys, monkeypatch):
-    monkeypatch.setattr(_cli, "_load_average", lambda: 64.0)
+    monkeypatch.setattr(_cli, "_other_work", lambda: (64.0, "load"))
     out = _demo(capsys, "--rounds", "2")
     (machine,) = [ln for ln in out.splitlines() if ln.startswith("machine: ")]
     assert machine.startswith("machine: busy (load average 64.0 on ")
