@@ -349,7 +349,7 @@ def test_bias_and_relu_give_numpys_bits(dtype, shape):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape,j0,j1", [((1, 5), 0, 5), ((7, 33), 3, 30),
                                          ((256, 1024), 512, 1024), ((9, 17), 0, 17),
-                                         ((3, 40), 16, 16)])
+                                         ((3, 40), 16, 16), ((0, 12), 2, 9)])
 def test_column_sums_add_row_after_row(dtype, shape, j0, j1):
     # A layer's bias gradient: each column summed from row 0 down, in the
     # layer's dtype (numpy's row-by-row adds give the same bits); columns

@@ -76,7 +76,11 @@ def column_sums_rows(const floating[:, ::1] D, floating[::1] gb,
     if gb.shape[0] != D.shape[1] or not 0 <= j0 <= j1 <= D.shape[1]:
         raise ValueError("gb must have one value per column of D, and "
                          "0 <= j0 <= j1 <= its columns")
-    if D.shape[0] == 0 or j0 == j1:
+    if j0 == j1:
+        return
+    if D.shape[0] == 0:         # (no rows to add: only the zeroing)
+        if zero:
+            gb[j0:j1] = 0
         return
     with nogil:
         column_sums(&gb[0], &D[0, 0], D.shape[0], D.shape[1], j0, j1, zero)
