@@ -818,13 +818,12 @@ def _cmd_demo(args):
     spreads = {name: max(s) / min(s) for name, s in seconds.items() if min(s) > 0}
     cores = available_cores()
     busy = _busy_verdict(load_before, cores, spreads)
-    load = "" if load_before is None else f", {_describe_other(load_before)} before"
     if busy:
         print(f"machine: busy ({busy}): these times are slower than on an idle "
               "machine and their ratio is not reliable; run the demo again "
               "when the machine is idle.")
     else:
-        print(f"machine: idle ({cores} core{'s' if cores != 1 else ''}{load}; "
+        print(f"machine: idle ({_describe_other(load_before, cores)}; "
               "each library's fit times within "
               f"{_UNSTEADY_SPREAD:g}x of each other)")
     if args.plot:
@@ -886,21 +885,22 @@ def _busy_verdict(other, cores, spreads):
     """
     reasons = []
     if other is not None and other[0] > _BUSY_LOAD_PER_CORE * cores:
-        amount, how = other
-        reasons.append(("other processes used " if how == "busy" else "load average ")
-                       + f"{amount:.1f} {'of' if how == 'busy' else 'on'} {cores} "
-                       f"core{'s' if cores != 1 else ''} before the fits")
+        reasons.append(_describe_other(other, cores))
     for name, spread in spreads.items():
         if spread > _UNSTEADY_SPREAD:
             reasons.append(f"{name}'s slowest fit took {spread:.1f}x its fastest")
     return "; ".join(reasons) or None
 
 
-def _describe_other(other):
+def _describe_other(other, cores):
+    """What _other_work found, for the demo's verdict on the machine."""
+    plural = "s" if cores != 1 else ""
+    if other is None:
+        return f"{cores} core{plural}"
     amount, how = other
     if how == "busy":
-        return f"other processes used {amount:.1f} cores"
-    return f"load average {amount:.1f}"
+        return f"other processes used {amount:.1f} of {cores} core{plural} before the fits"
+    return f"load average {amount:.1f} on {cores} core{plural} before the fits"
 
 
 WARM_UP_EPOCHS = 5
