@@ -233,7 +233,9 @@ class Network:
     def _make_buffer(self):
         sizes = self.layer_sizes
         n_coef = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
-        self.params = np.zeros(n_coef + sum(sizes[1:]), dtype=self.dtype)
+        # (on a 64-byte line, as the gradient and optimizer state are: the
+        # update's vectors then each read one line of every buffer)
+        self.params = _backprop.touch_new(n_coef + sum(sizes[1:]), self.dtype)
 
     @property
     def params(self):
@@ -612,10 +614,10 @@ class Network:
         out = np.empty((n, self.layer_sizes[-1]), dtype=self.dtype)
         self._full_pass(X, out=out, n_threads=1, rows=n, buffers=(G, ws))
         acts = [X]
-        off = 0 if sparse else n * self.layer_sizes[0]
-        for width in self.layer_sizes[1:-1]:
+        offsets = _backprop.layer_offsets(self._sizes, n, self._hidden_code,
+                                          sparse)
+        for off, width in zip(offsets, self.layer_sizes[1:-1]):
             acts.append(ws[0, off:off + n * width].reshape(n, width).copy())
-            off += n * width
         acts.append(out)
         return acts
 

@@ -100,6 +100,18 @@ def workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t rows, int hidden,
         net_free(&net)
 
 
+def layer_offsets(const Py_ssize_t[::1] sizes, Py_ssize_t rows, int hidden,
+                  bint sparse=False):
+    """Where each layer's output starts in that workspace (a list)."""
+    cdef Net net
+    cdef int l
+    net_init(&net, sizes, hidden, 0, rows, sparse)
+    try:
+        return [net.a_off[l] for l in range(net.L)]
+    finally:
+        net_free(&net)
+
+
 # Layer-split mini-batches
 # ------------------------
 # Splitting a mini-batch by rows gives each thread a gradient copy to write
@@ -623,8 +635,15 @@ def loss_grad(Input X not None, const floating[:, ::1] Y,
 
 def touch_new(shape, dtype):
     """A new array of zeros whose pages are all mapped now (np.zeros maps
-    them at their first write, in the middle of training)."""
-    a = np.empty(shape, dtype=dtype)
+    them at their first write, in the middle of training), starting on a
+    64-byte line (numpy's own start is 16-byte aligned: the optimizer's
+    vectors then straddle two lines each, and threads writing neighbouring
+    parts of a workspace share the line between them)."""
+    dt = np.dtype(dtype)
+    size = int(np.prod(shape, dtype=np.int64))
+    raw = np.empty(size * dt.itemsize + 64, dtype=np.uint8)
+    skip = -raw.ctypes.data % 64
+    a = raw[skip:skip + size * dt.itemsize].view(dt).reshape(shape)
     a.fill(0)
     return a
 

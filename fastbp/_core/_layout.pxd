@@ -86,21 +86,29 @@ cdef inline int net_init(Net* net, const Py_ssize_t[::1] sizes, int hidden,
     net.x_off = off
     if not sparse:  # sparse rows are never densified
         off += rows * sizes[0]
+    # (every buffer starts on a multiple of 16 values, a 64-byte line in a
+    # 64-byte-aligned workspace (touch_new): where each row is a multiple
+    # of 16 values long too, threads that write column blocks cut at
+    # multiples of 16 share no line)
     for l in range(L):
+        off = pad16(off)
         net.a_off[l] = off
         off += rows * sizes[l + 1]
         if sizes[l + 1] > widest:
             widest = sizes[l + 1]
     for l in range(L):
+        off = pad16(off)
         net.z_off[l] = off
         if net.store_z and l < L - 1:
             off += rows * sizes[l + 1]
-    net.d0_off = off
-    off += rows * widest
-    net.d1_off = off
-    off += rows * widest
-    net.ws_size = off
+    net.d0_off = pad16(off)
+    net.d1_off = pad16(net.d0_off + rows * widest)
+    net.ws_size = pad16(net.d1_off + rows * widest)
     return 0
+
+
+cdef inline Py_ssize_t pad16(Py_ssize_t off) noexcept nogil:
+    return (off + 15) // 16 * 16
 
 
 cdef inline int net_layout(Net* net, Layout layout, Py_ssize_t rows,
