@@ -14,7 +14,10 @@ virtual machine's second vCPU shared or stalled on its host), not
 fastbp's loop. Each round ends by timing what a second thread gives on
 in-cache products at that moment (fastbp._bench._common.core_pair: about
 2 on two free cores, about 1 where the host runs both vCPUs on one
-core's hyperthreads), printed beside that round's default fit.
+core's hyperthreads) and how long a 512 KiB hand-off between two threads
+takes (fastbp._bench._common.handoff_us: 9-10 us where the two vCPUs
+share a cache, 17-19 where the host keeps them apart), printed beside
+that round's default fit.
 """
 import argparse
 import statistics
@@ -22,7 +25,7 @@ import time
 import warnings
 
 from fastbp import MLPClassifier
-from fastbp._bench._common import core_pair
+from fastbp._bench._common import core_pair, handoff_us
 from fastbp._bench._train import CASES, case_data
 from fastbp._core import _tuner
 
@@ -64,7 +67,8 @@ def main():
                 team = sum(1 for t, _ in trace if t > 1)
                 mean_us = 1e6 * sum(d for _, d in trace) / max(1, len(trace))
                 batches.append(f"{mean_us:.0f} us ({team}/{len(trace)} on the team)")
-        batches[-1] += f" [two threads / one: {core_pair():.2f}]"
+        batches[-1] += (f" [two threads / one: {core_pair():.2f}, hand-off "
+                        f"{handoff_us():.1f} us]")
     for name, v in times.items():
         print(f"{name:10s}: median {statistics.median(v):.3f} ms/epoch, spread "
               f"{max(v) / min(v):.2f}; " + " ".join(f"{x:.3g}" for x in v))

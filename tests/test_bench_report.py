@@ -357,10 +357,32 @@ def test_each_librarys_spread_is_reported_and_fastbps_is_an_aim(monkeypatch):
     assert ("per fit: 100% 0% 50%; two threads' throughput over one's "
             "beside fastbp's fits 1.02-1.95, under 1.5 in 2 of 4"
             in format_report(_report(res)))
+    # and how long the threads took to hand data over (nan: not measured)
+    res["peers"]["handoff"] = {"samples": [9.2, 18.4, float("nan"), 9.6]}
+    assert ("under 1.5 in 2 of 4; a 512 KiB hand-off between two threads "
+            "beside fastbp's fits 9.2-18.4 us" in format_report(_report(res)))
     # fewer than three fits of fastbp: no aim
     del res["checks"]
     res["libs"]["fastbp"]["fits"] = 2
     assert "spread" not in _train.check_targets(res)
+
+
+def test_handoff_probe_times_two_threads_and_gives_back_the_cpus():
+    # The probe moves the calling thread to one CPU while it runs; the
+    # caller's own mask is put back after.
+    import os
+
+    from fastbp._core import _kernels
+
+    with pytest.raises(ValueError, match="nbytes"):
+        _kernels.handoff_us(nbytes=8)
+    before = os.sched_getaffinity(0)
+    us = _kernels.handoff_us(nbytes=65536, rounds=10)
+    assert os.sched_getaffinity(0) == before
+    if len(before) < 2:
+        assert us is None
+    else:
+        assert 0 < us < 1e6
 
 
 def test_core_pair_reads_two_when_the_threads_overlap_and_one_when_not(

@@ -338,6 +338,9 @@ def test_epoch_on_csr_with_duplicate_entries_matches_dense():
 # gradients split along k (n <= k) or n (n > k).
 WIDE = (40, 37, 50, 6)
 FIRST_WIDER = (24, 45, 40, 5)   # first layer wider than its input
+# a layer of 3 units: on 4 threads, a part owns none of W_2's rows (its
+# share of layer 2's output, where layer 0's share lies, is left out)
+THIN = (5, 40, 3, 30, 2)
 
 
 def setup_wide(loss="log_loss", activation="tanh", n=90, seed=20, dtype=np.float64,
@@ -347,7 +350,7 @@ def setup_wide(loss="log_loss", activation="tanh", n=90, seed=20, dtype=np.float
     return net, X, Y, sw
 
 
-@pytest.mark.parametrize("sizes", [WIDE, FIRST_WIDER])
+@pytest.mark.parametrize("sizes", [WIDE, FIRST_WIDER, THIN])
 @pytest.mark.parametrize("n_threads", [2, 3, 4])
 @pytest.mark.parametrize("batch_size", [20, 64])
 @pytest.mark.parametrize("loss, activation, opt", [

@@ -218,6 +218,21 @@ def core_pair(n=256, calls=24, repeats=2):
     return 2 * one / two
 
 
+def handoff_us():
+    """Microseconds for one thread to take over 512 KiB another has just
+    written (fastbp._core._kernels.handoff_us; nan where the process may
+    use one CPU only): 9-10 on the 2-vCPU AMD EPYC VM where its two vCPUs
+    share a cache, 17-19 where the host keeps them apart, as it does for
+    minutes at a time while each vCPU alone runs as fast. Beside each timed
+    fit it tells which of a team's slow fits were the host's doing: a
+    layer-split mini-batch hands its layers' outputs and deltas between
+    the threads at every step (see "Owned rows" in _backprop.pyx)."""
+    from fastbp._core._kernels import handoff_us as probe
+
+    us = probe()
+    return float("nan") if us is None else us
+
+
 def settle():
     """Collect garbage, then wait SETTLE_S for the last run's threads to
     go idle: every library starts its timed run from the same state."""

@@ -7,7 +7,7 @@ import time
 
 from fastbp._bench._common import (
     FULL_ROWS, N_CLASSES, QUICK_ROWS, default_threads, cpu_name, git_commit,
-    core_pair, have_torch, loadavg, sgemm_gflops, step_gemm_gflops, step_isolated_ms,
+    core_pair, handoff_us, have_torch, loadavg, sgemm_gflops, step_gemm_gflops, step_isolated_ms,
     versions)
 from fastbp._bench._report import format_report
 from fastbp._bench._jax import have_jax
@@ -113,6 +113,7 @@ def main(argv=None):
                  "isolated": lambda: step_isolated_ms(sizes, batch, threads, **reps)}
         if threads >= 2:
             peers["core_pair"] = core_pair
+            peers["handoff"] = handoff_us
         big = name == "784-1024-1024-b256"   # also its GFLOP/s against sgemm's
         if big:
             peers["sgemm"] = lambda: sgemm_gflops(

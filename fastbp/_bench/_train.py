@@ -360,6 +360,13 @@ def format_training(cases, table):
                          f"fastbp's fits {min(pair):.2f}-{max(pair):.2f}, "
                          f"under 1.5 in {sum(p < 1.5 for p in pair)} of "
                          f"{len(pair)}")
+            hand = [v for v in r.get("peers", {}).get("handoff", {}).get(
+                "samples", []) if v == v]
+            if hand:
+                # (two vCPUs that share no cache make every hand-off
+                # between a team's threads slow: see _common.handoff_us)
+                line += (f"; a 512 KiB hand-off between two threads beside "
+                         f"fastbp's fits {min(hand):.1f}-{max(hand):.1f} us")
             out.append(line)
     ceil = [r for r in cases if r.get("step_gemm_ms_per_epoch")]
     if ceil:

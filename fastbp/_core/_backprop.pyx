@@ -17,9 +17,11 @@ blocks, each with a workspace and a gradient slot of its own (the slots are
 summed in slot order inside the optimizer's fused update), or, where the
 layers are wide against the block (``split_layers``), the mini-batch as one
 block whose GEMMs are cut into K disjoint parts of one gradient buffer
-("Layer-split mini-batches" below); then the update, over K ranges of the
-parameters. The parts are handed out dynamically to a team of 1 to K
-threads (``run_phase``) and partial sums (losses, ||W||^2) are added in
+("Layer-split mini-batches" below; for dense input each part owns rows of
+every weight matrix, "Owned rows"); then the update, over K ranges of the
+parameters. The parts run on a team of 1 to K threads (``run_phase``:
+handed out dynamically, or part c on thread c where a part owns data) and
+partial sums (losses, ||W||^2) are added in
 part order, so the weights depend on K alone: the same seed and thread
 count give bitwise the same weights whichever threads ran the parts
 (tests/test_parallel_parts.py). That lets the tuner (``_tuner.pyx``) run
@@ -46,7 +48,7 @@ from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport malloc, free
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 from cpython.exc cimport PyErr_CheckSignals
 
@@ -118,11 +120,14 @@ def layer_offsets(const Py_ssize_t[::1] sizes, Py_ssize_t rows, int hidden,
 # and the optimizer a sum over copies; with many threads and wide layers the
 # blocks get thin (16 rows at batch 256 on 16 threads) and the copies cost
 # more than they save. A layer split (``split_layers``) runs the mini-batch
-# as one block and splits each layer's GEMMs over the threads, by rows or by
-# columns of the product, into disjoint parts of one gradient buffer. Each
-# thread's operand blocks are packed by its own single-threaded GEMM, so the
-# split is chosen per GEMM to copy less: a row split repacks all of W per
-# thread, a column split all of the left operand.
+# as one block and splits each layer's GEMMs over the threads into disjoint
+# parts of one gradient buffer. For dense input the parts own rows of the
+# weights ("Owned rows" below). For CSR input, whose first layer is read in
+# place row by row, each GEMM is split by rows or by columns of the
+# product (forward_part, backward_part): each thread's operand blocks are
+# packed by its own single-threaded GEMM, so the split is chosen per GEMM
+# to copy less: a row split repacks all of W per thread, a column split all
+# of the left operand.
 
 cdef inline Py_ssize_t cut(Py_ssize_t n, int c, int T, Py_ssize_t align) noexcept nogil:
     """Boundary c (0..T) of n items cut in T near-equal parts, rounded to a
@@ -238,6 +243,162 @@ cdef void backward_part(const Net* net, int l, const floating* params,
                                z + i * k + i0 if z != NULL else NULL, i1 - i0)
 
 
+# Owned rows
+# ----------
+# A layer split moves data between the threads at every step: each GEMM
+# part reads what other threads wrote in the step before (weights, their
+# gradient, optimizer state, activations). Where the host keeps the two
+# vCPUs far apart (no shared cache), each such line costs a trip between
+# them: on the 2-vCPU AMD EPYC VM, for minutes at a time, a 512 KiB
+# hand-off from one thread to the other takes 17-19 us instead of 9-10
+# (fastbp._bench._common.handoff_us), and with the parts reading each
+# other's weights a team's 784-256-128 batch-32 epoch took 470-500 ms
+# instead of 240-260, more than one thread's 400-440; with owned rows,
+# 327-340 (benchmarks/steadiness.py --case 784-256-128-b32 prints both per
+# round). So for dense input the layer split gives part c
+# the rows I_c = cut(k_l, c, K, 16) of every W_l, in every phase:
+#
+#   forward   P_c = A_{l-1}[:, I_c] @ W_l[I_c, :], the part's share of the
+#             sum over k; the next phase adds the K shares of the columns
+#             it owns there (in part order), with bias and activation
+#   backward  dW_l[I_c, :] = A_{l-1}[:, I_c]^T @ D_l and
+#             D_{l-1}[:, I_c] = (D_l @ W_l[I_c, :]^T) * f'(A_{l-1}[:, I_c])
+#   update    W_l[I_c, :], and b_l over the columns the part owns in layer
+#             l + 1's rows (cut(n_l, c, K, 16)), whose bias gradient it sums
+#
+# Each part then reads and writes its own weights, gradient, optimizer
+# state and activation columns only; what crosses between threads is the
+# K shares of each layer's output and each delta D_l (batch x width per
+# layer, against weight-sized blocks). With the parts on fixed threads
+# (run_phase's static schedule) those lines stay in one core's caches from
+# one mini-batch to the next. The forward sums are cut at the I_c, so the
+# results depend on K (as every split's do), never on the team.
+
+cdef inline void add_shares(floating* dst, Py_ssize_t ldd, const floating* P,
+                            Py_ssize_t part_size, Py_ssize_t ldp,
+                            Py_ssize_t k, int K, Py_ssize_t i0, Py_ssize_t i1,
+                            Py_ssize_t j0, Py_ssize_t j1) noexcept nogil:
+    """dst[i, j] = the sum, in part order, of the shares P_c[i, j] (part c
+    at P + c * part_size, row stride ldp) of the parts whose cut of k rows
+    is not empty, for rows i0:i1 and columns j0:j1."""
+    cdef Py_ssize_t i, j
+    cdef int c
+    cdef bint first = True
+    cdef const floating* q
+    cdef floating* d
+    for c in range(K):
+        if cut(k, c, K, 16) >= cut(k, c + 1, K, 16):
+            continue
+        for i in range(i0, i1):
+            q = P + c * part_size + i * ldp
+            d = dst + i * ldd
+            if first:
+                for j in range(j0, j1):
+                    d[j] = q[j]
+            else:
+                for j in range(j0, j1):
+                    d[j] = d[j] + q[j]
+        first = False
+    if first:   # (k == 0: no part has rows)
+        for i in range(i0, i1):
+            memset(dst + i * ldd + j0, 0, (j1 - j0) * sizeof(floating))
+
+
+cdef void owned_forward(const Net* net, int l, const floating* params,
+                        floating* ws, floating* shares, Py_ssize_t share_size,
+                        const floating* X, const Py_ssize_t* idx,
+                        Py_ssize_t start, Py_ssize_t m, int c,
+                        int K) noexcept nogil:
+    """Part c of layer l's forward pass over the m-row block (owned rows):
+    the part's columns of A_{l-1} (for l = 0 the input's, gathered), then
+    its share of A_l's sum (shares of layer l: set l % 2)."""
+    cdef Py_ssize_t k = net.sizes[l], n = net.sizes[l + 1], i
+    cdef Py_ssize_t i0 = cut(k, c, K, 16), i1 = cut(k, c + 1, K, 16)
+    cdef const floating* prev
+    cdef floating* A
+    cdef floating* z = NULL
+    cdef floating* xbuf
+    if l == 0:
+        if idx != NULL:
+            xbuf = ws + net.x_off
+            for i in range(m):
+                memcpy(xbuf + i * k + i0, X + idx[start + i] * k + i0,
+                       (i1 - i0) * sizeof(floating))
+            prev = xbuf
+        else:
+            prev = X + start * k
+    else:
+        # A_{l-1}'s columns I_c: its K shares added, bias, activation
+        A = ws + net.a_off[l - 1]
+        if net.store_z:
+            z = ws + net.z_off[l - 1]
+        add_shares(A, k, shares + ((l - 1) % 2) * K * share_size, share_size,
+                   k, net.sizes[l - 1], K, 0, m, i0, i1)
+        if i1 > i0:
+            bias_activate(net.hidden, A + i0, params + net.b_off[l - 1] + i0,
+                          m, i1 - i0, z + i0 if z != NULL else NULL, k)
+        prev = A
+    if i1 > i0:
+        gemm(False, False, <int>m, <int>n, <int>(i1 - i0), <floating>1,
+             prev + i0, <int>k, params + net.w_off[l] + i0 * n, <int>n,
+             <floating>0, shares + ((l % 2) * K + c) * share_size, <int>n)
+
+
+cdef void owned_backward(const Net* net, int l, const floating* params,
+                         floating* grad, floating* ws, const floating* xin,
+                         const floating* D, floating* Dn, Py_ssize_t m,
+                         int c, int K) noexcept nogil:
+    """Part c of layer l's backward pass (owned rows): dW_l[I_c, :], the
+    bias gradient of the columns the part owns (for the last layer, its cut
+    of them; else those it computed D_l for), and D_{l-1}[:, I_c]."""
+    cdef Py_ssize_t k = net.sizes[l], n = net.sizes[l + 1], i
+    cdef Py_ssize_t i0 = cut(k, c, K, 16), i1 = cut(k, c + 1, K, 16)
+    cdef const floating* prev = xin if l == 0 else ws + net.a_off[l - 1]
+    cdef const floating* W = params + net.w_off[l]
+    cdef const floating* a
+    cdef const floating* z = NULL
+    if i1 > i0:
+        gemm(True, False, <int>(i1 - i0), <int>n, <int>m, <floating>1,
+             prev + i0, <int>k, D, <int>n, <floating>0,
+             grad + net.w_off[l] + i0 * n, <int>n)
+    column_sums(grad + net.b_off[l], D, m, n, cut(n, c, K, 16),
+                cut(n, c + 1, K, 16), True)
+    if l == 0 or i1 <= i0:
+        return
+    a = ws + net.a_off[l - 1]
+    if net.store_z:
+        z = ws + net.z_off[l - 1]
+    gemm(False, True, <int>m, <int>(i1 - i0), <int>n, <floating>1, D, <int>n,
+         W + i0 * n, <int>n, <floating>0, Dn + i0, <int>k)
+    for i in range(m):
+        mul_derivative(net.hidden, Dn + i * k + i0, a + i * k + i0,
+                       z + i * k + i0 if z != NULL else NULL, i1 - i0)
+
+
+cdef double owned_update(Ctx* x, int c, int K, floating* tag) noexcept nogil:
+    """Part c of the optimizer's update (owned rows): W_l[I_c, :] and
+    b_l[cut(n_l, c, K, 16)] of every layer; returns ||W||^2 of the part's
+    updated weights (when x.want_sumsq), layer by layer."""
+    cdef const Net* net = x.net
+    cdef Py_ssize_t k, n
+    cdef int l
+    cdef double sq = 0
+    for l in range(net.L):
+        k = net.sizes[l]
+        n = net.sizes[l + 1]
+        sq += update(x.opt, <floating*>x.params, <floating*>x.grad, 1, x.ldg,
+                     net.w_off[l] + cut(k, c, K, 16) * n,
+                     net.w_off[l] + cut(k, c + 1, K, 16) * n, net.n_coef,
+                     <floating>x.alpha, <floating>x.scale, <floating*>x.s1,
+                     <floating*>x.s2, x.want_sumsq)
+        update(x.opt, <floating*>x.params, <floating*>x.grad, 1, x.ldg,
+               net.b_off[l] + cut(n, c, K, 16),
+               net.b_off[l] + cut(n, c + 1, K, 16), net.n_coef,
+               <floating>x.alpha, <floating>x.scale, <floating*>x.s1,
+               <floating*>x.s2, False)
+    return sq
+
+
 # Running a mini-batch
 # --------------------
 # Every parallel step of a mini-batch is cut into K parts fixed by the
@@ -284,6 +445,9 @@ cdef struct Ctx:
     void* s2
     double alpha, scale
     bint want_sumsq
+    bint owned              # dense layer split: parts own rows of every W_l
+    void* shares            # owned: two sets of K shares of a layer's output
+    Py_ssize_t share_size   # ... each rows x widest
     double* part            # one partial sum per part
     fb_pins* pins           # the master's note of its team's threads
 
@@ -300,17 +464,31 @@ cdef void do_part(Ctx* x, int phase, int c, int K, floating* tag) noexcept nogil
     cdef floating* params = <floating*>x.params
     cdef floating* grad = <floating*>x.grad
     cdef floating* ws = <floating*>x.ws
-    cdef Py_ssize_t cs = cut(x.m, c, K, 1), ce = cut(x.m, c + 1, K, 1)
+    cdef Py_ssize_t cs = cut(x.m, c, K, 1), ce = cut(x.m, c + 1, K, 1), n
     if phase == PH_GATHER:
         gather_rows(net, ws + net.x_off, <const floating*>x.X.X, x.idx,
                     x.start, cs, ce)
+    elif phase == PH_FORWARD and x.owned:
+        owned_forward(net, x.l, params, ws, <floating*>x.shares, x.share_size,
+                      <const floating*>x.X.X, x.idx, x.start, x.m, c, K)
     elif phase == PH_FORWARD:
         forward_part(net, x.l, params, ws, <const floating*>x.xin, x.X, x.idx,
                      x.start, x.m, c, K)
     elif phase == PH_LOSS:
+        if x.owned:
+            # (the output's K shares of these rows added, and its bias)
+            n = net.sizes[net.L]
+            add_shares(ws + net.a_off[net.L - 1], n,
+                       <floating*>x.shares + ((net.L - 1) % 2) * K * x.share_size,
+                       x.share_size, n, net.sizes[net.L - 1], K, cs, ce, 0, n)
+            bias_activate(ACT_IDENTITY, ws + net.a_off[net.L - 1] + cs * n,
+                          params + net.b_off[net.L - 1], ce - cs, n, NULL, n)
         x.part[c] = loss_rows(net, ws + net.a_off[net.L - 1], <floating*>x.D,
                               <const floating*>x.Y, <const floating*>x.sw,
                               x.idx, x.start, cs, ce)
+    elif phase == PH_BACKWARD and x.owned:
+        owned_backward(net, x.l, params, grad, ws, <const floating*>x.xin,
+                       <const floating*>x.D, <floating*>x.Dn, x.m, c, K)
     elif phase == PH_BACKWARD:
         backward_part(net, x.l, params, grad, ws, <const floating*>x.xin, x.X,
                       x.idx, x.start, <const floating*>x.D, <floating*>x.Dn,
@@ -326,6 +504,8 @@ cdef void do_part(Ctx* x, int phase, int c, int K, floating* tag) noexcept nogil
                              x.idx, x.start, x.m,
                              cut(net.sizes[1], c, K, 16),
                              cut(net.sizes[1], c + 1, K, 16))
+    elif x.owned:
+        x.part[c] = owned_update(x, c, K, tag)
     else:
         x.part[c] = update(x.opt, params, grad, x.n_grads, x.ldg,
                            cut(net.n_params, c, K, 1),
@@ -345,6 +525,14 @@ cdef void run_phase(Ctx* x, int phase, int K, int team,
     if team <= 1:
         for c in range(K):
             do_part(x, phase, c, K, tag)
+    elif x.owned:
+        # (part c on thread c, batch after batch: see "Owned rows")
+        _threads_ran_c = True
+        for c in prange(K, num_threads=team, schedule='static', chunksize=1):
+            fb_pin_note(x.pins, threadid())
+            fpw = fastbp_ftz_on()
+            do_part(x, phase, c, K, tag)
+            fastbp_fpmode_restore(fpw)
     else:
         _threads_ran_c = True
         for c in prange(K, num_threads=team, schedule='dynamic', chunksize=1):
@@ -385,7 +573,8 @@ cdef double batch_gradient(Ctx* x, bint split, int K, int team,
             x.xin = NULL
         elif x.idx != NULL:
             x.xin = ws + net.x_off
-            run_phase(x, PH_GATHER, K, team, tag)
+            if not x.owned:     # (owned: each part gathers its columns)
+                run_phase(x, PH_GATHER, K, team, tag)
         else:
             x.xin = <const floating*>x.X.X + x.start * net.sizes[0]
         for l in range(net.L):
@@ -691,7 +880,7 @@ cdef class Trainer:
     cdef Net net
     cdef OptParams opt
     cdef Tuner tuner
-    cdef readonly object params, G, ws, s1, s2, dtype
+    cdef readonly object params, G, ws, s1, s2, dtype, shares
     cdef readonly bint single, split, sparse
     cdef readonly int n_threads, slots
     cdef readonly Py_ssize_t batch_size, min_work, min_update_params
@@ -751,6 +940,10 @@ cdef class Trainer:
             G[:, :self.net.sizes[0] * self.net.sizes[1]] = 0
         self.G = G
         self.ws = ws
+        # (owned rows: two sets of the K shares of a layer's output)
+        self.shares = touch_new(
+            2 * self.n_threads * batch_size * max(layout.sizes[1:])
+            if self.split and not sparse else 0, self.dtype)
         tuner_init(&self.tuner, not adaptive)
         self.set_optimizer(0, 0.001)
         self.opt_set = False
@@ -920,6 +1113,7 @@ cdef int _epoch(Trainer tr, Input X, const floating[:, ::1] Y,
     cdef double* part
     cdef fastbp_fpmode fpm
     cdef bint pin_tried = False
+    cdef floating[::1] shv
 
     if n == 0:
         raise ValueError("no samples")
@@ -936,6 +1130,10 @@ cdef int _epoch(Trainer tr, Input X, const floating[:, ::1] Y,
     if part == NULL:
         raise MemoryError()
     ctx_init(&x, tr, pv, s1v, s2v, alpha, part)
+    if tr.split and not sparse:
+        shv = tr.shares
+        x.shares = &shv[0]
+        x.share_size = bs * (tr.shares.shape[0] // (2 * T * bs))
     fb_pin_owner(x.pins)    # (ids a forked child inherited are dropped)
     x.grad = &Gv[0, 0]
     x.ldg = Gv.shape[1]
@@ -983,6 +1181,7 @@ cdef int _epoch(Trainer tr, Input X, const floating[:, ::1] Y,
                 t0 = now()
                 x.start = start
                 x.m = m
+                x.owned = tr.split and K > 1 and not sparse
                 loss = batch_gradient(&x, tr.split, K, team, <floating*>NULL)
                 if swp != NULL:
                     sw_sum = 0
@@ -999,6 +1198,7 @@ cdef int _epoch(Trainer tr, Input X, const floating[:, ::1] Y,
                     tr.t += 1
                     opt_set_step(&tr.opt, tr.t)
                     x.scale = 1.0 / sw_sum
+                    x.owned = x.owned and nup == K
                     run_phase(&x, PH_UPDATE, nup, team if K > 1 else tuner_team(&tr.tuner, nup),
                               <floating*>NULL)
                     wsq = 0

@@ -187,3 +187,19 @@ def own_gemm():
     """Whether the matrix products run on fastbp's own AVX-512 kernels
     (_gemm.h: both precisions) rather than BLAS's."""
     return bool(fastbp_gemm_enabled())
+
+
+cdef extern from "_handoff.h" nogil:
+    double fastbp_handoff_us(size_t nbytes, int rounds)
+
+
+def handoff_us(Py_ssize_t nbytes=524288, int rounds=40):
+    """Microseconds one thread takes to read and rewrite a buffer of
+    `nbytes` another thread has just written, on the first two CPUs this
+    process may use (_handoff.h); None where it may use only one."""
+    cdef double us
+    if nbytes < 64 or rounds < 2:
+        raise ValueError("nbytes must be >= 64 and rounds >= 2")
+    with nogil:
+        us = fastbp_handoff_us(<size_t>nbytes, rounds)
+    return None if us < 0 else us
