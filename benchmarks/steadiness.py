@@ -15,8 +15,8 @@ fastbp's loop. Each round ends by timing what a second thread gives on
 in-cache products at that moment (fastbp._bench._common.core_pair: about
 2 on two free cores, about 1 where the host runs both vCPUs on one
 core's hyperthreads) and how long a 512 KiB hand-off between two threads
-takes (fastbp._bench._common.handoff_us: 9-10 us where the two vCPUs
-share a cache, 17-19 where the host keeps them apart), printed beside
+takes (fastbp._bench._common.handoff_us: 7-8 us where the two vCPUs
+share a cache, about twice that where the host keeps them apart), printed beside
 that round's default fit.
 """
 import argparse

@@ -221,9 +221,10 @@ def core_pair(n=256, calls=24, repeats=2):
 def handoff_us():
     """Microseconds for one thread to take over 512 KiB another has just
     written (fastbp._core._kernels.handoff_us; nan where the process may
-    use one CPU only): 9-10 on the 2-vCPU AMD EPYC VM where its two vCPUs
-    share a cache, 17-19 where the host keeps them apart, as it does for
-    minutes at a time while each vCPU alone runs as fast. Beside each timed
+    use one CPU only): 7-8 on the 2-vCPU AMD EPYC VM where its two vCPUs
+    share a cache, about twice that where the host keeps them apart, as it
+    does for minutes at a time while each vCPU alone runs as fast
+    (fastbp/_core/_handoff.h). Beside each timed
     fit it tells which of a team's slow fits were the host's doing: a
     layer-split mini-batch hands its layers' outputs and deltas between
     the threads at every step (see "Owned rows" in _backprop.pyx)."""

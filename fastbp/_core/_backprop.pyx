@@ -250,13 +250,14 @@ cdef void backward_part(const Net* net, int l, const floating* params,
 # gradient, optimizer state, activations). Where the host keeps the two
 # vCPUs far apart (no shared cache), each such line costs a trip between
 # them: on the 2-vCPU AMD EPYC VM, for minutes at a time, a 512 KiB
-# hand-off from one thread to the other takes 17-19 us instead of 9-10
-# (fastbp._bench._common.handoff_us), and with the parts reading each
-# other's weights a team's 784-256-128 batch-32 epoch took 470-500 ms
-# instead of 240-260, more than one thread's 400-440; with owned rows,
-# 327-340 (benchmarks/steadiness.py --case 784-256-128-b32 prints both per
-# round). So for dense input the layer split gives part c
-# the rows I_c = cut(k_l, c, K, 16) of every W_l, in every phase:
+# hand-off between two threads takes twice as long (_handoff.h times it
+# beside the bench's fits). With the parts reading each other's weights, a
+# fixed team's 784-256-128 batch-32 epoch took 470-500 ms in those
+# stretches instead of 240-260, more than one thread's 400-440; with owned
+# rows, 327-340 (benchmarks/steadiness.py --case 784-256-128-b32 prints
+# the default's fits and the hand-off, round by round). So for dense input
+# the layer split gives part c the rows I_c = cut(k_l, c, K, 16) of every
+# W_l, in every phase:
 #
 #   forward   P_c = A_{l-1}[:, I_c] @ W_l[I_c, :], the part's share of the
 #             sum over k; the next phase adds the K shares of the columns

@@ -3,13 +3,16 @@
  * where each part reads the shares and deltas other parts wrote.
  *
  * Two threads, each kept on one of the first two CPUs the process may
- * use, take turns: one writes a buffer of `nbytes` and hands it over (a
- * flag in memory, spun on), the other reads one value from each 64-byte
- * line of it and writes it all, and hands it back. On two cores that share
- * a cache a hand-off of 512 KiB takes 9-10 us on the 2-vCPU AMD EPYC VM;
- * for minutes at a time the host runs its two vCPUs where they share none,
- * and it takes 17-19 us, while each vCPU alone runs as fast as before
- * (benchmarks/steadiness.py prints it beside each fit). */
+ * use, take turns: one writes a value into each 64-byte line of a buffer
+ * of `nbytes` and hands it over (a flag in memory, spun on), the other
+ * reads a value of each line, writes its own, and hands it back. On the
+ * 2-vCPU AMD EPYC VM a hand-off of 512 KiB takes 7-8 us where the two
+ * vCPUs share a cache. For minutes at a time the host runs them where they
+ * share none, while each vCPU alone runs as fast as before; a hand-off
+ * then takes about twice as long (17-19 us against 9-10 for a variant
+ * that rewrites every value, a C probe run beside a team's fits; its slow
+ * stretches were those of the team's slow fits). benchmarks/steadiness.py
+ * and fastbp bench print it beside each fit. */
 #ifndef FASTBP_HANDOFF_H
 #define FASTBP_HANDOFF_H
 
@@ -26,9 +29,10 @@
 #include <time.h>
 
 typedef struct {
-    volatile float* buf;
+    float* buf;
     size_t n;               /* floats */
     int rounds;
+    int warm;               /* untimed first round trips */
     int cpu;
     volatile long turn;     /* odd: thread 1's turn, even: thread 0's */
     volatile float sink;
@@ -47,15 +51,17 @@ static void fb_handoff_pin(int cpu) {
     (void)pthread_setaffinity_np(pthread_self(), sizeof(s), &s);
 }
 
-/* Read one value a line, then write every value: the reader's share of a
- * hand-off (and the writer's next buffer). */
+/* Read one value of each 64-byte line the other thread wrote, then write
+ * one value to each line: a hand-off is then the lines' trips between the
+ * two cores, not the copying (the acquire and release of `turn` order
+ * these plain accesses). */
 static void fb_handoff_touch(fb_handoff* h, float v) {
     float s = 0;
     size_t j;
     for (j = 0; j < h->n; j += 16)
         s += h->buf[j];
     h->sink = s;
-    for (j = 0; j < h->n; j++)
+    for (j = 0; j < h->n; j += 16)
         h->buf[j] = v;
 }
 
@@ -73,7 +79,7 @@ static void* fb_handoff_other(void* arg) {
 }
 
 /* Microseconds per hand-off (the mean over `rounds` round trips, two
- * hand-offs each), or -1 where the process may not use two CPUs or a
+ * hand-offs each, after rounds / 4 untimed ones), or -1 where the process may not use two CPUs or a
  * thread cannot be started. The calling thread is moved to the first CPU
  * and its own mask is put back after. */
 static double fastbp_handoff_us(size_t nbytes, int rounds) {
@@ -93,26 +99,30 @@ static double fastbp_handoff_us(size_t nbytes, int rounds) {
         return -1;
     memset(&h, 0, sizeof(h));
     h.n = nbytes / sizeof(float);
-    h.buf = (volatile float*)aligned_alloc(64, (h.n * sizeof(float) + 63) / 64 * 64);
+    h.buf = (float*)aligned_alloc(64, (h.n * sizeof(float) + 63) / 64 * 64);
     if (h.buf == NULL)
         return -1;
-    memset((void*)h.buf, 0, h.n * sizeof(float));
-    h.rounds = rounds;
+    memset(h.buf, 0, h.n * sizeof(float));
+    h.warm = rounds / 4 > 0 ? rounds / 4 : 1;
+    h.rounds = rounds + h.warm;
+    rounds = h.rounds;
     h.cpu = cpus[1];
     fb_handoff_pin(cpus[0]);
     if (pthread_create(&other, NULL, fb_handoff_other, &h) != 0) {
         (void)pthread_setaffinity_np(pthread_self(), sizeof(mine), &mine);
-        free((void*)h.buf);
+        free(h.buf);
         return -1;
     }
-    /* (a first round trip, untimed: both threads running and their
-     * pages mapped) */
-    fb_handoff_touch(&h, -1.0f);
-    __atomic_store_n(&h.turn, 1, __ATOMIC_RELEASE);
-    while (__atomic_load_n(&h.turn, __ATOMIC_ACQUIRE) != 2)
-        ;
+    /* (the first round trips untimed: both threads running on their
+     * CPUs, and the buffer's pages mapped) */
+    for (r = 0; r < h.warm; r++) {
+        fb_handoff_touch(&h, -1.0f);
+        __atomic_store_n(&h.turn, 2 * r + 1, __ATOMIC_RELEASE);
+        while (__atomic_load_n(&h.turn, __ATOMIC_ACQUIRE) != 2 * r + 2)
+            ;
+    }
     t0 = fb_handoff_now();
-    for (r = 1; r < rounds; r++) {
+    for (r = h.warm; r < rounds; r++) {
         fb_handoff_touch(&h, (float)r);
         __atomic_store_n(&h.turn, 2 * r + 1, __ATOMIC_RELEASE);
         while (__atomic_load_n(&h.turn, __ATOMIC_ACQUIRE) != 2 * r + 2)
@@ -121,8 +131,8 @@ static double fastbp_handoff_us(size_t nbytes, int rounds) {
     t1 = fb_handoff_now();
     pthread_join(other, NULL);
     (void)pthread_setaffinity_np(pthread_self(), sizeof(mine), &mine);
-    free((void*)h.buf);
-    return rounds > 1 ? 1e6 * (t1 - t0) / (2.0 * (rounds - 1)) : -1;
+    free(h.buf);
+    return 1e6 * (t1 - t0) / (2.0 * (rounds - h.warm));
 }
 
 #else   /* elsewhere: not measured */
