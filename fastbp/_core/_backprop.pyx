@@ -520,27 +520,31 @@ cdef void run_phase(Ctx* x, int phase, int K, int team,
     """Parts 0..K-1 of a step, on `team` threads (serially when 1)."""
     global _threads_ran_c
     cdef int c
-    cdef fastbp_fpmode fpw
     if team > K:
         team = K
     if team <= 1:
         for c in range(K):
             do_part(x, phase, c, K, tag)
-    elif x.owned:
+        return
+    _threads_ran_c = True
+    if x.owned:
         # (part c on thread c, batch after batch: see "Owned rows")
-        _threads_ran_c = True
         for c in prange(K, num_threads=team, schedule='static', chunksize=1):
-            fb_pin_note(x.pins, threadid())
-            fpw = fastbp_ftz_on()
-            do_part(x, phase, c, K, tag)
-            fastbp_fpmode_restore(fpw)
+            team_part(x, phase, c, K, tag)
     else:
-        _threads_ran_c = True
         for c in prange(K, num_threads=team, schedule='dynamic', chunksize=1):
-            fb_pin_note(x.pins, threadid())
-            fpw = fastbp_ftz_on()
-            do_part(x, phase, c, K, tag)
-            fastbp_fpmode_restore(fpw)
+            team_part(x, phase, c, K, tag)
+
+
+cdef inline void team_part(Ctx* x, int phase, int c, int K,
+                           floating* tag) noexcept nogil:
+    """Part c run by a thread of the team: noted for pinning (_pin.h),
+    with denormals flushed as on the master."""
+    cdef fastbp_fpmode fpw
+    fb_pin_note(x.pins, threadid())
+    fpw = fastbp_ftz_on()
+    do_part(x, phase, c, K, tag)
+    fastbp_fpmode_restore(fpw)
 
 
 cdef double batch_gradient(Ctx* x, bint split, int K, int team,
