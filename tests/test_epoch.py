@@ -331,11 +331,13 @@ def test_epoch_on_csr_with_duplicate_entries_matches_dense():
 
 
 # -- layer split (split_layers) --------------------------------------------
-# Widths chosen so that every split of a layer split runs: at batch 20 the
-# hidden layers are wider than the block (column splits, cut at multiples of
-# 16 with a ragged last part) and the output narrower (row split); at batch
-# 64 the forward and input-delta products split by rows; the weight
-# gradients split along k (n <= k) or n (n > k).
+# Up to 4 threads each owns rows of every weight matrix (cut at multiples of
+# 16 where the widths allow, with a ragged last part). On 6 threads the
+# products are split one by one, with widths chosen so that every split
+# runs: at batch 20 the hidden layers are wider than the block (column
+# splits) and the output narrower (row split); at batch 64 the forward and
+# input-delta products split by rows; the weight gradients split along k
+# (n <= k) or n (n > k).
 WIDE = (40, 37, 50, 6)
 FIRST_WIDER = (24, 45, 40, 5)   # first layer wider than its input
 # a layer of 3 units: on 4 threads, a part owns none of W_2's rows (its
@@ -351,7 +353,7 @@ def setup_wide(loss="log_loss", activation="tanh", n=90, seed=20, dtype=np.float
 
 
 @pytest.mark.parametrize("sizes", [WIDE, FIRST_WIDER, THIN])
-@pytest.mark.parametrize("n_threads", [2, 3, 4])
+@pytest.mark.parametrize("n_threads", [2, 3, 4, 6])   # 6: per-product splits
 @pytest.mark.parametrize("batch_size", [20, 64])
 @pytest.mark.parametrize("loss, activation, opt", [
     ("log_loss", "tanh", "adam"), ("squared_error", "gelu", "sgd"),

@@ -274,6 +274,15 @@ cdef void backward_part(const Net* net, int l, const floating* params,
 # (run_phase's static schedule) those lines stay in one core's caches from
 # one mini-batch to the next. The forward sums are cut at the I_c, so the
 # results depend on K (as every split's do), never on the team.
+#
+# Each part writes a share as wide as the layer and the owners of the
+# next layer's units read K of them, so that traffic grows with K while
+# each part's products shrink; owned rows are used up to OWNED_MAX_PARTS
+# parts (measured on 2 threads; the K = 3 and 4 splits are tested), the
+# per-product splits beyond.
+
+cdef enum:
+    OWNED_MAX_PARTS = 4
 
 cdef inline void add_shares(floating* dst, Py_ssize_t ldd, const floating* P,
                             Py_ssize_t part_size, Py_ssize_t ldp,
@@ -948,7 +957,8 @@ cdef class Trainer:
         # (owned rows: two sets of the K shares of a layer's output)
         self.shares = touch_new(
             2 * self.n_threads * batch_size * max(layout.sizes[1:])
-            if self.split and not sparse else 0, self.dtype)
+            if self.split and not sparse and self.n_threads <= OWNED_MAX_PARTS
+            else 0, self.dtype)
         tuner_init(&self.tuner, not adaptive)
         self.set_optimizer(0, 0.001)
         self.opt_set = False
@@ -1135,7 +1145,7 @@ cdef int _epoch(Trainer tr, Input X, const floating[:, ::1] Y,
     if part == NULL:
         raise MemoryError()
     ctx_init(&x, tr, pv, s1v, s2v, alpha, part)
-    if tr.split and not sparse:
+    if tr.shares.shape[0] > 0:
         shv = tr.shares
         x.shares = &shv[0]
         x.share_size = bs * (tr.shares.shape[0] // (2 * T * bs))
@@ -1186,7 +1196,7 @@ cdef int _epoch(Trainer tr, Input X, const floating[:, ::1] Y,
                 t0 = now()
                 x.start = start
                 x.m = m
-                x.owned = tr.split and K > 1 and not sparse
+                x.owned = tr.split and 1 < K <= OWNED_MAX_PARTS and not sparse
                 loss = batch_gradient(&x, tr.split, K, team, <floating*>NULL)
                 if swp != NULL:
                     sw_sum = 0
