@@ -194,9 +194,10 @@ cdef extern from "_handoff.h" nogil:
 
 
 def handoff_us(Py_ssize_t nbytes=524288, int rounds=40):
-    """Microseconds one thread takes to read and rewrite a buffer of
-    `nbytes` another thread has just written, on the first two CPUs this
-    process may use (_handoff.h); None where it may use only one."""
+    """Microseconds one thread takes to read a value of each 64-byte line
+    of a buffer of `nbytes` that another thread has just written there, and
+    to write its own, on the first two CPUs this process may use
+    (_handoff.h); None where it may use only one."""
     cdef double us
     if nbytes < 64 or rounds < 2:
         raise ValueError("nbytes must be >= 64 and rounds >= 2")
