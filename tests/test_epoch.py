@@ -374,6 +374,21 @@ def test_layer_split_matches_the_sequential_reference(loss, activation, opt,
     np.testing.assert_allclose(total, ref_total, rtol=1e-12)
 
 
+@pytest.mark.parametrize("sizes", [WIDE, FIRST_WIDER, THIN])
+def test_more_threads_than_owned_parts_still_own_rows_of_a_short_batch(sizes):
+    # On 6 threads the products are split one by one, but the last batch of
+    # 4 rows (90 = 2 x 43 + 4) is cut into 4 parts, which own rows.
+    net, X, Y, sw = setup_wide("log_loss", "tanh", sizes=sizes)
+    ref_p, ref_total = reference_epoch(net, X, Y, sw, alpha=0.02,
+                                       batch_size=43, opt="adam")
+    total, t, _, _ = run_epoch(net, X, Y, sw, alpha=0.02, batch_size=43,
+                               opt="adam", n_threads=6, split_layers=True,
+                               slots=1)
+    assert t == 3
+    np.testing.assert_allclose(net.params, ref_p, rtol=1e-11, atol=1e-14)
+    np.testing.assert_allclose(total, ref_total, rtol=1e-12)
+
+
 @pytest.mark.parametrize("sparse", [False, True])
 def test_layer_split_shuffled_is_reproducible_and_matches_row_split(sparse):
     results = []

@@ -954,11 +954,13 @@ cdef class Trainer:
             G[:, :self.net.sizes[0] * self.net.sizes[1]] = 0
         self.G = G
         self.ws = ws
-        # (owned rows: two sets of the K shares of a layer's output)
+        # (owned rows: two sets of the K shares of a layer's output, for
+        # any K up to OWNED_MAX_PARTS: more threads than that can still
+        # split a short last batch into that few parts)
         self.shares = touch_new(
-            2 * self.n_threads * batch_size * max(layout.sizes[1:])
-            if self.split and not sparse and self.n_threads <= OWNED_MAX_PARTS
-            else 0, self.dtype)
+            2 * min(self.n_threads, OWNED_MAX_PARTS) * batch_size
+            * max(layout.sizes[1:]) if self.split and not sparse else 0,
+            self.dtype)
         tuner_init(&self.tuner, not adaptive)
         self.set_optimizer(0, 0.001)
         self.opt_set = False
@@ -1148,7 +1150,7 @@ cdef int _epoch(Trainer tr, Input X, const floating[:, ::1] Y,
     if tr.shares.shape[0] > 0:
         shv = tr.shares
         x.shares = &shv[0]
-        x.share_size = bs * (tr.shares.shape[0] // (2 * T * bs))
+        x.share_size = shv.shape[0] // (2 * min(T, OWNED_MAX_PARTS))
     fb_pin_owner(x.pins)    # (ids a forked child inherited are dropped)
     x.grad = &Gv[0, 0]
     x.ldg = Gv.shape[1]
@@ -1196,7 +1198,7 @@ cdef int _epoch(Trainer tr, Input X, const floating[:, ::1] Y,
                 t0 = now()
                 x.start = start
                 x.m = m
-                x.owned = tr.split and 1 < K <= OWNED_MAX_PARTS and not sparse
+                x.owned = x.shares != NULL and 1 < K <= OWNED_MAX_PARTS
                 loss = batch_gradient(&x, tr.split, K, team, <floating*>NULL)
                 if swp != NULL:
                     sw_sum = 0
