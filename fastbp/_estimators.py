@@ -286,8 +286,11 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator):
         except KeyboardInterrupt:
             raise
         except BaseException:
-            # A failed call leaves the estimator exactly as it was.
-            self.__dict__.clear()
+            # A failed call leaves the estimator exactly as it was. (Not
+            # clear() then update(): a predict in another thread between
+            # the two would find no model at all.)
+            for k in [k for k in self.__dict__ if k not in state]:
+                del self.__dict__[k]
             self.__dict__.update(state)
             self.__dict__.update(lists)
             if net is not None:
